@@ -1,0 +1,159 @@
+"""RunSpec: everything that determines one training run, and nothing else.
+
+A spec is frozen and hashable. Its key is the SHA-256 of its canonical JSON together with the versions
+of the libraries that change the numbers (TensorFlow, Keras, numpy) and the Keras backend, so a cache
+entry is never served to a run that would have trained differently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+# Input scalings. "unit" divides by the dataset's pixel maximum (the talk's /255); "raw" keeps 0..255,
+# which is what "no need for data normalization" is about.
+INPUT_SCALINGS = ("unit", "raw")
+
+# Where BatchNormalization sits. "before" is the talk's Dense(use_bias=False) -> BN -> Activation;
+# "after" is Dense -> Activation -> BN, the common alternative.
+BN_PLACEMENTS = ("none", "before", "after")
+
+ACTIVATIONS = ("relu", "elu", "tanh", "sigmoid", "softsign", "selu", "gelu", "swish", "linear")
+
+# Extra things a run can record besides its per-epoch history and test metrics.
+#   train_inference: loss and accuracy on the training split in inference mode at the end of training,
+#                    for generalization-gap claims (Keras's running training accuracy is in training
+#                    mode and averaged over an epoch while the weights move).
+RECORDABLE = ("train_inference",)
+
+_INIT_PATTERN = re.compile(r"^(glorot_uniform|he_normal|uniform:(?P<a>[0-9.eE+-]+)|normal:(?P<s>[0-9.eE+-]+))$")
+
+
+class SpecError(ValueError):
+    """A RunSpec field has a value the engine cannot train."""
+
+
+def validate_initializer(init: str) -> str:
+    """Accept 'glorot_uniform', 'he_normal', 'uniform:A' (RandomUniform(-A, A)) or 'normal:S' (std S)."""
+    match = _INIT_PATTERN.match(init)
+    if not match:
+        raise SpecError(
+            f"unknown kernel initializer {init!r}; use glorot_uniform, he_normal, uniform:<a> or normal:<std>"
+        )
+    scale = match.group("a") or match.group("s")
+    if scale is not None and not float(scale) > 0:
+        raise SpecError(f"initializer scale must be positive, got {init!r}")
+    return init
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run. Defaults are the talk's base setting (Comparison 1) with BN."""
+
+    dataset: str = "mnist5k"
+    input_scaling: str = "unit"
+    hidden: tuple[int, ...] = (256, 128, 64)
+    activation: str = "relu"
+    batch_norm: str = "before"
+    kernel_init: str = "glorot_uniform"
+    dropout: float = 0.0
+    l2: float = 0.0
+    learning_rate: float = 0.01
+    momentum: float = 0.0
+    batch_size: int = 128
+    epochs: int = 10
+    seed: int = 0
+    record: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        # Normalise containers so that equal specs hash and serialise identically.
+        object.__setattr__(self, "hidden", tuple(int(w) for w in self.hidden))
+        object.__setattr__(self, "record", tuple(sorted(set(self.record))))
+        self._validate()
+
+    def _validate(self) -> None:
+        def require(ok: bool, message: str) -> None:
+            if not ok:
+                raise SpecError(message)
+
+        require(self.input_scaling in INPUT_SCALINGS, f"input_scaling must be one of {INPUT_SCALINGS}")
+        require(self.batch_norm in BN_PLACEMENTS, f"batch_norm must be one of {BN_PLACEMENTS}")
+        require(self.activation in ACTIVATIONS, f"activation must be one of {ACTIVATIONS}")
+        require(len(self.hidden) >= 1 and all(w > 0 for w in self.hidden), "hidden widths must be positive")
+        require(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
+        require(self.l2 >= 0.0, "l2 must be >= 0")
+        require(self.learning_rate > 0.0, "learning_rate must be > 0")
+        require(0.0 <= self.momentum < 1.0, "momentum must be in [0, 1)")
+        require(self.batch_size >= 1, "batch_size must be >= 1")
+        require(self.epochs >= 1, "epochs must be >= 1")
+        require(self.seed >= 0, "seed must be >= 0")
+        unknown = set(self.record) - set(RECORDABLE)
+        require(not unknown, f"cannot record {sorted(unknown)}; recordable: {RECORDABLE}")
+        validate_initializer(self.kernel_init)
+
+    def replace(self, **changes) -> "RunSpec":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["hidden"] = list(self.hidden)
+        data["record"] = list(self.record)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunSpec":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise SpecError(f"unknown RunSpec fields {sorted(unknown)}")
+        return cls(**{**data, "hidden": tuple(data.get("hidden", cls.hidden)),
+                      "record": tuple(data.get("record", ()))})
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    def key(self) -> str:
+        """Content address of the run: spec plus the library versions that change its numbers."""
+        payload = json.dumps({"spec": self.to_dict(), "env": environment_fingerprint()},
+                             sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def label(self) -> str:
+        """Short human description for progress lines and reports (the seed is shown separately)."""
+        bn = {"none": "plain", "before": "BN", "after": "BN-after-act"}[self.batch_norm]
+        parts = [bn, self.activation, f"lr={self.learning_rate:g}", f"batch={self.batch_size}"]
+        if self.kernel_init != "glorot_uniform":
+            parts.append(f"init={self.kernel_init}")
+        if self.input_scaling != "unit":
+            parts.append(f"inputs={self.input_scaling}")
+        if self.dropout:
+            parts.append(f"dropout={self.dropout:g}")
+        if self.l2:
+            parts.append(f"l2={self.l2:g}")
+        return " ".join(parts)
+
+
+@lru_cache(maxsize=1)
+def environment_fingerprint() -> dict:
+    """Versions that change a run's numbers. Reads package metadata so TensorFlow is not imported."""
+    from importlib import metadata
+    import os
+
+    def version(*names: str) -> str:
+        for name in names:
+            try:
+                return metadata.version(name)
+            except metadata.PackageNotFoundError:
+                continue
+        return "absent"
+
+    return {
+        "tensorflow": version("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tf-nightly"),
+        "keras": version("keras"),
+        "numpy": version("numpy"),
+        "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+    }

@@ -1,0 +1,136 @@
+"""Run cache: atomic writes, damaged entries, modes, and concurrent workers racing for one key."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bnclaims.cache import DamagedEntryWarning, RunCache, atomic_write_text
+from bnclaims.results import RunResult
+from bnclaims.spec import RunSpec
+
+SPEC = RunSpec(dataset="digits", hidden=(8,), epochs=2)
+
+
+def test_miss_then_hit(tmp_path, result_factory):
+    cache = RunCache(tmp_path)
+    calls = []
+    train = lambda: calls.append(1) or result_factory(SPEC)
+    first, hit_first = cache.get_or_train(SPEC, train)
+    second, hit_second = cache.get_or_train(SPEC, train)
+    assert (hit_first, hit_second, len(calls)) == (False, True, 1)
+    assert second == first
+    assert cache.entry_path(SPEC.key()).is_file()
+
+
+def test_entries_are_json_without_nan(tmp_path, result_factory):
+    result = result_factory(SPEC)
+    result.history["val_loss"][1] = float("nan")
+    path = RunCache(tmp_path).store(result)
+    document = json.loads(path.read_text())   # strict JSON: NaN is stored as null
+    assert document["result"]["history"]["val_loss"][1] is None
+    loaded, _ = RunCache(tmp_path).load(SPEC.key())
+    assert loaded.history["val_loss"][1] != loaded.history["val_loss"][1]   # NaN again
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path):
+    target = tmp_path / "entry.json"
+    atomic_write_text(target, "old")
+
+    with pytest.raises(TypeError):
+        atomic_write_text(target, object())   # fails while writing
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["entry.json"]
+
+
+@pytest.mark.parametrize("damage", [
+    lambda text: text[: len(text) // 2],                       # truncated
+    lambda text: "not json at all",
+    lambda text: json.dumps({"result": {"schema": 999}}),       # another engine version
+    lambda text: text.replace('"test_accuracy"', '"test_acc"'),  # missing field
+])
+def test_damaged_entry_is_kept_aside_and_retrained(tmp_path, result_factory, damage):
+    cache = RunCache(tmp_path)
+    path = cache.store(result_factory(SPEC, accuracy=0.5))
+    path.write_text(damage(path.read_text()))
+    with pytest.warns(DamagedEntryWarning, match="damaged cache entry"):
+        result, hit = cache.get_or_train(SPEC, lambda: result_factory(SPEC, accuracy=0.7))
+    assert (hit, result.test_accuracy) == (False, 0.7)
+    kept = [p for p in path.parent.iterdir() if ".damaged-" in p.name]
+    assert len(kept) == 1, "the damaged entry is moved aside, not deleted"
+    assert RunCache(tmp_path).load(SPEC.key())[0].test_accuracy == 0.7
+
+
+def test_entry_under_the_wrong_key_is_damaged(tmp_path, result_factory):
+    cache = RunCache(tmp_path)
+    other = SPEC.replace(seed=9)
+    path = cache.store(result_factory(other))
+    target = cache.entry_path(SPEC.key())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(path, target)
+    with pytest.warns(DamagedEntryWarning):
+        assert cache.load(SPEC.key()) is None
+
+
+def test_bypass_neither_reads_nor_writes(tmp_path, result_factory):
+    RunCache(tmp_path).store(result_factory(SPEC, accuracy=0.5))
+    cache = RunCache(tmp_path / "bypassed", mode="bypass")
+    result, hit = cache.get_or_train(SPEC, lambda: result_factory(SPEC, accuracy=0.7))
+    assert (hit, result.test_accuracy) == (False, 0.7)
+    assert not (tmp_path / "bypassed").exists()
+
+
+def test_rebuild_retrains_once_per_session(tmp_path, result_factory):
+    RunCache(tmp_path, session_id="old").store(result_factory(SPEC, accuracy=0.5))
+    cache = RunCache(tmp_path, mode="rebuild", session_id="new")
+    first, hit_first = cache.get_or_train(SPEC, lambda: result_factory(SPEC, accuracy=0.7))
+    second, hit_second = cache.get_or_train(SPEC, lambda: result_factory(SPEC, accuracy=0.1))
+    assert (hit_first, first.test_accuracy) == (False, 0.7)
+    assert (hit_second, second.test_accuracy) == (True, 0.7)
+
+
+def test_unknown_mode_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="cache mode"):
+        RunCache(tmp_path, mode="sometimes")
+
+
+RACER = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, sys.argv[3])
+    from conftest import make_result
+    from bnclaims.cache import RunCache
+    from bnclaims.spec import RunSpec
+
+    spec = RunSpec(dataset="digits", hidden=(8,), epochs=2)
+    log = sys.argv[2]
+
+    def train():
+        with open(log, "a") as stream:
+            stream.write("trained\\n")
+        time.sleep(1.0)        # long enough for the other racers to arrive while the lock is held
+        return make_result(spec, accuracy=0.8)
+
+    result, hit = RunCache(sys.argv[1]).get_or_train(spec, train)
+    print(result.key, result.test_accuracy, hit)
+""")
+
+
+def test_racing_processes_train_a_key_once(tmp_path):
+    log = tmp_path / "trainings.log"
+    tests_dir = str(Path(__file__).parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    racers = [subprocess.Popen([sys.executable, "-c", RACER, str(tmp_path / "cache"), str(log), tests_dir],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+              for _ in range(3)]
+    outputs = [racer.communicate(timeout=120) for racer in racers]
+    assert all(racer.returncode == 0 for racer in racers), [err for _, err in outputs]
+    assert log.read_text().count("trained") == 1
+    lines = sorted(out.strip() for out, _ in outputs)
+    assert len({line.rsplit(" ", 1)[0] for line in lines}) == 1, "every racer got the same result"
+    assert [line.endswith("True") for line in lines].count(False) == 1, "one trained, the others read"

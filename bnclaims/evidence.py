@@ -17,7 +17,9 @@ import numpy as np
 
 from . import stats
 
-TESTS = ("superiority", "non_inferiority", "equivalence")
+# "measured": the claim module computes the statistic itself (a slope and its interval, an exact
+# numerical check, a timing ratio) and states its criterion in words in Claim.criterion.
+TESTS = ("superiority", "non_inferiority", "equivalence", "measured")
 SUPPORTED, NOT_SUPPORTED = "supported", "not supported"
 
 
@@ -36,11 +38,14 @@ class Claim:
     alpha: float = 0.05
     family: str = ""
     family_size: int = 1
+    criterion: str = ""      # the pass criterion in words, for "measured" claims
 
     def __post_init__(self) -> None:
         if self.test not in TESTS:
             raise ValueError(f"claim {self.id}: test must be one of {TESTS}, got {self.test!r}")
-        if self.test != "superiority" and not self.threshold > 0:
+        if self.test == "measured" and not self.criterion:
+            raise ValueError(f"claim {self.id}: a measured claim states its criterion")
+        if self.test in ("non_inferiority", "equivalence") and not self.threshold > 0:
             raise ValueError(f"claim {self.id}: a {self.test} margin must be positive")
         if not 0 < self.alpha < 1 or self.family_size < 1:
             raise ValueError(f"claim {self.id}: alpha must be in (0, 1) and family_size >= 1")
@@ -51,6 +56,8 @@ class Claim:
 
     def expectation(self, arm_a: str, arm_b: str) -> str:
         """The hypothesis in words, as the failure message and the ledger state it."""
+        if self.test == "measured":
+            return self.criterion
         effect = f"mean paired difference in {self.metric} ({arm_a} - {arm_b})"
         target = {
             "superiority": f"{effect} > {self.threshold:+.4f}",
@@ -99,57 +106,57 @@ class Evidence:
     family: str
     family_size: int
     seeds: tuple[int, ...]
-    arm_a: Arm
-    arm_b: Arm
     effect: float
     effect_ci: tuple[float, float]
-    probability_of_improvement: float
-    probability_of_improvement_ci: tuple[float, float]
     test_name: str
-    p_value: float
-    sign_test_p: float
+    p_value: float | None
     verdict: str
+    n: int
+    kind: str = "paired"                 # "paired" (two arms by seed) or "measured"
+    arm_a: Arm | None = None
+    arm_b: Arm | None = None
+    probability_of_improvement: float | None = None
+    probability_of_improvement_ci: tuple[float, float] | None = None
+    sign_test_p: float | None = None
+    observed: str = ""                   # measured claims: what was observed, in words
+    details: dict = field(default_factory=dict)
     rerun: str = ""
     notes: tuple[str, ...] = field(default=())
-
-    @property
-    def n(self) -> int:
-        return len(self.seeds)
 
     @property
     def supported(self) -> bool:
         return self.verdict == SUPPORTED
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data["n"] = self.n
-        return data
+        return asdict(self)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, default=float)
 
-    def summary_line(self) -> str:
-        lo, hi = self.effect_ci
-        return (f"{self.claim_id} {self.check}: {self.verdict}; effect {self.effect:+.4f} "
-                f"[{lo:+.4f}, {hi:+.4f}], p={self.p_value:.3g}, n={self.n}")
-
     def message(self) -> str:
         """The one fixed shape of every claim verdict: claim, expected, observed, arms, rerun."""
         lo, hi = self.effect_ci
-        plo, phi = self.probability_of_improvement_ci
-        a, b = self.arm_a, self.arm_b
+        lines = [f"claim {self.claim_id} [{self.check}]: {self.statement!r} ({self.source})",
+                 f"  expected: {self.expected}"]
+        if self.kind == "paired":
+            a, b = self.arm_a, self.arm_b
+            plo, phi = self.probability_of_improvement_ci
 
-        def arm_line(arm: Arm) -> str:
-            talk = f" (talk: {arm.talk_value:.4f})" if arm.talk_value is not None else ""
-            return f"{arm.name} mean {arm.mean:.4f}{talk} [{arm.outcome_summary()}]"
+            def arm_line(arm: Arm) -> str:
+                talk = f" (talk: {arm.talk_value:.4f})" if arm.talk_value is not None else ""
+                return f"{arm.name} mean {arm.mean:.4f}{talk} [{arm.outcome_summary()}]"
 
-        lines = [
-            f"claim {self.claim_id} [{self.check}]: {self.statement!r} ({self.source})",
-            f"  expected: {self.expected}",
-            f"  observed: effect {self.effect:+.4f}, 95% CI [{lo:+.4f}, {hi:+.4f}] (bootstrap over seeds), "
-            f"P({a.name}>{b.name}) {self.probability_of_improvement:.2f} [{plo:.2f}, {phi:.2f}], "
-            f"p={self.p_value:.3g} ({self.test_name}; sign test p={self.sign_test_p:.3g}), n={self.n} seeds",
-            f"  arms: {arm_line(a)}; {arm_line(b)}",
+            lines += [
+                f"  observed: effect {self.effect:+.4f}, 95% CI [{lo:+.4f}, {hi:+.4f}] (bootstrap over seeds), "
+                f"P({a.name}>{b.name}) {self.probability_of_improvement:.2f} [{plo:.2f}, {phi:.2f}], "
+                f"p={self.p_value:.3g} ({self.test_name}; sign test p={self.sign_test_p:.3g}), n={self.n} seeds",
+                f"  arms: {arm_line(a)}; {arm_line(b)}",
+            ]
+        else:
+            p = f", p={self.p_value:.3g}" if self.p_value is not None else ""
+            lines.append(f"  observed: {self.metric} {self.effect:+.4g}, 95% CI [{lo:+.4g}, {hi:+.4g}]{p} "
+                         f"({self.test_name}), n={self.n}" + (f"; {self.observed}" if self.observed else ""))
+        lines += [
             *(f"  note: {note}" for note in self.notes),
             f"  verdict: {self.verdict}",
         ]
@@ -186,10 +193,12 @@ def evaluate(claim: Claim, check: str, arm_a: Arm, arm_b: Arm, *, seeds, rerun: 
     elif claim.test == "non_inferiority":
         primary = stats.non_inferiority(a, b, margin=claim.threshold)
         sign = stats.sign_test_greater(a, b, margin=-claim.threshold)
-    else:
+    elif claim.test == "equivalence":
         primary = stats.equivalence_tost(a, b, margin=claim.threshold)
         sign = max((stats.sign_test_greater(a, b, margin=-claim.threshold),
                     stats.sign_test_greater(b, a, margin=-claim.threshold)), key=lambda r: r.p_value)
+    else:
+        raise ValueError(f"claim {claim.id} is a measured claim; use measured()")
     rng = _rng_for(claim, check)
     effect = stats.mean_difference_ci(a, b, rng=rng)
     improvement = stats.probability_of_improvement(a, b, rng=rng)
@@ -204,7 +213,26 @@ def evaluate(claim: Claim, check: str, arm_a: Arm, arm_b: Arm, *, seeds, rerun: 
         probability_of_improvement=improvement.point,
         probability_of_improvement_ci=(improvement.low, improvement.high),
         test_name=primary.name, p_value=float(primary.p_value), sign_test_p=float(sign.p_value),
-        verdict=verdict, rerun=rerun, notes=tuple(notes),
+        verdict=verdict, n=len(a), rerun=rerun, notes=tuple(notes),
+    )
+
+
+def measured(claim: Claim, check: str, *, effect: float, ci: tuple[float, float], passed: bool, n: int,
+             test_name: str, seeds=(), p_value: float | None = None, observed: str = "",
+             details: dict | None = None, rerun: str = "", notes: tuple[str, ...] = ()) -> Evidence:
+    """Evidence for a claim whose statistic the module computed itself (Claim.test == "measured")."""
+    if claim.test != "measured":
+        raise ValueError(f"claim {claim.id} is a {claim.test} claim; use evaluate()")
+    return Evidence(
+        claim_id=claim.id, check=check, statement=claim.statement, source=claim.source,
+        metric=claim.metric, test=claim.test, expected=claim.expectation("", ""),
+        threshold=claim.threshold, threshold_reason=claim.threshold_reason, alpha=claim.alpha,
+        corrected_alpha=claim.corrected_alpha, family=claim.family or claim.id,
+        family_size=claim.family_size, seeds=tuple(int(s) for s in seeds), effect=float(effect),
+        effect_ci=(float(ci[0]), float(ci[1])), test_name=test_name,
+        p_value=None if p_value is None else float(p_value), verdict=SUPPORTED if passed else NOT_SUPPORTED,
+        n=int(n), kind="measured", observed=observed, details=dict(details or {}), rerun=rerun,
+        notes=tuple(notes),
     )
 
 

@@ -29,6 +29,7 @@ from operator import attrgetter
 
 import pytest
 
+from bnclaims import figures
 from bnclaims.evidence import Claim, arm_from_runs
 
 SOURCE = "talk, results table (Comparisons 1-4)"
@@ -82,14 +83,29 @@ CLAIMS = {
 TEST_ACCURACY = attrgetter("test_accuracy")
 
 
+def accuracies(runs) -> list[float]:
+    return [round(run.test_accuracy, 4) for run in runs]
+
+
+def mean_accuracy(runs) -> float:
+    return round(sum(run.test_accuracy for run in runs) / len(runs), 4)
+
+
 @pytest.mark.parametrize("case", list(COMPARISONS))
-def test_talk_comparison(case, lab, verify):
+def test_talk_comparison(case, lab, verify, figure):
     comparison = COMPARISONS[case]
+    claim = CLAIMS[case]
     context = f"talk_table[{case}]"
     with_bn = lab.across_seeds(lab.base_spec(**comparison.change), context=context)
     plain = lab.across_seeds(lab.base_spec(batch_norm="none", **comparison.change), context=context)
+    figure(figures.learning_curves(comparison.title, {"BN": with_bn, "plain": plain}, claim_id=claim.id))
+    figure(figures.table(f"{comparison.title}: test accuracy", ["arm", "talk (1 run, full MNIST)",
+                                                                   "observed mean", "per seed"],
+                         [["BN", comparison.talk_bn, mean_accuracy(with_bn), accuracies(with_bn)],
+                          ["plain", comparison.talk_plain, mean_accuracy(plain), accuracies(plain)]],
+                         claim_id=claim.id))
     verify(
-        CLAIMS[case], case,
+        claim, case,
         arm_from_runs("BN", with_bn, TEST_ACCURACY, talk_value=comparison.talk_bn),
         arm_from_runs("plain", plain, TEST_ACCURACY, talk_value=comparison.talk_plain),
     )

@@ -9,7 +9,7 @@ import pytest
 
 from bnclaims import backend
 from bnclaims.data import load_dataset
-from bnclaims.evidence import Arm, Claim, ClaimNotSupported, assert_supported, evaluate
+from bnclaims.evidence import Arm, Claim, ClaimNotSupported, assert_supported, evaluate, measured
 from bnclaims.spec import RunSpec
 
 SEEDS = (0, 1, 2, 3, 4)
@@ -120,3 +120,23 @@ def test_real_placebo_is_never_supported():
     for a, b in ((first, second), (second, first)):
         evidence = evaluate(claim(threshold=0.0), "placebo", *arms(a, b), seeds=SEEDS)
         assert not evidence.supported, evidence.message()
+
+
+def test_measured_claims_state_their_criterion_and_observation():
+    slope_claim = claim(id="R9", test="measured", metric="log-log slope", threshold=-1.0,
+                        criterion="95% CI of the slope contains -1 and excludes 0")
+    evidence = measured(slope_claim, "layer1", effect=-0.98, ci=(-1.05, -0.91), passed=True, n=8,
+                        test_name="OLS slope, t interval", observed="8 batch sizes", details={"layers": 3})
+    assert evidence.supported and evidence.kind == "measured"
+    assert json.loads(evidence.to_json())["details"] == {"layers": 3}
+    failed = measured(slope_claim, "layer2", effect=-0.2, ci=(-0.5, 0.1), passed=False, n=8,
+                      test_name="OLS slope, t interval")
+    with pytest.raises(ClaimNotSupported) as raised:
+        assert_supported(failed)
+    lines = str(raised.value).splitlines()
+    assert lines[1] == "  expected: 95% CI of the slope contains -1 and excludes 0"
+    assert lines[2].startswith("  observed: log-log slope -0.2, 95% CI [-0.5, +0.1]")
+    with pytest.raises(ValueError, match="criterion"):
+        claim(test="measured")
+    with pytest.raises(ValueError, match="measured"):
+        evaluate(slope_claim, "x", *arms([1, 2], [0, 1]), seeds=(0, 1))

@@ -39,6 +39,7 @@ class Lab:
         self.cache = RunCache(settings.cache_dir, settings.cache_mode, settings.session_id)
         self.say = say
         self.records: list[RunRecord] = []
+        self._reported = 0
         self._memo: dict[str, RunResult] = {}
 
     @property
@@ -67,6 +68,15 @@ class Lab:
         self.say(record.line())
         return result
 
+    def take_new_records(self) -> list[RunRecord]:
+        """Records since the last call: each run is reported once, whichever test asked first."""
+        new, self._reported = self.records[self._reported:], len(self.records)
+        return new
+
     def across_seeds(self, spec: RunSpec, *, context: str = "") -> list[RunResult]:
         """The spec once per session seed, in seed order (so two arms pair up by position)."""
         return [self.run(spec.replace(seed=seed), context=context) for seed in self.settings.seeds]
+
+    def sweep(self, specs: dict, *, context: str = "") -> dict:
+        """{label: spec} -> {label: runs across seeds}, e.g. one entry per learning rate."""
+        return {label: self.across_seeds(spec, context=f"{context}[{label}]") for label, spec in specs.items()}

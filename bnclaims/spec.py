@@ -59,6 +59,7 @@ class RunSpec:
     hidden: tuple[int, ...] = (256, 128, 64)
     activation: str = "relu"
     batch_norm: str = "before"
+    bn_group: int = 0            # >0: BN statistics over groups ("ghost batches") of this many examples
     kernel_init: str = "glorot_uniform"
     dropout: float = 0.0
     l2: float = 0.0
@@ -89,6 +90,8 @@ class RunSpec:
         require(self.learning_rate > 0.0, "learning_rate must be > 0")
         require(0.0 <= self.momentum < 1.0, "momentum must be in [0, 1)")
         require(self.batch_size >= 1, "batch_size must be >= 1")
+        require(self.bn_group >= 0, "bn_group must be >= 0 (0: statistics over the whole mini-batch)")
+        require(self.bn_group == 0 or self.batch_norm != "none", "bn_group needs batch_norm")
         require(self.epochs >= 1, "epochs must be >= 1")
         require(self.seed >= 0, "seed must be >= 0")
         unknown = set(self.record) - set(RECORDABLE)
@@ -128,6 +131,8 @@ class RunSpec:
         parts = [bn, self.activation, f"lr={self.learning_rate:g}", f"batch={self.batch_size}"]
         if self.kernel_init != "glorot_uniform":
             parts.append(f"init={self.kernel_init}")
+        if self.bn_group:
+            parts.append(f"bn_group={self.bn_group}")
         if self.input_scaling != "unit":
             parts.append(f"inputs={self.input_scaling}")
         if self.dropout:

@@ -20,7 +20,7 @@ def test_key_is_stable_for_equal_specs():
 
 @pytest.mark.parametrize("field, value", [
     ("dataset", "digits"), ("input_scaling", "raw"), ("hidden", (32,)), ("activation", "tanh"),
-    ("batch_norm", "none"), ("kernel_init", "uniform:5"), ("dropout", 0.2), ("l2", 1e-4),
+    ("batch_norm", "none"), ("bn_group", 8), ("kernel_init", "uniform:5"), ("dropout", 0.2), ("l2", 1e-4),
     ("learning_rate", 1.0), ("momentum", 0.9), ("batch_size", 1024), ("epochs", 3), ("seed", 1),
     ("record", ("train_inference",)),
 ])

@@ -101,3 +101,29 @@ def test_lab_serves_the_second_request_from_cache(tmp_path):
     assert [rec.from_cache for rec in second_lab.records] == [True, True]
     assert "trained in" in lines[0] and "cache hit" in lines[-1]
     assert np.isfinite([r.wall_seconds for r in second]).all()
+
+
+def test_ghost_batch_norm_matches_keras_bn_with_one_group_and_differs_with_small_groups():
+    tf, keras = backend.load(threads=1)
+    from bnclaims.layers import GhostBatchNormalization
+
+    x = np.random.default_rng(0).normal(3.0, 2.0, size=(64, 5)).astype("float32")
+    reference = keras.layers.BatchNormalization()
+    whole = GhostBatchNormalization(64)
+    expected = reference(x, training=True).numpy()
+    np.testing.assert_allclose(whole(x, training=True).numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(whole.moving_mean.numpy(), reference.moving_mean.numpy(), atol=1e-6)
+    # Groups of 8: each group of 8 consecutive rows is normalized on its own.
+    grouped = GhostBatchNormalization(8)(x, training=True).numpy()
+    first = x[:8]
+    np.testing.assert_allclose(grouped[:8], (first - first.mean(0)) / np.sqrt(first.var(0) + 1e-3), atol=1e-5)
+    assert not np.allclose(grouped, expected, atol=1e-3)
+    # A remainder smaller than a group is normalized as a group of its own.
+    assert GhostBatchNormalization(24)(x, training=True).shape == x.shape
+
+
+def test_ghost_batch_spec_trains(train):
+    result = train(TINY.replace(bn_group=16, epochs=1))
+    assert result.outcome == "trained"
+    with pytest.raises(Exception, match="bn_group needs batch_norm"):
+        TINY.replace(bn_group=16, batch_norm="none")

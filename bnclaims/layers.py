@@ -1,0 +1,56 @@
+"""GhostBatchNormalization: BN whose training statistics come from groups within the mini-batch.
+
+Keras 3 has no "virtual batch size" option, so this layer builds it (Hoffer et al. 2017, "Train
+longer, generalize better"). It separates BN's own noise from the optimizer's: the optimizer still
+averages gradients over the whole mini-batch, while each group of `group_size` consecutive examples is
+normalized by its own mean and (biased) variance. The moving statistics used at inference follow the
+mean of the group statistics with the usual momentum. Import only after bnclaims.backend.load().
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="bnclaims")
+class GhostBatchNormalization(keras.layers.Layer):
+    def __init__(self, group_size: int, momentum: float = 0.99, epsilon: float = 1e-3, **kwargs):
+        super().__init__(**kwargs)
+        if group_size < 1:
+            raise ValueError("group_size must be >= 1")
+        self.group_size = int(group_size)
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+
+    def build(self, input_shape):
+        features = (input_shape[-1],)
+        self.gamma = self.add_weight(shape=features, initializer="ones", name="gamma")
+        self.beta = self.add_weight(shape=features, initializer="zeros", name="beta")
+        self.moving_mean = self.add_weight(shape=features, initializer="zeros", name="moving_mean",
+                                           trainable=False)
+        self.moving_variance = self.add_weight(shape=features, initializer="ones", name="moving_variance",
+                                               trainable=False)
+
+    def call(self, inputs, training=None):
+        if not training:
+            normalized = (inputs - self.moving_mean) * tf.math.rsqrt(self.moving_variance + self.epsilon)
+            return normalized * self.gamma + self.beta
+        batch = tf.shape(inputs)[0]
+        # Consecutive examples form a group; a remainder at the end of an epoch forms a smaller one.
+        groups = tf.range(batch) // self.group_size
+        count = (batch + self.group_size - 1) // self.group_size
+        sizes = tf.math.unsorted_segment_sum(tf.ones_like(inputs[:, :1]), groups, count)
+        means = tf.math.unsorted_segment_sum(inputs, groups, count) / sizes
+        centred = inputs - tf.gather(means, groups)
+        variances = tf.math.unsorted_segment_sum(tf.square(centred), groups, count) / sizes
+        normalized = centred * tf.math.rsqrt(tf.gather(variances, groups) + self.epsilon)
+        self.moving_mean.assign(self.momentum * self.moving_mean
+                                + (1 - self.momentum) * tf.reduce_mean(means, axis=0))
+        self.moving_variance.assign(self.momentum * self.moving_variance
+                                    + (1 - self.momentum) * tf.reduce_mean(variances, axis=0))
+        return normalized * self.gamma + self.beta
+
+    def get_config(self):
+        return {**super().get_config(), "group_size": self.group_size, "momentum": self.momentum,
+                "epsilon": self.epsilon}

@@ -154,7 +154,7 @@ class Evidence:
             ]
         else:
             p = f", p={self.p_value:.3g}" if self.p_value is not None else ""
-            lines.append(f"  observed: {self.metric} {self.effect:+.4g}, 95% CI [{lo:+.4g}, {hi:+.4g}]{p} "
+            lines.append(f"  observed: {self.metric} {self.effect:+.4g}, interval [{lo:+.4g}, {hi:+.4g}]{p} "
                          f"({self.test_name}), n={self.n}" + (f"; {self.observed}" if self.observed else ""))
         lines += [
             *(f"  note: {note}" for note in self.notes),

@@ -29,10 +29,18 @@ def learning_curves(title: str, arms: Mapping[str, Sequence[RunResult]], *,
     unknown = set(metrics) - set(HISTORY_KEYS)
     if unknown:
         raise ValueError(f"unknown history metrics {sorted(unknown)}; known: {HISTORY_KEYS}")
+    return curves(title, "epoch", "accuracy",
+                  {arm: {metric: [run.history[metric] for run in runs] for metric in metrics}
+                   for arm, runs in arms.items()}, claim_id=claim_id)
+
+
+def curves(title: str, x_label: str, y_label: str, arms: Mapping[str, Mapping[str, Sequence[Sequence[float]]]],
+           *, claim_id: str = "") -> dict:
+    """arms: {arm: {series name: [values over time, one list per seed]}}, drawn as mean and band."""
     return {
-        "kind": "curves", "title": title, "claim_id": claim_id, "x_label": "epoch",
-        "arms": {arm: {metric: [_plain(run.history[metric]) for run in runs] for metric in metrics}
-                 for arm, runs in arms.items()},
+        "kind": "curves", "title": title, "claim_id": claim_id, "x_label": x_label, "y_label": y_label,
+        "arms": {arm: {name: [_plain(values) for values in per_seed] for name, per_seed in series.items()}
+                 for arm, series in arms.items()},
     }
 
 

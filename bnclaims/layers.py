@@ -54,3 +54,27 @@ class GhostBatchNormalization(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "group_size": self.group_size, "momentum": self.momentum,
                 "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="bnclaims")
+class RandomShiftScale(keras.layers.Layer):
+    """Santurkar et al. (2018)'s "noisy BN": after BN, in training mode only, shift each unit by
+    U(-strength, strength) and scale it by 2**U(-strength/2, strength/2), drawn anew at every step and
+    shared by the batch. The distribution of the next layer's inputs then changes at every step: far more
+    internal covariate shift than BN's, with BN's normalization intact."""
+
+    def __init__(self, strength: float, **kwargs):
+        super().__init__(**kwargs)
+        self.strength = float(strength)
+        self.seed_generator = keras.random.SeedGenerator()
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        units = (1, inputs.shape[-1])
+        shift = keras.random.uniform(units, -self.strength, self.strength, seed=self.seed_generator)
+        exponent = keras.random.uniform(units, -self.strength / 2, self.strength / 2, seed=self.seed_generator)
+        return inputs * tf.pow(2.0, exponent) + shift
+
+    def get_config(self):
+        return {**super().get_config(), "strength": self.strength}

@@ -34,19 +34,18 @@ def build_model(spec: RunSpec, num_features: int, num_classes: int):
         return layers.Dense(width, kernel_initializer=make_initializer(spec.kernel_init),
                             kernel_regularizer=regularizer, **kwargs)
 
-    def batch_norm():
-        if spec.bn_group:
-            from .layers import GhostBatchNormalization
+    def batch_norm() -> list:
+        from .layers import GhostBatchNormalization, RandomShiftScale
 
-            return GhostBatchNormalization(spec.bn_group)
-        return layers.BatchNormalization()
+        normalization = GhostBatchNormalization(spec.bn_group) if spec.bn_group else layers.BatchNormalization()
+        return [normalization, RandomShiftScale(spec.bn_noise)] if spec.bn_noise else [normalization]
 
     stack = [keras.Input(shape=(num_features,))]
     for width in spec.hidden:
         if spec.batch_norm == "before":
-            stack += [dense(width, use_bias=False), batch_norm(), layers.Activation(spec.activation)]
+            stack += [dense(width, use_bias=False), *batch_norm(), layers.Activation(spec.activation)]
         elif spec.batch_norm == "after":
-            stack += [dense(width), layers.Activation(spec.activation), batch_norm()]
+            stack += [dense(width), layers.Activation(spec.activation), *batch_norm()]
         else:
             stack += [dense(width), layers.Activation(spec.activation)]
         if spec.dropout:

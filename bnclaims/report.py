@@ -253,7 +253,7 @@ _CSS = f"""
   border: 1px solid #ccc; padding: 3px 6px; text-align: left; vertical-align: top; }}
 .{SUMMARY_CLASS} th, .{TABLE_CLASS} th {{ background: #f3f3f3; }}
 .{TABLE_CLASS} caption {{ text-align: left; font-weight: bold; padding: 2px 0; }}
-.{SUMMARY_CLASS} td.number {{ white-space: nowrap; font-variant-numeric: tabular-nums; }}
+.{SUMMARY_CLASS} td.number, .{SUMMARY_CLASS} td.id {{ white-space: nowrap; font-variant-numeric: tabular-nums; }}
 .{SUMMARY_CLASS} td.statement {{ min-width: 18em; }}
 .{SUMMARY_CLASS} .supported {{ color: #1a7f37; font-weight: bold; }}
 .{SUMMARY_CLASS} .not-supported {{ color: #cf222e; font-weight: bold; }}
@@ -300,7 +300,7 @@ def _summary_row(record: dict) -> str:
         improvement = ""
     p = "—" if record["p_value"] is None else f"{record['p_value']:.3g}"
     cells = [
-        _cell(record["claim_id"]), _cell(record["check"]), _cell(record["statement"], "statement"),
+        _cell(record["claim_id"], "id"), _cell(record["check"], "id"), _cell(record["statement"], "statement"),
         _verdict_cell(record), _cell(effect, "number"), _cell(f"[{low:{number}}, {high:{number}}]", "number"),
         _cell(improvement, "number"), _cell(f"{p} ({record['corrected_alpha']:.4g})", "number"),
         _cell(str(record["n"]), "number"), _cell(_talk_text(record)),

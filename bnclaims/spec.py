@@ -28,7 +28,17 @@ ACTIVATIONS = ("relu", "elu", "tanh", "sigmoid", "softsign", "selu", "gelu", "sw
 #   train_inference: loss and accuracy on the training split in inference mode at the end of training,
 #                    for generalization-gap claims (Keras's running training accuracy is in training
 #                    mode and averaged over an epoch while the weights move).
-RECORDABLE = ("train_inference",)
+#   bn_input_noise:  across many random mini-batches of the training split, the variance of each BN
+#                    layer's batch mean and batch variance, per batch size (claim R1)
+#   gradient_noise:  at the end of training, the mean squared distance of mini-batch gradients from the
+#                    full-data gradient, per batch size (claim P1)
+#   preactivation_percentiles: the 15th/50th/85th percentiles of each unit's input to the last hidden
+#                    activation on fixed validation examples, before training and after each epoch (P3)
+RECORDABLE = ("train_inference", "bn_input_noise", "gradient_noise", "preactivation_percentiles")
+
+# Bump when the meaning of an existing field or default changes: every cached run is then retrained.
+# Adding a field with a default needs no bump, since keys leave out fields at their defaults.
+KEY_VERSION = 1
 
 _INIT_PATTERN = re.compile(r"^(glorot_uniform|he_normal|uniform:(?P<a>[0-9.eE+-]+)|normal:(?P<s>[0-9.eE+-]+))$")
 
@@ -60,6 +70,7 @@ class RunSpec:
     activation: str = "relu"
     batch_norm: str = "before"
     bn_group: int = 0            # >0: BN statistics over groups ("ghost batches") of this many examples
+    bn_noise: float = 0.0        # >0: random shift and scale after each BN, new every step (Santurkar et al.)
     kernel_init: str = "glorot_uniform"
     dropout: float = 0.0
     l2: float = 0.0
@@ -92,6 +103,8 @@ class RunSpec:
         require(self.batch_size >= 1, "batch_size must be >= 1")
         require(self.bn_group >= 0, "bn_group must be >= 0 (0: statistics over the whole mini-batch)")
         require(self.bn_group == 0 or self.batch_norm != "none", "bn_group needs batch_norm")
+        require(self.bn_noise >= 0.0, "bn_noise must be >= 0")
+        require(self.bn_noise == 0.0 or self.batch_norm != "none", "bn_noise needs batch_norm")
         require(self.epochs >= 1, "epochs must be >= 1")
         require(self.seed >= 0, "seed must be >= 0")
         unknown = set(self.record) - set(RECORDABLE)
@@ -120,8 +133,11 @@ class RunSpec:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
     def key(self) -> str:
-        """Content address of the run: spec plus the library versions that change its numbers."""
-        payload = json.dumps({"spec": self.to_dict(), "env": environment_fingerprint()},
+        """Content address of the run: spec plus the library versions that change its numbers.
+        Fields at their defaults are left out so that adding a field keeps existing keys valid."""
+        changed = {f.name: value for f, value in zip(dataclasses.fields(self), self.to_dict().values())
+                   if value != _default_of(f)}
+        payload = json.dumps({"spec": changed, "env": environment_fingerprint(), "version": KEY_VERSION},
                              sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -133,6 +149,8 @@ class RunSpec:
             parts.append(f"init={self.kernel_init}")
         if self.bn_group:
             parts.append(f"bn_group={self.bn_group}")
+        if self.bn_noise:
+            parts.append(f"bn_noise={self.bn_noise:g}")
         if self.input_scaling != "unit":
             parts.append(f"inputs={self.input_scaling}")
         if self.dropout:
@@ -140,6 +158,11 @@ class RunSpec:
         if self.l2:
             parts.append(f"l2={self.l2:g}")
         return " ".join(parts)
+
+
+def _default_of(spec_field: dataclasses.Field):
+    value = spec_field.default
+    return list(value) if isinstance(value, tuple) else value
 
 
 @lru_cache(maxsize=1)

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from . import backend
+from . import backend, probes
 from .data import Dataset
 from .model import build_model
 from .results import HISTORY_KEYS, RunResult, is_collapsed
@@ -51,6 +51,11 @@ def train(spec: RunSpec, dataset: Dataset) -> RunResult:
     one_hot = lambda y: keras.utils.to_categorical(y, dataset.num_classes)
 
     model = build_model(spec, dataset.num_features, dataset.num_classes)
+    callbacks = [keras.callbacks.TerminateOnNaN()]
+    if "preactivation_percentiles" in spec.record:
+        percentiles = probes.PreactivationPercentiles(model, x_val)
+        percentiles.record()   # before training
+        callbacks.append(percentiles.callback)
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate=spec.learning_rate, momentum=spec.momentum),
         loss="categorical_crossentropy",
@@ -65,7 +70,7 @@ def train(spec: RunSpec, dataset: Dataset) -> RunResult:
         validation_batch_size=EVAL_BATCH_SIZE,
         shuffle=True,
         verbose=0,
-        callbacks=[keras.callbacks.TerminateOnNaN()],
+        callbacks=callbacks,
     )
     history = _padded_history(fitted.history, spec.epochs)
     epochs_completed = len(fitted.history.get("loss", []))
@@ -74,11 +79,9 @@ def train(spec: RunSpec, dataset: Dataset) -> RunResult:
     test_loss, test_accuracy = cross_entropy_and_accuracy(probabilities, dataset.y_test)
     histogram = np.bincount(np.argmax(probabilities, axis=1), minlength=dataset.num_classes)
 
-    extras = {}
-    if "train_inference" in spec.record:
-        train_probabilities = model.predict(x_train, batch_size=EVAL_BATCH_SIZE, verbose=0)
-        loss, accuracy = cross_entropy_and_accuracy(train_probabilities, dataset.y_train)
-        extras["train_inference"] = {"loss": loss if math.isfinite(loss) else None, "accuracy": accuracy}
+    extras = _recordings(spec, model, dataset, x_train, one_hot)
+    if "preactivation_percentiles" in spec.record:
+        extras["preactivation_percentiles"] = percentiles.result()
 
     diverged = (not all(math.isfinite(v) for v in history["train_loss"][:epochs_completed])
                 or not math.isfinite(test_loss) or epochs_completed < spec.epochs)
@@ -97,6 +100,22 @@ def train(spec: RunSpec, dataset: Dataset) -> RunResult:
         environment=environment_fingerprint(),
         extras=extras,
     )
+
+
+def _recordings(spec: RunSpec, model, dataset: Dataset, x_train: np.ndarray, one_hot) -> dict:
+    """What spec.record asks for, measured on the trained model (see spec.RECORDABLE)."""
+    extras = {}
+    # A generator of its own: probing must not depend on, or disturb, the training stream.
+    rng = np.random.default_rng([spec.seed, 1])
+    if "train_inference" in spec.record:
+        train_probabilities = model.predict(x_train, batch_size=EVAL_BATCH_SIZE, verbose=0)
+        loss, accuracy = cross_entropy_and_accuracy(train_probabilities, dataset.y_train)
+        extras["train_inference"] = {"loss": loss if math.isfinite(loss) else None, "accuracy": accuracy}
+    if "bn_input_noise" in spec.record:
+        extras["bn_input_noise"] = probes.bn_input_noise(model, x_train, rng)
+    if "gradient_noise" in spec.record:
+        extras["gradient_noise"] = probes.gradient_noise(model, x_train, one_hot(dataset.y_train), rng)
+    return extras
 
 
 def _padded_history(keras_history: dict, epochs: int) -> dict[str, list[float]]:

@@ -135,7 +135,7 @@ def test_measured_claims_state_their_criterion_and_observation():
         assert_supported(failed)
     lines = str(raised.value).splitlines()
     assert lines[1] == "  expected: 95% CI of the slope contains -1 and excludes 0"
-    assert lines[2].startswith("  observed: log-log slope -0.2, 95% CI [-0.5, +0.1]")
+    assert lines[2].startswith("  observed: log-log slope -0.2, interval [-0.5, +0.1] (OLS slope, t interval)")
     with pytest.raises(ValueError, match="criterion"):
         claim(test="measured")
     with pytest.raises(ValueError, match="measured"):

@@ -20,7 +20,7 @@ def test_key_is_stable_for_equal_specs():
 
 @pytest.mark.parametrize("field, value", [
     ("dataset", "digits"), ("input_scaling", "raw"), ("hidden", (32,)), ("activation", "tanh"),
-    ("batch_norm", "none"), ("bn_group", 8), ("kernel_init", "uniform:5"), ("dropout", 0.2), ("l2", 1e-4),
+    ("batch_norm", "none"), ("bn_group", 8), ("bn_noise", 0.5), ("kernel_init", "uniform:5"), ("dropout", 0.2), ("l2", 1e-4),
     ("learning_rate", 1.0), ("momentum", 0.9), ("batch_size", 1024), ("epochs", 3), ("seed", 1),
     ("record", ("train_inference",)),
 ])
@@ -110,3 +110,11 @@ def test_worker_threads_share_the_cores():
 def test_settings_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         Settings.resolve().profile = "paper"
+
+
+def test_fields_at_their_defaults_do_not_enter_the_key(monkeypatch):
+    """Adding a field with a default keeps every existing cache entry valid."""
+    before = RunSpec().key()
+    assert RunSpec(bn_noise=0.0, bn_group=0, dropout=0.0).key() == before
+    monkeypatch.setattr(spec_module, "KEY_VERSION", spec_module.KEY_VERSION + 1)
+    assert RunSpec().key() != before, "a version bump retrains everything"

@@ -1,0 +1,75 @@
+"""R1: "Small batch size adds randomness: the batch mean and variance vary a lot from iteration to
+iteration; large batch size reduces that randomness" (talk, "Regularization Effect" slides).
+
+Experiment: the talk's base BN model, trained on the profile's seeds. On each trained model, the inputs
+of every BN layer are computed for the whole training split; then, for batch sizes 8 to 1024 (powers of
+two), 200 random mini-batches per size are drawn (with replacement, see bnclaims.probes) and the
+variance across batches of each feature's batch mean and (biased) batch variance is averaged over the
+layer's features. For independent draws, Var(batch mean) = sigma^2 / b exactly and Var(batch variance)
+~ (mu_4 - sigma^4) / b + O(1/b^2): both fall like 1/batch, a slope of -1 on log-log axes.
+
+Claim R1, per BN layer and statistic (3 layers x 2 statistics = a Bonferroni family of 6): the mean
+across seeds of the per-seed log-log slope has a confidence interval (Student t over seeds, at level
+1 - 0.05/6) that lies within [-1.1, -0.9] and excludes 0.
+Criterion reason: "falls like 1/batch" is a statement about the exponent. An interval inside
+-1 +/- 0.1 means the predicted noise at the ends of the 8..1024 range is right within a factor
+128^0.1 = 1.6. Asking only that the interval "contain -1" would reward imprecise estimates and fail
+precise ones over the O(1/b^2) term that the variance's law carries at small batches.
+
+Literature: Ioffe & Szegedy (2015, Sec. 3) on mini-batch statistics as estimates; Luo et al. (2019)
+model BN's noise through exactly these two variances.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bnclaims import figures, stats
+from bnclaims.evidence import Claim
+
+LAYERS = ("bn1", "bn2", "bn3")
+STATISTICS = {"var_of_mean": "variance of the batch mean", "var_of_var": "variance of the batch variance"}
+SLOPE_RANGE = (-1.1, -0.9)
+FAMILY_SIZE = len(LAYERS) * len(STATISTICS)
+
+CLAIMS = {
+    statistic: Claim(
+        id="R1", statement="small batches make the batch mean and variance noisy; large batches reduce it "
+                           f"({description} falls like 1/batch)",
+        source="talk, 'Regularization Effect' slides", metric="log-log slope against batch size",
+        test="measured", threshold=-1.0,
+        threshold_reason="the exponent of 1/batch, within 0.1: noise at the ends of 8..1024 right within 1.6x",
+        criterion=f"mean per-seed log-log slope: {1 - 0.05 / FAMILY_SIZE:.4f} t interval within "
+                  f"[{SLOPE_RANGE[0]}, {SLOPE_RANGE[1]}] and excluding 0 (Bonferroni over {FAMILY_SIZE})",
+        family="R1 layers x statistics", family_size=FAMILY_SIZE)
+    for statistic, description in STATISTICS.items()
+}
+
+
+@pytest.fixture(scope="module")
+def noise_runs(lab):
+    return lab.across_seeds(lab.base_spec(record=("bn_input_noise",)), context="R1")
+
+
+@pytest.mark.parametrize("statistic", list(STATISTICS))
+@pytest.mark.parametrize("layer", LAYERS)
+def test_batch_statistics_noise_falls_like_one_over_batch(layer, statistic, noise_runs, verify, figure):
+    claim = CLAIMS[statistic]
+    fits, series = [], {}
+    for run in noise_runs:
+        noise = run.extras["bn_input_noise"]
+        fit = stats.loglog_slope(noise["batch_sizes"], noise["layers"][layer][statistic])
+        fits.append(fit)
+        series[f"seed {run.spec.seed}"] = {"x": noise["batch_sizes"], "y": noise["layers"][layer][statistic],
+                                           "slope": fit.slope.point, "intercept": fit.intercept}
+    figure(figures.loglog(f"{layer}: {STATISTICS[statistic]} against batch size", "batch size",
+                          STATISTICS[statistic], series, claim_id=claim.id))
+    slopes = np.array([fit.slope.point for fit in fits])
+    mean = stats.mean_ci_t(slopes, confidence=1 - claim.corrected_alpha)
+    inside = SLOPE_RANGE[0] <= mean.low and mean.high <= SLOPE_RANGE[1]
+    verify.measured(claim, f"{layer}_{statistic}", effect=mean.point, ci=(mean.low, mean.high),
+                    passed=inside and mean.high < 0, n=len(slopes), seeds=[r.spec.seed for r in noise_runs],
+                    test_name=f"t interval over seeds at {mean.confidence:.4f}",
+                    observed=f"per-seed slopes {np.round(slopes, 3).tolist()}",
+                    details={"per_seed_slopes": slopes.tolist()})

@@ -25,11 +25,10 @@ their test accuracy is what the model scores, as in the talk, and the arm's outc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from operator import attrgetter
 
 import pytest
 
-from bnclaims import figures
+from bnclaims import figures, metrics
 from bnclaims.evidence import Claim, arm_from_runs
 
 SOURCE = "talk, results table (Comparisons 1-4)"
@@ -80,9 +79,6 @@ CLAIMS = {
 }
 
 
-TEST_ACCURACY = attrgetter("test_accuracy")
-
-
 def accuracies(runs) -> list[float]:
     return [round(run.test_accuracy, 4) for run in runs]
 
@@ -106,6 +102,6 @@ def test_talk_comparison(case, lab, verify, figure):
                          claim_id=claim.id))
     verify(
         claim, case,
-        arm_from_runs("BN", with_bn, TEST_ACCURACY, talk_value=comparison.talk_bn),
-        arm_from_runs("plain", plain, TEST_ACCURACY, talk_value=comparison.talk_plain),
+        arm_from_runs("BN", with_bn, metrics.test_accuracy, talk_value=comparison.talk_bn),
+        arm_from_runs("plain", plain, metrics.test_accuracy, talk_value=comparison.talk_plain),
     )

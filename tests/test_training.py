@@ -127,3 +127,44 @@ def test_ghost_batch_spec_trains(train):
     assert result.outcome == "trained"
     with pytest.raises(Exception, match="bn_group needs batch_norm"):
         TINY.replace(bn_group=16, batch_norm="none")
+
+
+def test_bn_input_noise_probe_falls_like_one_over_batch(train):
+    from bnclaims import stats
+
+    noise = train(TINY.replace(record=("bn_input_noise",))).extras["bn_input_noise"]
+    assert list(noise["layers"]) == ["bn1", "bn2"]
+    slope = stats.loglog_slope(noise["batch_sizes"], noise["layers"]["bn1"]["var_of_mean"]).slope.point
+    assert -1.15 < slope < -0.85
+
+
+def test_gradient_noise_probe_falls_like_one_over_batch(train):
+    from bnclaims import stats
+
+    noise = train(TINY.replace(batch_norm="none", record=("gradient_noise",))).extras["gradient_noise"]
+    assert noise["full_gradient_norm"] > 0
+    slope = stats.loglog_slope(noise["batch_sizes"], noise["mean_squared_deviation"]).slope.point
+    assert -1.15 < slope < -0.85
+
+
+def test_percentile_probe_records_every_epoch_and_does_not_change_training(train):
+    probed = train(TINY.replace(record=("preactivation_percentiles",)))
+    snapshots = np.array(probed.extras["preactivation_percentiles"]["snapshots"])
+    assert snapshots.shape == (TINY.epochs + 1, 3, TINY.hidden[-1])
+    assert np.all(snapshots[:, 0] <= snapshots[:, 1]) and np.all(snapshots[:, 1] <= snapshots[:, 2])
+    # The probe restores BN's moving statistics: training is exactly the unprobed run.
+    assert probed.history == train(TINY).history
+
+
+def test_random_shift_scale_is_training_only_and_changes_every_call():
+    tf, keras = backend.load(threads=1)
+    from bnclaims.layers import RandomShiftScale
+
+    keras.utils.set_random_seed(0)
+    layer = RandomShiftScale(1.0)
+    x = np.ones((4, 3), dtype="float32")
+    np.testing.assert_array_equal(layer(x, training=False).numpy(), x)
+    first, second = layer(x, training=True).numpy(), layer(x, training=True).numpy()
+    assert not np.allclose(first, second), "a new shift and scale at every step"
+    np.testing.assert_allclose(first, first[:1].repeat(4, axis=0))   # one draw shared by the batch
+    assert np.all(np.abs(first - 1) <= 1 + 2 ** 0.5)

@@ -22,15 +22,14 @@ model BN's noise through exactly these two variances.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from bnclaims import figures, stats
+from bnclaims import figures
 from bnclaims.evidence import Claim
+from bnclaims.scaling_laws import ONE_OVER_BATCH, slopes_across_seeds
 
 LAYERS = ("bn1", "bn2", "bn3")
 STATISTICS = {"var_of_mean": "variance of the batch mean", "var_of_var": "variance of the batch variance"}
-SLOPE_RANGE = (-1.1, -0.9)
 FAMILY_SIZE = len(LAYERS) * len(STATISTICS)
 
 CLAIMS = {
@@ -41,7 +40,7 @@ CLAIMS = {
         test="measured", threshold=-1.0,
         threshold_reason="the exponent of 1/batch, within 0.1: noise at the ends of 8..1024 right within 1.6x",
         criterion=f"mean per-seed log-log slope: {1 - 0.05 / FAMILY_SIZE:.4f} t interval within "
-                  f"[{SLOPE_RANGE[0]}, {SLOPE_RANGE[1]}] and excluding 0 (Bonferroni over {FAMILY_SIZE})",
+                  f"[{ONE_OVER_BATCH[0]}, {ONE_OVER_BATCH[1]}] and excluding 0 (Bonferroni over {FAMILY_SIZE})",
         family="R1 layers x statistics", family_size=FAMILY_SIZE)
     for statistic, description in STATISTICS.items()
 }
@@ -56,20 +55,10 @@ def noise_runs(lab):
 @pytest.mark.parametrize("layer", LAYERS)
 def test_batch_statistics_noise_falls_like_one_over_batch(layer, statistic, noise_runs, verify, figure):
     claim = CLAIMS[statistic]
-    fits, series = [], {}
-    for run in noise_runs:
-        noise = run.extras["bn_input_noise"]
-        fit = stats.loglog_slope(noise["batch_sizes"], noise["layers"][layer][statistic])
-        fits.append(fit)
-        series[f"seed {run.spec.seed}"] = {"x": noise["batch_sizes"], "y": noise["layers"][layer][statistic],
-                                           "slope": fit.slope.point, "intercept": fit.intercept}
+    slopes = slopes_across_seeds(
+        {run.spec.seed: (run.extras["bn_input_noise"]["batch_sizes"],
+                         run.extras["bn_input_noise"]["layers"][layer][statistic]) for run in noise_runs},
+        confidence=1 - claim.corrected_alpha)
     figure(figures.loglog(f"{layer}: {STATISTICS[statistic]} against batch size", "batch size",
-                          STATISTICS[statistic], series, claim_id=claim.id))
-    slopes = np.array([fit.slope.point for fit in fits])
-    mean = stats.mean_ci_t(slopes, confidence=1 - claim.corrected_alpha)
-    inside = SLOPE_RANGE[0] <= mean.low and mean.high <= SLOPE_RANGE[1]
-    verify.measured(claim, f"{layer}_{statistic}", effect=mean.point, ci=(mean.low, mean.high),
-                    passed=inside and mean.high < 0, n=len(slopes), seeds=[r.spec.seed for r in noise_runs],
-                    test_name=f"t interval over seeds at {mean.confidence:.4f}",
-                    observed=f"per-seed slopes {np.round(slopes, 3).tolist()}",
-                    details={"per_seed_slopes": slopes.tolist()})
+                          STATISTICS[statistic], slopes.series(), claim_id=claim.id))
+    verify.measured(claim, f"{layer}_{statistic}", **slopes.observation(ONE_OVER_BATCH))

@@ -51,7 +51,7 @@ STATEMENT = ("The transform, per feature n over the mini-batch: z_norm = (z - me
              "sqrt(variance(batch) + eps); z_hat = gamma * z_norm + beta, with gamma and beta trainable.")
 KERAS_STATEMENT = ("Keras BatchNormalization defaults: momentum 0.99, epsilon 1e-3; training uses batch "
                    "statistics, evaluation uses moving averages.")
-KERAS_SOURCE = "talk-claims.md notes; keras/src/layers/normalization/batch_normalization.py (Keras 3)"
+KERAS_SOURCE = "Keras BatchNormalization defaults (momentum 0.99, epsilon 1e-3); keras/src/layers/normalization/batch_normalization.py (Keras 3)"
 FAMILY = "T1 transform"
 TOLERANCE = 1e-5
 TOLERANCE_REASON = ("float32 rounding (2^-24 ~ 6e-8) accumulated over a 64-row reduction stays near 1e-6 "

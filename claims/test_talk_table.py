@@ -38,7 +38,7 @@ FAMILY = "talk table"
 @dataclass(frozen=True)
 class Comparison:
     title: str
-    supports: str                     # the advantage (talk-claims.md id) this comparison is evidence for
+    supports: str                     # the advantage (A1..A6) this comparison is evidence for
     change: dict = field(default_factory=dict)   # RunSpec fields changed from the talk's base setting
     talk_plain: float = 0.0
     talk_bn: float = 0.0

@@ -4,8 +4,12 @@
   table_html(payload)          an HTML table for kind "table"
   plots_for_test(evidence, payloads)
                                a test's payloads plus a default paired plot for each paired record that has
-                               no plot of its own, so every claim with data is drawn at least once
+                               no plot of its own, so every paired comparison is drawn at least once (an
+                               exact "measured" check may come with a table only)
   summary_html(records)        the claims table at the top of the report, one row per ledger record
+
+A paired payload may also carry "talk" ({arm: the talk's number}) and "outcomes" ({arm: per-seed
+trained / collapsed / diverged}); default_paired_plot fills both from the evidence record.
 
 Plots are drawn with matplotlib's Agg canvas on Figure objects (never pyplot): no GUI backend, no global
 state shared between the plots of one process.
@@ -21,10 +25,11 @@ from html import escape
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from PIL import Image
 
 from . import figures
 
-FIGSIZE = (6.0, 3.5)       # inches; at DPI this is a 540 x 315 pixel PNG of a few tens of kB
+FIGSIZE = (6.0, 3.5)       # inches; at DPI this is a 540 x 315 pixel PNG of about 10 kB
 DPI = 90
 TABLE_KIND = "table"
 TABLE_CLASS = "bnclaims-table"
@@ -44,11 +49,15 @@ def plot_png(payload: dict) -> bytes:
     if draw is None:
         raise ValueError(f"cannot draw a figure of kind {payload.get('kind')!r}; known: {sorted(_DRAWERS)}")
     figure = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
-    FigureCanvasAgg(figure)
+    canvas = FigureCanvasAgg(figure)
     draw(figure, payload)
     figure.suptitle("\n".join(textwrap.wrap(payload.get("title", ""), 80)), fontsize=9)
+    canvas.draw()
+    image = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).convert("RGB")
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    # A plot has few colours: a 256-colour palette looks the same at about a third of the bytes, which
+    # matters in a self-contained report that embeds every plot.
+    image.quantize(256, method=Image.Quantize.FASTOCTREE).save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()
 
 
@@ -86,7 +95,7 @@ def _draw_curves(figure: Figure, payload: dict) -> None:
     quantities = list(dict.fromkeys(_metric_parts(metric)[1] for metric in metrics))
     axes = figure.subplots(1, len(quantities), squeeze=False)[0]
     seeds = 0
-    for ax, quantity in zip(axes, quantities):
+    for ax, quantity in zip(axes, quantities, strict=True):
         for arm, per_metric in arms.items():
             for metric, per_seed in per_metric.items():
                 split, metric_quantity = _metric_parts(metric)
@@ -125,7 +134,7 @@ def _draw_sweep(figure: Figure, payload: dict) -> None:
     rng = np.random.default_rng(0)    # the same jitter in every report
     for arm, data in arms.items():
         xs = [categories.index(x) if categorical else float(x) for x in data["x"]]
-        for x, ys in zip(xs, data["y"]):
+        for x, ys in zip(xs, data["y"], strict=True):
             ax.scatter(_jitter(rng, x, len(ys), log=log, width=width), ys, color=colors[arm], s=12, alpha=0.6)
         means = [_quiet_stat(np.nanmean, np.asarray(ys, float)) for ys in data["y"]]
         ax.plot(xs, means, color=colors[arm], marker="o", markersize=4, label=f"{arm} (mean)")
@@ -162,22 +171,28 @@ def _draw_loglog(figure: Figure, payload: dict) -> None:
 _OUTCOME_MARKERS = {"diverged": "x", "collapsed": "v"}
 
 
+def _mark_failed_runs(ax, position: int, name: str, values, outcomes) -> None:
+    """A black marker over each diverged or collapsed run: the talk's failures, seed by seed."""
+    for outcome, marker in _OUTCOME_MARKERS.items():
+        hits = [value for value, seen in zip(values, outcomes, strict=True) if seen == outcome]
+        if hits:
+            ax.scatter([position] * len(hits), hits, marker=marker, color="black", s=40, zorder=4,
+                       label=f"{name}: {outcome}")
+
+
 def _draw_paired(figure: Figure, payload: dict) -> None:
     ax = figure.subplots()
     arms = payload["arms"]
     names = list(arms)
     colors = _arm_colors(names)
-    for per_seed in zip(*arms.values()):
+    for per_seed in zip(*arms.values(), strict=True):
         ax.plot(range(len(names)), per_seed, color="0.6", linewidth=0.8, zorder=1)
     for position, (name, values) in enumerate(arms.items()):
         ax.scatter([position] * len(values), values, color=colors[name], s=18, zorder=3)
         ax.hlines(float(np.mean(values)), position - 0.2, position + 0.2, color=colors[name], linewidth=2,
                   label=f"{name} mean {np.mean(values):.4g}")
-        for outcome, marker in _OUTCOME_MARKERS.items():
-            hits = [v for v, o in zip(values, payload.get("outcomes", {}).get(name, ())) if o == outcome]
-            if hits:
-                ax.scatter([position] * len(hits), hits, marker=marker, color="black", s=40, zorder=4,
-                           label=f"{name}: {outcome}")
+        if name in payload.get("outcomes", {}):
+            _mark_failed_runs(ax, position, name, values, payload["outcomes"][name])
     talk = payload.get("talk", {})
     talk_label = "talk (1 run)"           # one legend entry for all of the talk's stars
     for position, name in enumerate(names):
@@ -255,21 +270,26 @@ _CSS = f"""
 .{TABLE_CLASS} caption {{ text-align: left; font-weight: bold; padding: 2px 0; }}
 .{SUMMARY_CLASS} td.number, .{SUMMARY_CLASS} td.id {{ white-space: nowrap; font-variant-numeric: tabular-nums; }}
 .{SUMMARY_CLASS} td.statement {{ min-width: 18em; }}
+.{SUMMARY_CLASS} td.talk {{ min-width: 12em; }}
+.{SUMMARY_CLASS} .note {{ display: block; white-space: normal; color: #57606a; font-size: 11px; }}
 .{SUMMARY_CLASS} .supported {{ color: #1a7f37; font-weight: bold; }}
 .{SUMMARY_CLASS} .not-supported {{ color: #cf222e; font-weight: bold; }}
 .{SUMMARY_CLASS} .outcome {{ display: block; color: #9a6700; }}
 """
 
-SUMMARY_COLUMNS = ("claim", "check", "statement", "verdict", "effect", "95% CI", "P(A>B)", "p (corrected α)",
-                   "n seeds", "talk vs. here (mean)")
+# P(A>B) reads its A and B from the effect column, whose note names the arms as "A − B".
+SUMMARY_COLUMNS = ("claim", "check", "statement", "verdict", "effect", "95% CI", "P(A>B)", "p", "n",
+                   "talk vs. here (mean)")
 
 # Test outcomes worth naming beside the verdict; a passed test is the verdict itself.
 _OUTCOME_NOTES = {"xfailed": "xfail (refuted)", "failed": "test failed", "xpassed": "xpass"}
 
 
-def _cell(text: str, css_class: str = "") -> str:
+def _cell(text: str, css_class: str = "", *, notes: tuple[str, ...] = ()) -> str:
+    """A cell with its main text and any notes on lines of their own beneath it (all escaped)."""
     class_attribute = f' class="{css_class}"' if css_class else ""
-    return f"<td{class_attribute}>{escape(text)}</td>"
+    note_html = "".join(f'<span class="note">{escape(note)}</span>' for note in notes)
+    return f"<td{class_attribute}>{escape(text)}{note_html}</td>"
 
 
 def _verdict_cell(record: dict) -> str:
@@ -280,10 +300,9 @@ def _verdict_cell(record: dict) -> str:
     return f'<td><span class="{css_class}">{escape(verdict)}</span>{note_html}</td>'
 
 
-def _talk_text(record: dict) -> str:
+def _talk_notes(record: dict) -> tuple[str, ...]:
     arms = [arm for arm in (record.get("arm_a"), record.get("arm_b")) if arm and arm.get("talk_value") is not None]
-    return "; ".join(f"{arm['name']}: talk {arm['talk_value']:.4f}, here {np.mean(arm['values']):.4f}"
-                     for arm in arms)
+    return tuple(f"{arm['name']}: talk {arm['talk_value']:.4f}, here {np.mean(arm['values']):.4f}" for arm in arms)
 
 
 def _summary_row(record: dict) -> str:
@@ -291,19 +310,21 @@ def _summary_row(record: dict) -> str:
     number = "+.4f" if paired else "+.4g"     # paired effects are accuracy differences; measured ones vary
     low, high = record["effect_ci"]
     if paired:
-        a, b = record["arm_a"]["name"], record["arm_b"]["name"]
-        effect = f"{record['effect']:{number}} ({a} − {b})"
+        effect_note = f"{record['arm_a']['name']} − {record['arm_b']['name']}"
         p_low, p_high = record["probability_of_improvement_ci"]
-        improvement = f"{a}>{b}: {record['probability_of_improvement']:.2f} [{p_low:.2f}, {p_high:.2f}]"
+        improvement = f"{record['probability_of_improvement']:.2f} [{p_low:.2f}, {p_high:.2f}]"
     else:
-        effect = f"{record['effect']:{number}} ({record['metric']})"
-        improvement = ""
+        effect_note, improvement = record["metric"], ""    # a measured check's n need not count seeds
     p = "—" if record["p_value"] is None else f"{record['p_value']:.3g}"
     cells = [
         _cell(record["claim_id"], "id"), _cell(record["check"], "id"), _cell(record["statement"], "statement"),
-        _verdict_cell(record), _cell(effect, "number"), _cell(f"[{low:{number}}, {high:{number}}]", "number"),
-        _cell(improvement, "number"), _cell(f"{p} ({record['corrected_alpha']:.4g})", "number"),
-        _cell(str(record["n"]), "number"), _cell(_talk_text(record)),
+        _verdict_cell(record),
+        _cell(f"{record['effect']:{number}}", "number", notes=(effect_note,)),
+        _cell(f"[{low:{number}}, {high:{number}}]", "number"),
+        _cell(improvement, "number"),
+        _cell(p, "number", notes=(f"at α {record['corrected_alpha']:.4g}",)),
+        _cell(str(record["n"]), "number", notes=("seeds",) if paired else ()),
+        _cell("", "talk", notes=_talk_notes(record)),
     ]
     attributes = " ".join(f'data-{name}="{escape(str(record.get(key, "")))}"'
                           for name, key in (("claim-id", "claim_id"), ("check", "check"), ("nodeid", "nodeid")))

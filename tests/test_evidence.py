@@ -140,3 +140,23 @@ def test_measured_claims_state_their_criterion_and_observation():
         claim(test="measured")
     with pytest.raises(ValueError, match="measured"):
         evaluate(slope_claim, "x", *arms([1, 2], [0, 1]), seeds=(0, 1))
+
+
+@pytest.mark.slow
+def test_a_deliberately_wrong_claim_fails_on_real_runs(tmp_path):
+    """'BN lowers accuracy by 5 points' on real paired runs: refuted, with the full message."""
+    from bnclaims.evidence import arm_from_runs
+    from bnclaims.lab import Lab
+    from bnclaims.metrics import test_accuracy
+    from bnclaims.settings import Settings
+
+    lab = Lab(Settings.resolve(dataset="digits", seeds="3", cache_dir=str(tmp_path), root=tmp_path),
+              say=lambda line: None)
+    spec = lab.base_spec(hidden=(32, 16), epochs=3, batch_size=64, learning_rate=0.05)
+    with_bn, plain = lab.across_seeds(spec), lab.across_seeds(spec.replace(batch_norm="none"))
+    wrong = claim(id="WRONG", statement="BN lowers accuracy by 5 points", threshold=0.05)
+    evidence = evaluate(wrong, "plain_beats_bn", arm_from_runs("plain", plain, test_accuracy),
+                        arm_from_runs("BN", with_bn, test_accuracy), seeds=(0, 1, 2), rerun="pytest ...")
+    with pytest.raises(ClaimNotSupported, match=r"(?s)expected: mean paired difference .* > \+0\.0500.*"
+                                                r"observed: effect .*95% CI.*n=3 seeds.*verdict: not supported"):
+        assert_supported(evidence)

@@ -1,0 +1,73 @@
+"""Benchmark: how long the claims suite takes, and what one training run costs.
+
+    python benchmarks/suite_timing.py                 # per-run figures from the cache, then a warm run
+    python benchmarks/suite_timing.py --cold          # also a cold run into a fresh temporary cache
+    python benchmarks/suite_timing.py --workers 4 --dataset mnist5k
+
+Prints figures; asserts nothing (timing targets are not tests). The targets it reports against:
+a warm `pytest claims/ -n auto` (every run from the cache) under 30 s, and a cold one on the quick
+profile within 20 minutes on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bnclaims.cache import CACHE_ENV_VAR  # noqa: E402
+from bnclaims.settings import Settings  # noqa: E402
+
+
+def cached_run_seconds(cache_dir: Path, dataset: str) -> list[float]:
+    seconds = []
+    for entry in cache_dir.glob("*/*.json"):
+        result = json.loads(entry.read_text())["result"]
+        if result["spec"]["dataset"] == dataset:
+            seconds.append(result["wall_seconds"])
+    return seconds
+
+
+def timed_suite(workers: str, dataset: str, cache_dir: Path, report_dir: Path) -> tuple[float, str]:
+    command = [sys.executable, "-m", "pytest", "claims/", "-n", workers, "-q", "-p", "no:cacheprovider",
+               "--claims-dataset", dataset, "--claims-cache", str(cache_dir), "--claims-report-dir", str(report_dir)]
+    started = time.perf_counter()
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    runs_line = next((line for line in completed.stdout.splitlines() if line.startswith("runs: ")), "runs: ?")
+    return elapsed, f"{runs_line}; {completed.stdout.strip().splitlines()[-1]}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", default="auto")
+    parser.add_argument("--dataset", default="mnist5k")
+    parser.add_argument("--cache", default=None, help=f"cache to read and time warm (default: ${CACHE_ENV_VAR} or .claims-cache)")
+    parser.add_argument("--cold", action="store_true", help="also time a cold run into a fresh cache")
+    options = parser.parse_args()
+    cache_dir = Settings.resolve(root=ROOT, cache_dir=options.cache).cache_dir
+
+    seconds = cached_run_seconds(cache_dir, options.dataset)
+    if seconds:
+        print(f"cached runs on {options.dataset}: {len(seconds)}; training seconds per run: median "
+              f"{statistics.median(seconds):.2f}, mean {statistics.mean(seconds):.2f}, max {max(seconds):.2f}; "
+              f"total {sum(seconds) / 60:.1f} min of worker time")
+    with tempfile.TemporaryDirectory() as scratch:
+        if options.cold:
+            elapsed, summary = timed_suite(options.workers, options.dataset, Path(scratch) / "cache", Path(scratch))
+            print(f"cold: {elapsed:.1f} s ({summary})")
+            cache_dir = Path(scratch) / "cache"
+        elapsed, summary = timed_suite(options.workers, options.dataset, cache_dir, Path(scratch))
+        print(f"warm: {elapsed:.1f} s ({summary})   target: under 30 s")
+
+
+if __name__ == "__main__":
+    main()

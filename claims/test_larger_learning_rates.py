@@ -16,7 +16,8 @@ every seed satisfies it, and one step ahead on only some seeds does not.
 Claim A1-talk (the talk's single point): at lr 1 and batch 1024 the plain model does not train
 (talk: 0.0892, a one-class predictor) while BN does (0.9505). Criterion: BN trains on every seed, and
 the plain model fails (collapse, divergence, or accuracy below twice chance) on most seeds: the lower
-one-sided 95% Clopper-Pearson bound of its failure rate exceeds 0.5. With 5 seeds that needs 5 of 5.
+one-sided 95% Clopper-Pearson bound of its failure rate exceeds 0.5. With 5 seeds that needs 5 of 5;
+with fewer than 5 seeds it cannot pass at all (3 of 3 gives a lower bound of 0.37).
 The two claims are separate hypotheses (a sweep and a single point), each its own family.
 
 Literature: Ioffe & Szegedy (2015, Sec. 3.3) argue BN makes training resilient to parameter scale and

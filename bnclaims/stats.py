@@ -1,86 +1,92 @@
 """Paired, seed-level statistics for verifying Batch Normalization claims.
 
-Every claim compares two arms run on the same seeds: per-seed arrays ``a``
-(e.g. with BN) and ``b`` (e.g. without BN), paired by index.  The functions
-here are small and pure: they take 1-D numpy arrays and return small frozen
-dataclasses, so a verdict can be computed, logged and compared without hidden
-state.
+Every claim compares two arms run on the same seeds: per-seed arrays ``a`` (e.g. with BN) and ``b``
+(e.g. without BN), paired by seed. The functions here are small and pure: they take 1-D numpy
+arrays and return small frozen dataclasses, so a verdict can be computed, logged and compared
+without hidden state. The claim layer (bnclaims.evidence) only names hypotheses the claims' way.
 
-Design decisions and why:
+Three outcomes. Each paired check has a claim test and a mirror test at the same level:
 
-* No global RNG.  Every randomized function takes a keyword-only, required
-  ``rng: numpy.random.Generator``, so results are reproducible from the
-  caller's seed and independent of test execution order (xdist workers).
-* The primary hypothesis test is the one-sided *paired t-test* on the per-seed
-  differences ``d = a - b``, shifted by the claim's margin (a minimum-effect
-  test, H0: mean(d) <= margin).  With 5 seeds (quick profile) the exact
-  nonparametric tests (sign, Wilcoxon signed-rank, sign-flip permutation) have
-  a floor p-value of 2**-5 = 0.031, which can never pass a multiplicity-
-  corrected level such as 0.05 / 4.  Under a true placebo (the same arm against
-  itself with independent seeds) ``d`` is symmetric, where the t-test is
-  well-behaved; the test suite checks its false-positive rate by simulation,
-  including skewed and collapsed-run distributions.
-* The exact sign test is computed as a secondary, assumption-free figure.
-* Zero variance: if all differences are identical the t statistic is
-  undefined.  Then p = 0.0 when mean(d) - margin > 0 (statistic +inf) and
-  p = 1.0 otherwise (statistic -inf, or NaN when equal): equality cannot show
-  "strictly greater".  "Identical" and "equal" are judged up to float64
-  rounding of the inputs (a few ulps of the largest magnitude involved), so
-  that e.g. 0.93 - 0.91 is treated as equal to a margin of 0.02.  The sign
-  test uses the same tolerance to decide ties.
-* Invalid input raises ``ValueError``: NaN/inf values (callers map diverged
-  runs to numbers first), fewer than two seeds, arrays of different lengths.
-* Multiplicity: Bonferroni within a declared claim family,
-  alpha / family_size.  Holm would need every p-value of the family at once,
-  but claims run in separate xdist worker processes; Bonferroni lets each
-  verdict be final where it is computed.
-* Bootstrap intervals are percentile intervals over seeds, resampling seed
-  indices with replacement.  With at most 10 seeds (both profiles) all
-  distinct resamples are enumerated, giving the exact bootstrap distribution:
-  a sampled one (20,000 draws) moved the bounds by more than 0.001 between
-  rng seeds for 10% of datasets at n = 5 with spread 0.05, because the
-  distribution has only 126 atoms there.  Larger samples use ``rng``.  The
-  intervals describe effect sizes; verdicts should rest on the t-tests,
-  because the percentile bootstrap under-covers at few seeds (measured by the
-  test suite for a nominal 95%: 84% at n = 5, 90% at n = 10).
+* superiority        claim: mean(d) > threshold       mirror: mean(d) < threshold
+* non-inferiority    claim: mean(d) > -margin         mirror: mean(d) < -margin
+* equivalence        claim: |mean(d)| < margin (TOST) mirror: |mean(d)| > margin (one-sided test of
+                     each side at alpha / 2, Bonferroni over the two sides, so that a false
+                     "refuted" stays below alpha whatever the spread of d)
+
+``decide`` returns *supported* when the claim test rejects, *refuted* when the mirror test rejects,
+and *inconclusive* when neither does. "Not shown" is never "refuted".
+
+Two ways to test a mean difference, chosen per check by the metric:
+
+* the one-sample t-test on ``d = a - b`` (``scipy.stats.ttest_1samp``) for continuous metrics such
+  as accuracies. When all differences are identical its statistic is undefined; the exact
+  sign-flip p is used then, so a constant difference never yields p = 0.
+* the exact sign-flip permutation test for quantized, tied or censored metrics (grid indices, steps
+  or epochs to a target with a censoring value). Under H0 the differences are symmetric about the
+  boundary, so each of the 2^n sign patterns is equally likely; the p-value counts the patterns
+  whose mean is at least the observed one. Its smallest p is 2^-n, so it needs
+  ``smallest_seeds("sign_flip", alpha)`` seeds to reach a level at all.
+
+Intervals: the effect's interval is the Student t interval of the mean difference (its coverage is
+verified by simulation in tests/test_stats.py) or, for exact-test checks, the inversion of the
+sign-flip test, whose bounds are order statistics of the 2^n - 1 subset means; with too few seeds
+for the level that inversion has infinite bounds, which is the honest answer. P(A > B) and failure
+rates get Clopper-Pearson intervals on counts of seeds.
+
+No global RNG: nothing here draws random numbers. Invalid input raises ``ValueError``: NaN/inf
+values (callers map diverged runs to numbers first), fewer than two seeds, arrays of different
+lengths. "Identical" and "equal" are judged up to float64 rounding of the inputs (a few ulps of
+the largest magnitude involved), so that 0.93 - 0.91 equals a margin of 0.02.
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import special, stats
+from scipy import stats
 
 __all__ = [
+    "HYPOTHESES",
+    "METHODS",
+    "OUTCOMES",
     "Interval",
     "TestResult",
+    "Decision",
     "SlopeFit",
     "paired_differences",
-    "mean_difference_ci",
-    "probability_of_improvement",
-    "paired_t_greater",
-    "sign_test_greater",
-    "non_inferiority",
-    "equivalence_tost",
-    "loglog_slope",
+    "one_sided_test",
+    "t_test",
+    "sign_flip_test",
+    "decide",
+    "smallest_seeds",
     "mean_ci_t",
+    "sign_flip_interval",
+    "effect_interval",
+    "clopper_pearson",
+    "rate_upper_bound",
+    "probability_of_improvement",
+    "loglog_slope",
     "bonferroni",
     "minimum_seeds_for_power",
     "t_test_power",
 ]
 
-# Values closer than this many ulps of the largest input magnitude are
-# treated as equal (rounding noise of a subtraction of two floats).
+HYPOTHESES = ("superiority", "non_inferiority", "equivalence")
+METHODS = ("t", "sign_flip")
+SUPPORTED, REFUTED, INCONCLUSIVE = "supported", "refuted", "inconclusive"
+OUTCOMES = (SUPPORTED, REFUTED, INCONCLUSIVE)
+
+# Values closer than this many ulps of the largest input magnitude are treated as equal (rounding
+# noise of a subtraction of two floats).
 _ULPS = 16
 
-# Up to this many seeds the bootstrap enumerates all C(2n-1, n) distinct
-# resamples (92,378 at n = 10, a few ms per interval) instead of sampling.
-_MAX_EXACT_SEEDS = 10
+# Up to this many seeds the sign-flip test enumerates all 2^n sign patterns (4M sums at 22); above,
+# it draws patterns from a generator seeded by the data, so the answer is still reproducible.
+_MAX_EXACT_SIGN_FLIP = 22
+_SIGN_FLIP_DRAWS = 200_000
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,17 @@ class TestResult:
     name: str
     statistic: float
     p_value: float
-    df: float | None
+    df: float | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The claim test, its mirror, and the outcome they give at ``alpha``."""
+
+    outcome: str
+    claim: TestResult
+    mirror: TestResult
+    alpha: float
 
 
 @dataclass(frozen=True)
@@ -130,6 +146,11 @@ def _check_confidence(confidence: float) -> None:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
 
 
+def _check_alpha(alpha: float) -> None:
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+
+
 def _check_positive_margin(margin: float) -> None:
     if not (np.isfinite(margin) and margin > 0):
         raise ValueError(f"margin must be a positive number, got {margin}")
@@ -146,170 +167,215 @@ def paired_differences(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     a_arr = _as_finite_1d(a, "a", 2)
     b_arr = _as_finite_1d(b, "b", 2)
     if a_arr.shape != b_arr.shape:
-        raise ValueError(
-            f"a and b must pair seed by seed, got lengths {a_arr.size} and {b_arr.size}"
-        )
+        raise ValueError(f"a and b must pair seed by seed, got lengths {a_arr.size} and {b_arr.size}")
     return a_arr - b_arr
 
 
-@functools.lru_cache(maxsize=None)
-def _all_resamples(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every distinct bootstrap resample of n seeds (as counts) and its probability."""
-    picks = np.array(list(itertools.combinations_with_replacement(range(n), n)))
-    counts = (picks[:, :, None] == np.arange(n)).sum(axis=1).astype(np.float64)
-    log_prob = special.gammaln(n + 1) - special.gammaln(counts + 1).sum(axis=1) - n * np.log(n)
-    probabilities = np.exp(log_prob)
-    counts.flags.writeable = False
-    probabilities.flags.writeable = False
-    return counts, probabilities
+def _excess(d: ArrayLike, shift: float) -> tuple[np.ndarray, float]:
+    """d - shift with values within rounding of zero set to exactly zero, and that tolerance."""
+    d_arr = _as_finite_1d(d, "d", 2)
+    excess = d_arr - shift
+    tolerance = _rounding_tolerance(d_arr, shift)
+    excess[np.abs(excess) <= tolerance] = 0.0
+    return excess, tolerance
 
 
-def _exact_bootstrap_quantiles(per_seed: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """Inverse-CDF quantiles of the exact bootstrap distribution of the mean."""
-    counts, probabilities = _all_resamples(per_seed.size)
-    means = counts @ per_seed / per_seed.size
-    order = np.argsort(means)
-    cdf = np.cumsum(probabilities[order])
-    # The tolerance absorbs the rounding of the cumulative sum at exact hits.
-    return means[order][np.searchsorted(cdf, levels - 1e-12)]
+def _check_alternative(alternative: str) -> None:
+    if alternative not in ("greater", "less"):
+        raise ValueError(f"alternative must be 'greater' or 'less', got {alternative!r}")
 
 
-def _percentile_bootstrap(
-    per_seed: np.ndarray, *, rng: np.random.Generator, confidence: float, n_resamples: int
-) -> Interval:
-    """Percentile bootstrap of the mean, resampling seeds with replacement.
+def _signed_sums(values: np.ndarray) -> np.ndarray:
+    """All 2^n sums of +/- values (built by doubling: 2^n floats, not 2^n x n)."""
+    sums = np.zeros(1)
+    for value in values:
+        sums = np.concatenate((sums + value, sums - value))
+    return sums
 
-    With at most _MAX_EXACT_SEEDS seeds every distinct resample is enumerated
-    with its multinomial probability, so the interval has no Monte Carlo error
-    and ``rng``/``n_resamples`` are unused.  This matters at 5 seeds: the
-    bootstrap distribution has only 126 atoms and a sampled quantile jumps
-    between neighbouring atoms from one rng seed to the next (bounds moved by
-    up to 0.005 for spread 0.05).  Larger samples draw ``n_resamples`` resamples
-    from ``rng``.  Both use the inverse-CDF definition of the percentile.
+
+def sign_flip_test(d: ArrayLike, shift: float = 0.0, alternative: str = "greater") -> TestResult:
+    """Exact sign-flip permutation test of H0: d symmetric about ``shift``.
+
+    alternative "greater": H1 mean(d) > shift; "less": H1 mean(d) < shift. The statistic is the
+    mean of d - shift; p is the share of the 2^n sign patterns whose mean is at least as extreme.
+    Differences equal to the shift (ties) weigh nothing either way. Matches
+    ``scipy.stats.permutation_test(..., permutation_type="samples")`` (tested).
     """
-    _check_confidence(confidence)
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
-    tail = (1.0 - confidence) / 2.0
-    levels = np.array([tail, 1.0 - tail])
-    n = per_seed.size
-    if n <= _MAX_EXACT_SEEDS:
-        low, high = _exact_bootstrap_quantiles(per_seed, levels)
+    _check_alternative(alternative)
+    excess, tolerance = _excess(d, shift)
+    n = excess.size
+    oriented = excess if alternative == "greater" else -excess
+    observed = float(oriented.sum())
+    # Sums within rounding of the observed one count as "as extreme" (the observed pattern included).
+    slack = n * tolerance + _rounding_tolerance(oriented) * n
+    name = f"exact sign-flip ({'mean(d) > ' if alternative == 'greater' else 'mean(d) < '}{shift:g})"
+    if n <= _MAX_EXACT_SIGN_FLIP:
+        p_value = float(np.mean(_signed_sums(oriented) >= observed - slack))
     else:
-        means = per_seed[rng.integers(0, n, size=(n_resamples, n))].mean(axis=1)
-        low, high = np.quantile(means, levels, method="inverted_cdf")
-    return Interval(float(per_seed.mean()), float(low), float(high), confidence)
+        seed = np.frombuffer(np.ascontiguousarray(oriented).tobytes(), dtype=np.uint32)
+        rng = np.random.default_rng(seed)
+        signs = rng.choice((-1.0, 1.0), size=(_SIGN_FLIP_DRAWS, n))
+        p_value = float((1 + np.sum(signs @ oriented >= observed - slack)) / (_SIGN_FLIP_DRAWS + 1))
+        name += f", {_SIGN_FLIP_DRAWS:,} random sign patterns"
+    return TestResult(name, observed / n, p_value, None)
 
 
-def mean_difference_ci(
-    a: ArrayLike,
-    b: ArrayLike,
-    *,
-    rng: np.random.Generator,
-    confidence: float = 0.95,
-    n_resamples: int = 20_000,
-) -> Interval:
-    """Mean of ``a - b`` with a percentile-bootstrap interval over seeds."""
-    return _percentile_bootstrap(
-        paired_differences(a, b), rng=rng, confidence=confidence, n_resamples=n_resamples
-    )
+def t_test(d: ArrayLike, shift: float = 0.0, alternative: str = "greater") -> TestResult:
+    """One-sided one-sample t-test of mean(d) against ``shift`` (scipy.stats.ttest_1samp).
 
-
-def probability_of_improvement(
-    a: ArrayLike,
-    b: ArrayLike,
-    *,
-    rng: np.random.Generator,
-    confidence: float = 0.95,
-    n_resamples: int = 20_000,
-) -> Interval:
-    """Paired P(A > B), ties counting one half, with a percentile-bootstrap interval.
-
-    Ties are exact equality: accuracies of the two arms tie when they count the
-    same number of correct predictions.
+    With no spread in d the t statistic is undefined (scipy would give p = 0 or NaN); then the exact
+    sign-flip p is returned, 2^-n for a constant difference beyond the shift and 1 at the shift.
     """
-    d = paired_differences(a, b)
-    wins = (d > 0).astype(np.float64) + 0.5 * (d == 0)
-    return _percentile_bootstrap(wins, rng=rng, confidence=confidence, n_resamples=n_resamples)
+    _check_alternative(alternative)
+    excess, _ = _excess(d, shift)
+    symbol = ">" if alternative == "greater" else "<"
+    name = f"paired t (mean(d) {symbol} {shift:g})"
+    if np.ptp(excess) == 0.0:
+        exact = sign_flip_test(excess, 0.0, alternative)
+        return TestResult(f"{name}; no spread in d: exact sign-flip p", exact.statistic, exact.p_value, None)
+    result = stats.ttest_1samp(excess, 0.0, alternative=alternative)
+    return TestResult(name, float(result.statistic), float(result.pvalue), float(excess.size - 1))
 
 
-def _t_greater(d: np.ndarray, shift: float, tolerance: float, name: str) -> TestResult:
-    """One-sided one-sample t-test of H0: mean(d) <= shift against mean(d) > shift."""
-    n = d.size
-    df = float(n - 1)
-    excess = float(d.mean()) - shift
-    if float(np.ptp(d)) <= tolerance:
-        if excess > tolerance:
-            return TestResult(name, float("inf"), 0.0, df)
-        if excess < -tolerance:
-            return TestResult(name, float("-inf"), 1.0, df)
-        return TestResult(name, float("nan"), 1.0, df)
-    t_stat = excess / (float(d.std(ddof=1)) / math.sqrt(n))
-    return TestResult(name, t_stat, float(stats.t.sf(t_stat, df)), df)
+def one_sided_test(d: ArrayLike, shift: float, alternative: str, method: str) -> TestResult:
+    if method == "t":
+        return t_test(d, shift, alternative)
+    if method == "sign_flip":
+        return sign_flip_test(d, shift, alternative)
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 
-def _pair_tolerance(a: ArrayLike, b: ArrayLike, margin: float) -> float:
-    a_arr, b_arr = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return _rounding_tolerance(a_arr, b_arr, margin)
+def decide(d: ArrayLike, *, hypothesis: str, threshold: float, alpha: float, method: str = "t") -> Decision:
+    """Claim test and mirror test of a paired difference, and the three-way outcome at ``alpha``.
 
-
-def paired_t_greater(a: ArrayLike, b: ArrayLike, *, margin: float = 0.0) -> TestResult:
-    """One-sided paired t-test, H0: mean(a - b) <= margin, H1: mean(a - b) > margin."""
-    d = paired_differences(a, b)
-    return _t_greater(
-        d,
-        margin,
-        _pair_tolerance(a, b, margin),
-        f"paired t (one-sided, H0: mean(a-b) <= {margin:g})",
-    )
-
-
-def sign_test_greater(a: ArrayLike, b: ArrayLike, *, margin: float = 0.0) -> TestResult:
-    """Exact one-sided sign test on ``a - b - margin``; ties are dropped.
-
-    The statistic is the number of seeds with a - b > margin; p = 1.0 if all tie.
+    threshold: the smallest effect that counts (superiority) or the margin (non-inferiority,
+    equivalence; positive), in the units of d.
     """
-    excess = paired_differences(a, b) - margin
-    tolerance = _pair_tolerance(a, b, margin)
-    positive = int(np.sum(excess > tolerance))
-    untied = int(np.sum(np.abs(excess) > tolerance))
-    name = f"sign test (one-sided, H0: median(a-b) <= {margin:g})"
-    if untied == 0:
-        return TestResult(name, float(positive), 1.0, None)
-    p_value = stats.binomtest(positive, untied, 0.5, alternative="greater").pvalue
-    return TestResult(name, float(positive), float(p_value), None)
+    _check_alpha(alpha)
+    if hypothesis == "superiority":
+        claim = one_sided_test(d, threshold, "greater", method)
+        mirror = one_sided_test(d, threshold, "less", method)
+    elif hypothesis == "non_inferiority":
+        _check_positive_margin(threshold)
+        claim = one_sided_test(d, -threshold, "greater", method)
+        mirror = one_sided_test(d, -threshold, "less", method)
+    elif hypothesis == "equivalence":
+        _check_positive_margin(threshold)
+        inside = (one_sided_test(d, -threshold, "greater", method), one_sided_test(d, threshold, "less", method))
+        binding = max(inside, key=lambda r: r.p_value)
+        claim = TestResult(f"TOST within +/-{threshold:g} ({binding.name} binds)", binding.statistic,
+                           binding.p_value, binding.df)
+        outside = (one_sided_test(d, threshold, "greater", method), one_sided_test(d, -threshold, "less", method))
+        nearest = min(outside, key=lambda r: r.p_value)
+        mirror = TestResult(f"outside +/-{threshold:g}, each side at alpha/2 ({nearest.name})", nearest.statistic,
+                            min(1.0, 2.0 * nearest.p_value), nearest.df)
+    else:
+        raise ValueError(f"hypothesis must be one of {HYPOTHESES}, got {hypothesis!r}")
+    if claim.p_value <= alpha:
+        outcome = SUPPORTED
+    elif mirror.p_value <= alpha:
+        outcome = REFUTED
+    else:
+        outcome = INCONCLUSIVE
+    return Decision(outcome, claim, mirror, alpha)
 
 
-def non_inferiority(a: ArrayLike, b: ArrayLike, *, margin: float) -> TestResult:
-    """Paired t non-inferiority test, H0: mean(a - b) <= -margin, H1: mean(a - b) > -margin."""
-    _check_positive_margin(margin)
-    d = paired_differences(a, b)
-    return _t_greater(
-        d,
-        -margin,
-        _pair_tolerance(a, b, margin),
-        f"paired t non-inferiority (H0: mean(a-b) <= -{margin:g})",
-    )
+def smallest_seeds(method: str, alpha: float) -> int:
+    """The fewest seeds with which a one-sided test of this method can reach ``alpha`` at all.
 
-
-def equivalence_tost(a: ArrayLike, b: ArrayLike, *, margin: float) -> TestResult:
-    """Two one-sided paired t-tests, H0: |mean(a - b)| >= margin.
-
-    p = max(p_lower, p_upper); the statistic reported is that of the binding
-    (larger-p) side, oriented so that larger means "more clearly inside".
+    The t-test can reach any level from 2 seeds; the exact sign-flip test's smallest p is 2^-n.
     """
-    _check_positive_margin(margin)
-    d = paired_differences(a, b)
-    tolerance = _pair_tolerance(a, b, margin)
-    name = f"paired TOST (H0: |mean(a-b)| >= {margin:g})"
-    lower = _t_greater(d, -margin, tolerance, name)
-    upper = _t_greater(-d, -margin, tolerance, name)
-    return max(lower, upper, key=lambda result: result.p_value)
+    _check_alpha(alpha)
+    if method == "t":
+        return 2
+    if method == "sign_flip":
+        return max(2, math.ceil(math.log2(1.0 / alpha) - 1e-12))
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 
 def _t_interval(point: float, standard_error: float, df: float, confidence: float) -> Interval:
     half_width = float(stats.t.ppf((1.0 + confidence) / 2.0, df)) * standard_error
     return Interval(point, point - half_width, point + half_width, confidence)
+
+
+def mean_ci_t(values: ArrayLike, *, confidence: float = 0.95) -> Interval:
+    """Mean with a Student-t interval (per-seed differences, or per-seed slopes averaged over seeds)."""
+    _check_confidence(confidence)
+    arr = _as_finite_1d(values, "values", 2)
+    standard_error = float(arr.std(ddof=1)) / math.sqrt(arr.size)
+    return _t_interval(float(arr.mean()), standard_error, arr.size - 1, confidence)
+
+
+def _subset_means(values: np.ndarray) -> np.ndarray:
+    """Means of all 2^n - 1 non-empty subsets, sorted."""
+    sums, sizes = np.zeros(1), np.zeros(1)
+    for value in values:
+        sums, sizes = np.concatenate((sums, sums + value)), np.concatenate((sizes, sizes + 1))
+    return np.sort(sums[1:] / sizes[1:])
+
+
+def sign_flip_interval(d: ArrayLike, *, confidence: float = 0.95) -> Interval:
+    """Two-sided interval for the centre of d, inverting the exact sign-flip test at each side.
+
+    The one-sided p of "centre <= mu" is (1 + #{subset means <= mu}) / 2^n, so each bound is an
+    order statistic of the subset means. With 2^n * (1 - confidence) / 2 < 1 no value can be
+    rejected and the bounds are infinite.
+    """
+    _check_confidence(confidence)
+    arr = _as_finite_1d(d, "d", 2)
+    if arr.size > _MAX_EXACT_SIGN_FLIP - 4:
+        raise ValueError(f"sign_flip_interval enumerates 2^n subsets; n = {arr.size} is too many")
+    rejectable = math.floor((1.0 - confidence) / 2.0 * 2.0 ** arr.size + 1e-9) - 1
+    point = float(arr.mean())
+    if rejectable < 0:
+        return Interval(point, -math.inf, math.inf, confidence)
+    means = _subset_means(arr)
+    return Interval(point, float(means[rejectable]), float(means[-1 - rejectable]), confidence)
+
+
+def effect_interval(d: ArrayLike, method: str, *, confidence: float = 0.95) -> tuple[Interval, str]:
+    """The interval printed for a paired effect and the name of its method."""
+    if method == "t":
+        return mean_ci_t(d, confidence=confidence), f"Student t, {confidence:.0%}"
+    if method == "sign_flip":
+        return sign_flip_interval(d, confidence=confidence), f"exact sign-flip inversion, {confidence:.0%}"
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+
+
+def clopper_pearson(k: int, n: int, *, confidence: float = 0.95) -> Interval:
+    """A binomial proportion k/n with its exact (Clopper-Pearson) two-sided interval."""
+    _check_confidence(confidence)
+    if not (isinstance(n, (int, np.integer)) and n >= 1 and 0 <= k <= n):
+        raise ValueError(f"need 0 <= k <= n and n >= 1, got k={k}, n={n}")
+    ci = stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=confidence, method="exact")
+    return Interval(k / n, float(ci.low), float(ci.high), confidence)
+
+
+def rate_upper_bound(k: int, n: int, *, confidence: float = 0.95) -> float:
+    """One-sided Clopper-Pearson upper bound: rates above it are excluded by k events in n trials
+    (0 failures in 5 seeds excludes only rates above 0.45)."""
+    _check_confidence(confidence)
+    if not (n >= 1 and 0 <= k <= n):
+        raise ValueError(f"need 0 <= k <= n and n >= 1, got k={k}, n={n}")
+    return float(stats.binomtest(int(k), int(n), alternative="less")
+                 .proportion_ci(confidence_level=confidence, method="exact").high)
+
+
+def probability_of_improvement(a: ArrayLike, b: ArrayLike, *, confidence: float = 0.95) -> Interval:
+    """Paired P(A > B), ties counting one half, with a Clopper-Pearson interval on the seed counts.
+
+    The estimand P(d > 0) + P(d = 0) / 2 lies between P(d > 0) and P(d >= 0); the lower bound is
+    the Clopper-Pearson bound of the wins, the upper that of wins and ties, each at
+    (1 - confidence) / 2, so the interval covers at least ``confidence`` with or without ties.
+    """
+    d = paired_differences(a, b)
+    tolerance = _rounding_tolerance(np.asarray(a, float), np.asarray(b, float))
+    n = d.size
+    wins = int(np.sum(d > tolerance))
+    ties = int(np.sum(np.abs(d) <= tolerance))
+    low = clopper_pearson(wins, n, confidence=confidence).low
+    high = clopper_pearson(wins + ties, n, confidence=confidence).high
+    return Interval((wins + 0.5 * ties) / n, low, high, confidence)
 
 
 def loglog_slope(x: ArrayLike, y: ArrayLike, *, confidence: float = 0.95) -> SlopeFit:
@@ -338,18 +404,9 @@ def loglog_slope(x: ArrayLike, y: ArrayLike, *, confidence: float = 0.95) -> Slo
     return SlopeFit(_t_interval(slope, standard_error, n - 2, confidence), intercept, n)
 
 
-def mean_ci_t(values: ArrayLike, *, confidence: float = 0.95) -> Interval:
-    """Mean with a Student-t interval, e.g. for per-seed slopes averaged over seeds."""
-    _check_confidence(confidence)
-    arr = _as_finite_1d(values, "values", 2)
-    standard_error = float(arr.std(ddof=1)) / math.sqrt(arr.size)
-    return _t_interval(float(arr.mean()), standard_error, arr.size - 1, confidence)
-
-
 def bonferroni(alpha: float, family_size: int) -> float:
-    """Per-claim level that keeps the family-wise error rate at ``alpha``."""
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    """Per-check level that keeps the family-wise error rate at ``alpha``."""
+    _check_alpha(alpha)
     is_integer = isinstance(family_size, (int, np.integer)) and not isinstance(family_size, bool)
     if not is_integer or family_size < 1:
         raise ValueError(f"family_size must be a positive integer, got {family_size!r}")
@@ -358,8 +415,7 @@ def bonferroni(alpha: float, family_size: int) -> float:
 
 def _power(n: np.ndarray | int, effect_over_margin_sd: float, alpha: float) -> np.ndarray:
     """Power of the one-sided t-test at level alpha via the noncentral t."""
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    _check_alpha(alpha)
     df = np.asarray(n, dtype=np.float64) - 1.0
     critical = stats.t.ppf(1.0 - alpha, df)
     return stats.nct.sf(critical, df, effect_over_margin_sd * np.sqrt(df + 1.0))
@@ -368,7 +424,7 @@ def _power(n: np.ndarray | int, effect_over_margin_sd: float, alpha: float) -> n
 def t_test_power(n: int, effect_over_margin_sd: float, alpha: float) -> float:
     """Power of the one-sided paired t-test with n seeds against a standardized effect.
 
-    The effect is (mean(d) - margin) / sd(d) for normally distributed d.
+    The effect is (mean(d) - boundary) / sd(d) for normally distributed d.
     """
     if n < 2:
         raise ValueError(f"n must be >= 2, got {n}")

@@ -44,7 +44,7 @@ import numpy as np
 import pytest
 
 from bnclaims import backend, figures
-from bnclaims.evidence import Claim
+from bnclaims.catalogue import Claim, declare
 
 SOURCE = "talk, 'Batch Normalization' slides (z_norm, z_hat formulas); Ioffe & Szegedy 2015, Algorithm 1"
 STATEMENT = ("The transform, per feature n over the mini-batch: z_norm = (z - mean(batch)) / "
@@ -59,35 +59,32 @@ TOLERANCE_REASON = ("float32 rounding (2^-24 ~ 6e-8) accumulated over a 64-row r
                     "deviation the check must catch (epsilon dropped ~1.2e-4, unbiased variance ~8e-3)")
 CRITERION = f"max |keras - numpy| <= {TOLERANCE:g} * max(1, max |numpy|) (float32 layer vs float64 formula)"
 
-CHECKS = ("training_formula", "trainable_flags", "inference_moving_stats", "moving_update",
-          "momentum_zero_step")
 
 
 def _claim(statement: str, source: str, metric: str, criterion: str = CRITERION) -> Claim:
-    return Claim(id="T1", statement=statement, source=source, metric=metric, test="measured",
-                 threshold=TOLERANCE, threshold_reason=TOLERANCE_REASON, family=FAMILY,
-                 family_size=len(CHECKS), criterion=criterion)
+    return Claim(statement=statement, source=source, metric=metric, test="measured", tier="implementation",
+                 threshold=TOLERANCE, threshold_reason=TOLERANCE_REASON, family=FAMILY, criterion=criterion)
 
 
-CLAIMS = {
-    "training_formula": _claim(STATEMENT, SOURCE,
+CHECKS = declare({
+    "T1.training_formula": _claim(STATEMENT, SOURCE,
                                "max |keras-numpy| training"),
-    "trainable_flags": Claim(
-        id="T1", statement=STATEMENT, source=SOURCE, metric="wrong trainable flags",
-        test="measured", threshold=0.0,
+    "T1.trainable_flags": Claim(
+        statement=STATEMENT, source=SOURCE, metric="wrong trainable flags",
+        test="measured", tier="implementation", threshold=0.0,
         threshold_reason="an exact property: any mismatch contradicts the talk's 'gamma and beta trainable'",
-        family=FAMILY, family_size=len(CHECKS),
+        family=FAMILY,
         criterion="gamma, beta trainable and moving_mean, moving_variance not trainable (0 mismatches)"),
-    "inference_moving_stats": _claim(KERAS_STATEMENT, KERAS_SOURCE,
+    "T1.inference_moving_stats": _claim(KERAS_STATEMENT, KERAS_SOURCE,
                                      "max |keras-numpy| inference",
                                      CRITERION + "; moving statistics unchanged by the inference call"),
-    "moving_update": _claim(KERAS_STATEMENT, KERAS_SOURCE,
+    "T1.moving_update": _claim(KERAS_STATEMENT, KERAS_SOURCE,
         "max |keras-numpy| moving stats",
         CRITERION + " against momentum * moving + (1 - momentum) * batch stat with the BIASED batch "
                     "variance, and > that tolerance against the unbiased (m/(m-1)) variance"),
-    "momentum_zero_step": _claim(KERAS_STATEMENT, KERAS_SOURCE + "; keras batch_normalization_test",
+    "T1.momentum_zero_step": _claim(KERAS_STATEMENT, KERAS_SOURCE + "; keras batch_normalization_test",
         "max |moving-batch stat|"),
-}
+})
 
 BATCH, FEATURES = 64, 16
 DATA_SEED = 20150211   # the arXiv date of Ioffe & Szegedy's paper: any fixed seed would do
@@ -143,16 +140,16 @@ def make_layer(keras, data, **kwargs):
 
 def report(verify, figure, check, *, error, tol, n, observed, rows, details=None, passed=None):
     __tracebackhide__ = True
-    claim = CLAIMS[check]
-    figure(figures.table(f"T1 {check}: Keras vs the formula", ["comparison", "max |difference|", "tolerance"],
-                         rows, claim_id=claim.id))
-    verify.measured(claim, check, effect=error, ci=(error, error),
+    figure(figures.table(f"{check}: Keras vs the formula", ["comparison", "max |difference|", "tolerance"],
+                         rows, claim_id="T1"))
+    verify.measured(check, effect=error, ci=(error, error), ci_method="exact check, no interval",
                     passed=(error <= tol) if passed is None else passed, n=n,
                     test_name="exact check (float32)", observed=observed,
                     details={"tolerance": tol, **(details or {})})
 
 
-def test_training_formula(keras, batch, verify, figure):
+@pytest.mark.parametrize("check", ["T1.training_formula"])
+def test_training_formula(check, keras, batch, verify, figure):
     data = batch
     layer = make_layer(keras, data)
     eps = float(layer.epsilon)
@@ -163,7 +160,7 @@ def test_training_formula(keras, batch, verify, figure):
     # Controls: formulas the check must reject, so that passing it means something.
     unbiased_error = max_error(keras_out, bn_formula(data["x"], mean, unbiased, data["gamma"], data["beta"], eps))
     no_eps_error = max_error(keras_out, bn_formula(data["x"], mean, biased, data["gamma"], data["beta"], 0.0))
-    report(verify, figure, "training_formula", error=error, tol=tol, n=keras_out.size,
+    report(verify, figure, check, error=error, tol=tol, n=keras_out.size,
            observed=f"epsilon {eps:g}; controls: unbiased variance differs by {unbiased_error:.3g}, "
                     f"epsilon 0 by {no_eps_error:.3g} (both must exceed the tolerance {tol:.3g})",
            rows=[["formula, biased variance (the claim)", error, tol],
@@ -173,7 +170,8 @@ def test_training_formula(keras, batch, verify, figure):
            passed=error <= tol < min(unbiased_error, no_eps_error))
 
 
-def test_trainable_flags(keras, batch, verify, figure):
+@pytest.mark.parametrize("check", ["T1.trainable_flags"])
+def test_trainable_flags(check, keras, batch, verify, figure):
     layer = make_layer(keras, batch)
     expected = {"gamma": True, "beta": True, "moving_mean": False, "moving_variance": False}
     observed = {name: bool(getattr(layer, name).trainable) for name in expected}
@@ -181,17 +179,17 @@ def test_trainable_flags(keras, batch, verify, figure):
     non_trainable = sorted(v.path.split("/")[-1] for v in layer.non_trainable_weights)
     mismatches = sum(observed[name] != flag for name, flag in expected.items())
     mismatches += (trainable != ["beta", "gamma"]) + (non_trainable != ["moving_mean", "moving_variance"])
-    claim = CLAIMS["trainable_flags"]
     figure(figures.table("T1 trainable_flags: BatchNormalization's variables", ["variable", "expected trainable",
                                                                                "observed trainable"],
-                         [[name, expected[name], observed[name]] for name in expected], claim_id=claim.id))
-    verify.measured(claim, "trainable_flags", effect=mismatches, ci=(mismatches, mismatches),
+                         [[name, expected[name], observed[name]] for name in expected], claim_id="T1"))
+    verify.measured(check, effect=mismatches, ci=(mismatches, mismatches), ci_method="exact check, no interval",
                     passed=mismatches == 0, n=len(expected), test_name="exact check",
                     observed=f"trainable_weights {trainable}, non_trainable_weights {non_trainable}",
                     details={"observed": observed})
 
 
-def test_inference_uses_moving_statistics(keras, batch, verify, figure):
+@pytest.mark.parametrize("check", ["T1.inference_moving_stats"])
+def test_inference_uses_moving_statistics(check, keras, batch, verify, figure):
     data = batch
     layer = make_layer(keras, data)
     layer.moving_mean.assign(data["moving_mean"])
@@ -204,7 +202,7 @@ def test_inference_uses_moving_statistics(keras, batch, verify, figure):
     drift = max(max_error(layer.moving_mean.numpy(), data["moving_mean"]),
                 max_error(layer.moving_variance.numpy(), data["moving_var"]))
     error, tol = max_error(keras_out, reference), tolerance_for(reference)
-    report(verify, figure, "inference_moving_stats", error=error, tol=tol, n=keras_out.size,
+    report(verify, figure, check, error=error, tol=tol, n=keras_out.size,
            observed=f"moving statistics changed by {drift:.3g} (must be 0); control: the batch-statistics "
                     f"formula differs by {batch_stats_error:.3g}",
            rows=[["formula with moving statistics (the claim)", error, tol],
@@ -214,7 +212,8 @@ def test_inference_uses_moving_statistics(keras, batch, verify, figure):
            passed=error <= tol and drift == 0.0 and batch_stats_error > tol)
 
 
-def test_moving_update_uses_biased_variance(keras, batch, verify, figure):
+@pytest.mark.parametrize("check", ["T1.moving_update"])
+def test_moving_update_uses_biased_variance(check, keras, batch, verify, figure):
     data = batch
     layer = make_layer(keras, data)
     layer.moving_mean.assign(data["moving_mean"])
@@ -230,7 +229,7 @@ def test_moving_update_uses_biased_variance(keras, batch, verify, figure):
     unbiased_error = max_error(got_var, unbiased_var)
     tol = tolerance_for(np.concatenate([expected_mean, expected_var]))
     error = max(mean_error, var_error)
-    report(verify, figure, "moving_update", error=error, tol=tol, n=got_mean.size + got_var.size,
+    report(verify, figure, check, error=error, tol=tol, n=got_mean.size + got_var.size,
            observed=f"momentum {momentum:g}; moving mean error {mean_error:.3g}, moving variance error "
                     f"{var_error:.3g} with the biased batch variance, {unbiased_error:.3g} with the unbiased "
                     f"one: Keras 3 updates the moving variance with the BIASED batch variance",
@@ -242,7 +241,8 @@ def test_moving_update_uses_biased_variance(keras, batch, verify, figure):
            passed=error <= tol < unbiased_error)
 
 
-def test_momentum_zero_moving_stats_equal_batch_stats(keras, batch, verify, figure):
+@pytest.mark.parametrize("check", ["T1.momentum_zero_step"])
+def test_momentum_zero_moving_stats_equal_batch_stats(check, keras, batch, verify, figure):
     data = batch
     rng = np.random.default_rng(DATA_SEED + 1)
     width = 8
@@ -266,7 +266,7 @@ def test_momentum_zero_moving_stats_equal_batch_stats(keras, batch, verify, figu
     unbiased_error = max_error(got_var, unbiased)
     tol = tolerance_for(np.concatenate([mean, biased]))
     error = max(mean_error, var_error)
-    report(verify, figure, "momentum_zero_step", error=error, tol=tol, n=got_mean.size + got_var.size,
+    report(verify, figure, check, error=error, tol=tol, n=got_mean.size + got_var.size,
            observed=f"after one SGD step: moving mean error {mean_error:.3g}, moving variance error "
                     f"{var_error:.3g} (biased), {unbiased_error:.3g} against the unbiased variance",
            rows=[["moving mean vs batch mean", mean_error, tol],

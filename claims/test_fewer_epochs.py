@@ -31,24 +31,37 @@ from __future__ import annotations
 import pytest
 
 from bnclaims import figures
-from bnclaims.evidence import Arm, Claim
+from bnclaims.catalogue import Claim, Finding, declare
+from bnclaims.evidence import Arm
 from bnclaims.metrics import epochs_to_reach
 
 TARGET_FRACTION = 0.9
 SOURCE = "talk, Summary slide and Comparison 1 (learning curves)"
-MODES = {"inference": "val_accuracy", "training": "train_accuracy"}
 
-CLAIMS = {
-    mode: Claim(
-        id="A2", statement="model converges in less number of epochs", source=SOURCE,
+
+def _claim(mode: str, history_key: str) -> Claim:
+    return Claim(
+        statement="model converges in less number of epochs", source=SOURCE,
         metric=f"epochs to 90% of the plain model's final {history_key} ({mode} mode)",
         test="superiority", threshold=1.0,
         threshold_reason="more than one whole epoch saved: epochs are counted whole, so a smaller "
                          "saving is below the resolution of the measurement",
-        family="A2 accuracy modes", family_size=len(MODES),
-    )
-    for mode, history_key in MODES.items()
-}
+        family="A2 accuracy modes", exact_test=True)
+
+
+HISTORY_KEYS = {"A2.inference": "val_accuracy", "A2.training": "train_accuracy"}
+CHECKS = declare({
+    "A2.inference": _claim("inference", "val_accuracy"),
+    "A2.training": _claim("training", "train_accuracy"),
+})
+
+SEED_COUNT_FINDING = Finding(
+    outcome="inconclusive", datasets=("mnist5k",), profiles=("quick",),
+    reason="BN saves {effect} epochs on average (plain {a_values} against BN {b_values} epochs), ahead on "
+           "{wins} seeds, but whole epochs are tied and censored, so the test is the exact sign-flip test, "
+           "whose smallest p with {n} seeds is 2^-{n}, above this family's level {alpha}: the quick profile's "
+           "seed count cannot decide this check either way")
+FINDINGS = {"A2.inference": SEED_COUNT_FINDING, "A2.training": SEED_COUNT_FINDING}
 
 
 def epochs_to_target(with_bn, plain, history_key: str) -> tuple[list[int], list[int]]:
@@ -61,16 +74,18 @@ def epochs_to_target(with_bn, plain, history_key: str) -> tuple[list[int], list[
     return bn_epochs, plain_epochs
 
 
-@pytest.mark.parametrize("mode", list(MODES))
-def test_fewer_epochs(mode, lab, verify, figure):
+@pytest.mark.parametrize("check", list(HISTORY_KEYS))
+def test_fewer_epochs(check, lab, verify, figure):
     with_bn = lab.across_seeds(lab.base_spec(), context="A2")
     plain = lab.across_seeds(lab.base_spec(batch_norm="none"), context="A2")
+    history_key, mode = HISTORY_KEYS[check], CHECKS[check].name
     figure(figures.learning_curves("Learning curves at the talk's base setting (Comparison 1)",
                                    {"BN": with_bn, "plain": plain}, claim_id="A2"))
-    bn_epochs, plain_epochs = epochs_to_target(with_bn, plain, MODES[mode])
+    bn_epochs, plain_epochs = epochs_to_target(with_bn, plain, history_key)
+    seeds = tuple(run.spec.seed for run in plain)
     figure(figures.paired(f"Epochs to target ({mode} mode)", "epochs", {"plain": plain_epochs, "BN": bn_epochs},
-                          lab.settings.seeds, claim_id="A2"))
+                          seeds, claim_id="A2"))
     # The effect is plain minus BN: epochs that BN saves.
-    verify(CLAIMS[mode], mode, Arm("plain", tuple(plain_epochs)), Arm("BN", tuple(bn_epochs)),
+    verify(check, Arm("plain", tuple(plain_epochs), seeds), Arm("BN", tuple(bn_epochs), seeds),
            notes=[f"epochs per seed: BN {bn_epochs}, plain {plain_epochs} "
-                  f"(target {TARGET_FRACTION:.0%} of plain's final {MODES[mode]}; {lab.settings.profile} profile)"])
+                  f"(target {TARGET_FRACTION:.0%} of plain's final {history_key}; {lab.settings.profile} profile)"])

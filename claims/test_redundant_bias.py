@@ -33,7 +33,7 @@ import numpy as np
 import pytest
 
 from bnclaims import backend, figures
-from bnclaims.evidence import Claim
+from bnclaims.catalogue import Claim, declare
 from bnclaims.model import build_model
 
 STATEMENT = ("BN is placed between the linear combination and the activation: Dense(use_bias=False) -> "
@@ -42,28 +42,29 @@ SOURCE = "talk, model slides and Keras code; Ioffe & Szegedy 2015, section 3.2"
 FAMILY = "T2 redundant bias"
 ULPS = 32
 UNIT_ROUNDOFF = 2.0 ** -24
-BIAS_SCALES = {"ordinary": 1.0, "large": 100.0}
+# Check id -> the scale of the random bias.
+BIAS_SCALES = {"T2.bias_cancels_ordinary": 1.0, "T2.bias_cancels_large": 100.0}
 BATCH, FEATURES, WIDTH = 64, 32, 16
 DATA_SEED = 3939   # the talk's initializer seed; any fixed seed would do
 
-CLAIMS = {
-    **{f"bias_cancels[{name}]": Claim(
-        id="T2", statement=STATEMENT, source=SOURCE, metric="max |with bias - without|",
-        test="measured", threshold=float(ULPS),
+CHECKS = declare({
+    **{check_id: Claim(
+        statement=STATEMENT, source=SOURCE, metric="max |with bias - without|",
+        test="measured", tier="implementation", threshold=float(ULPS),
         threshold_reason=f"{ULPS} float32 ulps of the pre-activations' magnitude, in output units "
                          "(rounding of z + b survives the mean subtraction; scaled by gamma / sigma_z)",
-        family=FAMILY, family_size=len(BIAS_SCALES) + 1,
+        family=FAMILY,
         criterion=f"max |BN(Dense_bias(x)) - BN(Dense_nobias(x))| <= {ULPS} * 2^-24 * max|z + b| / "
                   f"min(sigma_z) * max|gamma| (training mode, bias ~ {scale:g} * N(0, 1))")
-       for name, scale in BIAS_SCALES.items()},
-    "parameter_count": Claim(
-        id="T2", statement=STATEMENT, source=SOURCE, metric="parameters saved",
-        test="measured", threshold=448.0,
+       for check_id, scale in BIAS_SCALES.items()},
+    "T2.parameter_count": Claim(
+        statement=STATEMENT, source=SOURCE, metric="parameters saved",
+        test="measured", tier="implementation", threshold=448.0,
         threshold_reason="exactly one bias per hidden unit: 256 + 128 + 64 for the talk's widths",
-        family=FAMILY, family_size=len(BIAS_SCALES) + 1,
+        family=FAMILY,
         criterion="parameters(with bias) - parameters(talk's BN model) == sum of hidden widths, and hidden "
                   "blocks ordered Dense(use_bias=False) -> BatchNormalization -> Activation"),
-}
+})
 
 
 @pytest.fixture(scope="module")
@@ -86,17 +87,15 @@ def dense_bn(keras, kernel, bias, gamma, beta):
     return dense, bn
 
 
-@pytest.mark.parametrize("bias_scale", list(BIAS_SCALES))
-def test_bias_cancels_under_batch_norm(bias_scale, keras, verify, figure):
-    check = f"bias_cancels[{bias_scale}]"
-    claim = CLAIMS[check]
+@pytest.mark.parametrize("check", list(BIAS_SCALES))
+def test_bias_cancels_under_batch_norm(check, keras, verify, figure):
     rng = np.random.default_rng(DATA_SEED)
     limit = np.sqrt(6.0 / (FEATURES + WIDTH))   # glorot_uniform's range
     x = rng.standard_normal((BATCH, FEATURES)).astype(np.float32)
     kernel = rng.uniform(-limit, limit, (FEATURES, WIDTH)).astype(np.float32)
     gamma = rng.uniform(0.5, 2.0, WIDTH).astype(np.float32)
     beta = rng.uniform(-2.0, 2.0, WIDTH).astype(np.float32)
-    bias = (BIAS_SCALES[bias_scale] * rng.standard_normal(WIDTH)).astype(np.float32)
+    bias = (BIAS_SCALES[check] * rng.standard_normal(WIDTH)).astype(np.float32)
 
     with_dense, with_bn = dense_bn(keras, kernel, bias, gamma, beta)
     without_dense, without_bn = dense_bn(keras, kernel, None, gamma, beta)
@@ -113,27 +112,28 @@ def test_bias_cancels_under_batch_norm(bias_scale, keras, verify, figure):
     reference = gamma * (z - z.mean(axis=0)) / np.sqrt(z.var(axis=0) + 1e-3) + beta
     error_vs_float64 = float(np.max(np.abs(with_bias - reference)))
 
-    figure(figures.table(f"T2 {check}: Dense(bias) -> BN vs Dense(no bias) -> BN",
+    figure(figures.table(f"{check}: Dense(bias) -> BN vs Dense(no bias) -> BN",
                          ["quantity", "value"],
-                         [["max |bias| (scale %g)" % BIAS_SCALES[bias_scale], float(np.max(np.abs(bias)))],
+                         [["max |bias| (scale %g)" % BIAS_SCALES[check], float(np.max(np.abs(bias)))],
                           ["max |z + b| (float32 pre-activations)", float(np.max(np.abs(pre_activation)))],
                           ["min sigma_z", float(sigma.min())],
                           ["max |with bias - without bias| (the claim)", error],
                           ["tolerance", tolerance],
                           ["with bias vs float64 formula without bias", error_vs_float64],
                           ["control: shift if the bias survived", surviving]],
-                         claim_id=claim.id))
-    verify.measured(claim, check, effect=error, ci=(error, error), passed=error <= tolerance < surviving,
+                         claim_id="T2"))
+    verify.measured(check, effect=error, ci=(error, error), ci_method="exact check, no interval",
+                    passed=error <= tolerance < surviving,
                     n=with_bias.size, test_name="exact check (float32)",
                     observed=f"tolerance {tolerance:.3g}; a surviving bias would shift outputs by up to "
                              f"{surviving:.3g}; with-bias output vs float64 no-bias formula {error_vs_float64:.3g}",
-                    details={"tolerance": tolerance, "bias_scale": BIAS_SCALES[bias_scale],
+                    details={"tolerance": tolerance, "bias_scale": BIAS_SCALES[check],
                              "max_abs_bias": float(np.max(np.abs(bias))), "surviving_bias_shift": surviving,
                              "error_vs_float64": error_vs_float64})
 
 
-def test_bn_model_drops_exactly_the_biases(lab, keras, verify, figure):
-    claim = CLAIMS["parameter_count"]
+@pytest.mark.parametrize("check", ["T2.parameter_count"])
+def test_bn_model_drops_exactly_the_biases(check, lab, keras, verify, figure):
     spec = lab.base_spec()
     dataset = lab.dataset
     talk_model = build_model(spec, dataset.num_features, dataset.num_classes)
@@ -163,8 +163,8 @@ def test_bn_model_drops_exactly_the_biases(lab, keras, verify, figure):
                            trainable(with_bias_model)],
                           ["difference (expected %d)" % expected, saved,
                            trainable(with_bias_model) - trainable(talk_model)]],
-                         claim_id=claim.id))
-    verify.measured(claim, "parameter_count", effect=saved, ci=(saved, saved),
+                         claim_id="T2"))
+    verify.measured(check, effect=saved, ci=(saved, saved), ci_method="exact count, no interval",
                     passed=saved == expected and order_ok, n=len(spec.hidden), test_name="exact count",
                     observed=f"talk model {talk_model.count_params()} parameters, with biases "
                              f"{with_bias_model.count_params()}; layer order "

@@ -23,31 +23,37 @@ reports what the data says.
 
 from __future__ import annotations
 
+import pytest
+
 from bnclaims import figures, metrics
-from bnclaims.evidence import Claim, arm_from_runs
+from bnclaims.catalogue import Claim, declare
+from bnclaims.evidence import arm_from_runs
 
 GROUP_SIZES = (8, 32, 128)
 OPTIMIZER_BATCH = 128
 
-CLAIM = Claim(
-    id="A6", statement="adds slight regularization effect if used with small batch",
-    source="talk, Summary slide and 'Regularization Effect' slides",
-    metric="generalization gap (train - test accuracy, inference mode)", test="superiority", threshold=0.005,
-    threshold_reason="a slight effect: half a point of generalization gap, above paired test-set resolution")
+CHECKS = declare({
+    "A6.ghost8_vs_128": Claim(
+        statement="adds slight regularization effect if used with small batch",
+        source="talk, Summary slide and 'Regularization Effect' slides",
+        metric="generalization gap (train - test accuracy, inference mode)", test="superiority", threshold=0.005,
+        threshold_reason="a slight effect: half a point of generalization gap, above paired test-set resolution"),
+})
 
 
-def test_small_statistics_batches_regularize(lab, verify, figure):
+@pytest.mark.parametrize("check", ["A6.ghost8_vs_128"])
+def test_small_statistics_batches_regularize(check, lab, verify, figure):
     runs = lab.sweep({size: lab.base_spec(batch_size=OPTIMIZER_BATCH, bn_group=size, record=("train_inference",))
                       for size in GROUP_SIZES}, context="A6 BN statistics over")
     gaps = {size: [metrics.generalization_gap(r) for r in by_seed] for size, by_seed in runs.items()}
     figure(figures.sweep("Generalization gap against the batch of BN's statistics (optimizer batch 128)",
                          "examples per BN statistics group", "train - test accuracy (inference mode)",
-                         {"BN (ghost batches)": gaps}, x_log=True, claim_id=CLAIM.id))
+                         {"BN (ghost batches)": gaps}, x_log=True, claim_id="A6"))
     figure(figures.sweep("Test accuracy against the batch of BN's statistics", "examples per BN statistics group",
                          "test accuracy", {"BN (ghost batches)": {size: [r.test_accuracy for r in by_seed]
                                                                    for size, by_seed in runs.items()}},
-                         x_log=True, claim_id=CLAIM.id))
-    verify(CLAIM, "ghost8_vs_128",
+                         x_log=True, claim_id="A6"))
+    verify(check,
            arm_from_runs("statistics over 128", runs[128], metrics.generalization_gap),
            arm_from_runs("statistics over 8", runs[8], metrics.generalization_gap),
            notes=[f"test accuracy means: " + ", ".join(

@@ -31,9 +31,11 @@ def test_talk_table_on_digits_writes_the_ledger_and_hits_the_cache_the_second_ti
     assert "trained in" in cold.stderr            # one progress line per run
     assert "runs: 24 trained, 0 from the cache" in cold.stdout
     ledger = json.loads((tmp_path / "reports" / "claims.json").read_text())
-    assert ledger["version"] == 1 and ledger["settings"]["dataset"] == "digits"
-    assert sorted(r["check"] for r in ledger["records"]) == sorted(
-        ["convergence_speed", "big_learning_rate", "too_big_weights", "no_data_normalization"])
+    assert ledger["version"] == 2 and ledger["settings"]["dataset"] == "digits"
+    assert [r["check_id"] for r in ledger["records"]] == [
+        "TABLE-1.convergence_speed", "TABLE-2.big_learning_rate", "TABLE-3.too_big_weights",
+        "TABLE-4.no_data_normalization"]
+    assert all(r["arm_a"]["seeds"] == [0, 1, 2] == r["seeds"] for r in ledger["records"])
     assert all(len(r["arm_a"]["values"]) == 3 and r["nodeid"] for r in ledger["records"])
 
     warm = run_pytest(*options, "-n", "2")
@@ -64,31 +66,84 @@ def test_missing_dataset_fails_every_claim_with_one_line(tmp_path):
     assert not (tmp_path / "cache").exists(), "nothing was trained"
 
 
-STRICT_XFAIL_MODULE = '''
+FINDINGS_MODULE = '''
 import pytest
-from bnclaims.evidence import Arm, Claim
+from bnclaims.catalogue import Claim, Finding, declare
+from bnclaims.evidence import Arm
 
-CLAIM = Claim(id="Z9", statement="A beats B", source="test", metric="accuracy", test="superiority",
-              threshold=0.0, threshold_reason="test")
+BEATS = Claim(statement="A beats B", source="test", metric="accuracy", test="superiority", threshold=0.0,
+              threshold_reason="test")
+GRID = Claim(statement="A needs fewer steps", source="test", metric="grid steps", test="superiority",
+             threshold=0.0, threshold_reason="test", exact_test=True)
+CHECKS = declare({"Z9.refuted": BEATS, "Z9.now_holds": BEATS, "Z9.changed": BEATS, "Z9.too_few_seeds": GRID})
+FINDINGS = {
+    check_id: Finding(outcome="refuted", datasets=("digits",), profiles=("quick",),
+                      reason="A trails B by {effect} ({ci}, n={n})")
+    for check_id in ("Z9.refuted", "Z9.now_holds", "Z9.changed")
+}
+SEEDS = (0, 1, 2)
+B = Arm("B", (0.50, 0.51, 0.50), SEEDS)
+A = {"Z9.refuted": (0.40, 0.42, 0.41), "Z9.now_holds": (0.70, 0.72, 0.71), "Z9.changed": (0.50, 0.52, 0.49),
+     "Z9.too_few_seeds": (1.50, 1.51, 1.50)}
 
-FINDINGS = {"gap0.0": {"digits": "refuted: recorded evidence says A does not beat B"},
-            "gap0.2": {"digits": "refuted: recorded evidence says A does not beat B"}}
 
-@pytest.mark.parametrize("gap", [0.0, 0.2])
-def test_refuted_claim(gap, verify):
-    verify(CLAIM, f"gap{gap}", Arm("A", (0.5 + gap, 0.52 + gap, 0.49 + gap)), Arm("B", (0.5, 0.51, 0.5)))
+@pytest.mark.parametrize("check", list(A))
+def test_claim(check, verify):
+    verify(check, Arm("A", A[check], SEEDS), B)
 '''
 
 
-def test_refuted_claim_is_a_strict_xfail_and_a_holding_one_fails_loudly(tmp_path):
-    (tmp_path / "claims").mkdir()
-    (tmp_path / "claims" / "test_refuted.py").write_text(STRICT_XFAIL_MODULE)
-    (tmp_path / "conftest.py").write_text('pytest_plugins = ["fixtures.plugin"]\n')
-    (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    result = run_pytest("claims/", "--claims-dataset", "digits", "--claims-seeds", "3",
-                        "--claims-cache", str(tmp_path / "cache"), cwd=tmp_path)
-    assert "1 failed, 1 xfailed" in result.stdout, result.stdout
-    assert "XPASS(strict)" in result.stdout
-    ledger = json.loads((tmp_path / "reports" / "claims.json").read_text())
-    outcomes = {r["check"]: (r["verdict"], r["test_outcome"]) for r in ledger["records"]}
-    assert outcomes == {"gap0.0": ("not supported", "xfailed"), "gap0.2": ("supported", "failed")}
+def make_claims_project(root: Path, module: str) -> Path:
+    (root / "claims").mkdir(parents=True, exist_ok=True)
+    (root / "claims" / "test_findings.py").write_text(module)
+    (root / "conftest.py").write_text('pytest_plugins = ["fixtures.plugin"]\n')
+    (root / "pytest.ini").write_text("[pytest]\n")
+    return root
+
+
+def test_declared_findings_xfail_with_this_runs_numbers_and_fail_when_they_change(tmp_path):
+    project = make_claims_project(tmp_path, FINDINGS_MODULE)
+    result = run_pytest("claims/", "-rxf", "--claims-dataset", "digits", "--claims-seeds", "3",
+                        "--claims-cache", str(tmp_path / "cache"), cwd=project)
+    assert "3 failed, 1 xfailed" in result.stdout, result.stdout
+    # The finding's reason is filled in from this run's evidence, not typed.
+    assert "XFAIL claims/test_findings.py::test_claim[Z9.refuted] - refuted: A trails B by -0.0933 (" in result.stdout
+    assert "n=3)" in result.stdout
+    assert "declared finding expected 'refuted', observed 'supported': the claim now holds" in result.stdout
+    assert "declared finding expected 'refuted', observed 'inconclusive': re-decide the finding" in result.stdout
+    assert ("Z9.too_few_seeds cannot reach its level 0.05 with 3 seeds: the exact sign-flip test (smallest p = "
+            "2^-n) needs at least 5 (rerun with --claims-seeds 5 or more)") in result.stdout
+    ledger = json.loads((project / "reports" / "claims.json").read_text())
+    outcomes = {r["check_id"]: (r["outcome"], r["test_outcome"]) for r in ledger["records"]}
+    assert outcomes == {"Z9.refuted": ("refuted", "xfailed"), "Z9.now_holds": ("supported", "failed"),
+                        "Z9.changed": ("inconclusive", "failed"), "Z9.too_few_seeds": ("inconclusive", "failed")}
+    refuted = next(r for r in ledger["records"] if r["check_id"] == "Z9.refuted")
+    assert refuted["finding"]["reason"].startswith("refuted: A trails B by -0.0933")
+    assert "empirical claims (4): 1 supported, 1 refuted, 2 inconclusive; 1 declared findings (xfail); 3 failed" \
+        in result.stdout
+
+
+@pytest.mark.parametrize("finding, fragment", [
+    ('{"Z9.nope": Finding("refuted", ("digits",), ("quick",), "why")}',
+     "FINDINGS['Z9.nope'] names no check of this module; its checks: Z9.refuted"),
+    ('{"Z9.refuted": Finding("refuted", ("mnist9",), ("quick",), "why")}', "unknown dataset ['mnist9']"),
+    ('{"Z9.refuted": Finding("refuted", ("digits",), ("slow",), "why")}', "unknown profile ['slow']"),
+    ('{"Z9.refuted": Finding("supported", ("digits",), ("quick",), "why")}', "declares one of"),
+    ('{"Z9.refuted": Finding("refuted", ("digits",), ("quick",), "by {typo}")}', "unknown fields ['typo']"),
+])
+def test_a_bad_finding_is_a_collection_error_of_one_line(tmp_path, finding, fragment):
+    module = FINDINGS_MODULE.replace(FINDINGS_MODULE[FINDINGS_MODULE.index("FINDINGS = {"):
+                                                     FINDINGS_MODULE.index("SEEDS = ")], f"FINDINGS = {finding}\n")
+    result = run_pytest("claims/", "--collect-only", "-q", cwd=make_claims_project(tmp_path, module))
+    assert result.returncode == pytest.ExitCode.INTERRUPTED, result.stdout
+    assert fragment in result.stdout, result.stdout
+    # The error is one line (the short summary repeats it, shortened).
+    error_lines = [line for line in result.stdout.splitlines() if line.startswith("claims/test_findings.py: ")]
+    assert len(error_lines) == 1 and "Traceback" not in result.stdout, result.stdout
+
+
+def test_a_check_without_a_test_is_a_collection_error(tmp_path):
+    module = FINDINGS_MODULE.replace('"Z9.too_few_seeds": GRID})', '"Z9.too_few_seeds": GRID, "Z9.orphan": GRID})')
+    result = run_pytest("claims/", "--collect-only", "-q", cwd=make_claims_project(tmp_path, module))
+    assert result.returncode == pytest.ExitCode.INTERRUPTED
+    assert "CHECKS declares ['Z9.orphan'] but no test runs them" in result.stdout, result.stdout

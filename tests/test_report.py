@@ -36,12 +36,13 @@ def png_shape(png: bytes) -> tuple[int, int]:
     return imread(io.BytesIO(png), format="png").shape[:2]
 
 
-def paired_record(claim_id="C1", check="check", **changes) -> dict:
+def paired_record(check_id="C1.check", tier="empirical", **changes) -> dict:
     record = {
-        "claim_id": claim_id, "check": check, "kind": "paired", "metric": "test accuracy",
-        "statement": "BN helps", "verdict": "supported", "test_outcome": "passed", "seeds": [0, 1, 2],
-        "effect": 0.3, "effect_ci": [0.2, 0.4], "probability_of_improvement": 1.0,
-        "probability_of_improvement_ci": [1.0, 1.0], "p_value": 0.001, "corrected_alpha": 0.0125, "n": 3,
+        "check_id": check_id, "claim_id": check_id.split(".")[0], "tier": tier, "kind": "paired",
+        "metric": "test accuracy", "statement": "BN helps", "outcome": "supported", "test_outcome": "passed",
+        "seeds": [0, 1, 2], "effect": 0.3, "effect_ci": [0.2, 0.4], "effect_ci_method": "Student t, 95%",
+        "probability_of_improvement": 1.0, "probability_of_improvement_ci": [0.29, 1.0], "p_value": 0.001,
+        "mirror_p_value": 0.999, "corrected_alpha": 0.0125, "n": 3,
         "nodeid": "claims/test_x.py::test_x",
         "arm_a": {"name": "BN", "values": [0.9, 0.92, 0.91], "outcomes": ["trained"] * 3, "talk_value": 0.95},
         "arm_b": {"name": "plain", "values": [0.5, 0.6, 0.1], "outcomes": ["trained", "trained", "diverged"],
@@ -51,8 +52,9 @@ def paired_record(claim_id="C1", check="check", **changes) -> dict:
 
 
 def measured_record(**changes) -> dict:
-    record = {**paired_record(claim_id="M1", check="slope"), "kind": "measured", "metric": "slope",
-              "effect": 1.02, "effect_ci": [0.95, 1.08], "p_value": None, "arm_a": None, "arm_b": None,
+    record = {**paired_record(check_id="M1.slope", tier="identity"), "kind": "measured", "metric": "slope",
+              "effect": 1.02, "effect_ci": [0.95, 1.08], "effect_ci_method": "t over seeds", "p_value": None,
+              "mirror_p_value": None, "outcome": "holds", "arm_a": None, "arm_b": None,
               "probability_of_improvement": None, "probability_of_improvement_ci": None}
     return {**record, **changes}
 
@@ -114,6 +116,7 @@ def test_a_paired_record_without_a_plot_of_its_own_gets_the_default_paired_plot(
         plots = report.plots_for_test([record], payloads)
         assert plots[:-1] == payloads
         assert plots[-1]["kind"] == "paired" and plots[-1]["claim_id"] == "C1"
+        assert plots[-1]["title"] == "C1.check: test accuracy per seed"
     default = plots[-1]
     assert default["arms"] == {"BN": [0.9, 0.92, 0.91], "plain": [0.5, 0.6, 0.1]}
     assert default["talk"] == {"BN": 0.95}                      # the plain arm has no talk value
@@ -142,31 +145,38 @@ def test_each_payload_becomes_a_png_or_html_extra_and_a_broken_one_a_note():
 
 
 def summary_rows(summary: str) -> list[str]:
-    return re.findall(r"<tr data-claim-id.*?</tr>", summary)
+    return re.findall(r"<tr data-check-id.*?</tr>", summary)
 
 
 def test_the_summary_has_one_escaped_row_per_record_sorted_like_the_ledger():
-    records = [paired_record(check="b", statement='<img src=x onerror="alert(1)"> & more'),
-               paired_record(check="a"), measured_record()]
+    records = [measured_record(), paired_record(check_id="C1.b", statement='<img src=x onerror="alert(1)"> & more'),
+               paired_record(check_id="C1.a"), paired_record(check_id="A0.unbounded", effect_ci=[None, None])]
     summary = report.summary_html(records)
     rows = summary_rows(summary)
-    assert [re.search(r'data-check="(\w+)"', row).group(1) for row in rows] == ["a", "b", "slope"]
+    # Empirical checks first (by id), then the exact tiers: the ledger's order.
+    assert [re.search(r'data-check-id="([\w.]+)"', row).group(1) for row in rows] == [
+        "A0.unbounded", "C1.a", "C1.b", "M1.slope"]
     assert "<img" not in summary and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; &amp; more" in summary
     note = '<span class="note">{}</span>'.format
-    assert f'+0.3000{note("BN − plain")}' in rows[0] and "[+0.2000, +0.4000]" in rows[0]
-    assert "1.00 [1.00, 1.00]" in rows[0] and f'0.001{note("at α 0.0125")}' in rows[0]
-    assert note("BN: talk 0.9500, here 0.9100") in rows[0] and "plain: talk" not in rows[0]
-    assert f'+1.02{note("slope")}' in rows[2] and f'—{note("at α 0.0125")}' in rows[2]
-    assert '<td class="number"></td>' in rows[2]                  # no P(A>B) for a measured check
+    assert f'+0.3000{note("BN − plain")}' in rows[1] and f'[+0.2000, +0.4000]{note("Student t, 95%")}' in rows[1]
+    assert "1.00 [0.29, 1.00]" in rows[1] and f'0.001 / 0.999{note("at α 0.0125")}' in rows[1]
+    assert note("BN: talk 0.9500, here 0.9100") in rows[1] and "plain: talk" not in rows[1]
+    assert "[-inf, +inf]" in rows[0]                             # an unbounded interval (null in the ledger)
+    assert f'+1.02{note("slope")}' in rows[3] and f'—{note("at α 0.0125")}' in rows[3]
+    assert '<td class="number"></td>' in rows[3]                  # no P(A>B) for a measured check
+    assert "4 empirical claims" not in summary and "3 empirical claims: 3 supported, 0 refuted, 0 inconclusive" in summary
+    assert "1 identities and implementation checks: 1 hold, 0 fail" in summary
 
 
-def test_the_summary_marks_verdicts_and_names_refuted_claims():
+def test_the_summary_marks_outcomes_and_names_declared_findings():
     rows = summary_rows(report.summary_html([
-        paired_record(check="a"),
-        paired_record(check="b", verdict="not supported", test_outcome="xfailed"),
+        paired_record(check_id="C1.a"),
+        paired_record(check_id="C1.b", outcome="refuted", test_outcome="xfailed"),
+        paired_record(check_id="C1.c", outcome="inconclusive", test_outcome="failed"),
     ]))
     assert '<span class="supported">supported</span></td>' in rows[0]
-    assert '<span class="not-supported">not supported</span><span class="outcome">xfail (refuted)</span>' in rows[1]
+    assert '<span class="refuted">refuted</span><span class="outcome">declared finding (xfail)</span>' in rows[1]
+    assert '<span class="inconclusive">inconclusive</span><span class="outcome">test failed</span>' in rows[2]
 
 
 def test_no_records_no_summary():
@@ -180,12 +190,17 @@ def test_no_records_no_summary():
 CLAIMS_MODULE = '''
 import pytest
 from bnclaims import figures
-from bnclaims.evidence import Arm, Claim
+from bnclaims.catalogue import Claim, Finding, declare
+from bnclaims.evidence import Arm
 
-PAIRED = Claim(id="R1", statement='BN <script>alert("statement")</script> & co. train better', source="test",
+PAIRED = Claim(statement='BN <script>alert("statement")</script> & co. train better', source="test",
                metric="accuracy", test="superiority", threshold=0.0, threshold_reason="test")
-MEASURED = Claim(id="R2", statement="time grows linearly", source="test", metric="slope", test="measured",
+MEASURED = Claim(statement="time grows linearly", source="test", metric="slope", test="measured", tier="identity",
                  threshold=0.1, threshold_reason="test", criterion="slope within 0.1 of 1")
+CHECKS = declare({"R1.with_figures": PAIRED, "R1.default_plot": PAIRED, "R1.refuted": PAIRED,
+                  "R2.slope": MEASURED})
+FINDINGS = {"R1.refuted": Finding("inconclusive", ("digits",), ("quick",), "the arms differ by {effect} only")}
+SEEDS = (0, 1, 2)
 
 
 class History:
@@ -194,36 +209,38 @@ class History:
                         "val_accuracy": [level, level + 0.04, float("nan")]}
 
 
-def test_paired_claim_with_every_kind_of_figure(verify, figure):
+@pytest.mark.parametrize("check", ["R1.with_figures"])
+def test_paired_claim_with_every_kind_of_figure(check, verify, figure):
     figure(figures.learning_curves("curves", {"BN": [History(0.8), History(0.82)], "plain": [History(0.5)]},
                                    claim_id="R1"))
     figure(figures.sweep("sweep", "lr", "accuracy", {"BN": {0.01: [0.9, 0.91], 1.0: [0.8, 0.85]}}, x_log=True))
     figure(figures.loglog("loglog", "n", "t", {"fit": {"x": [1, 10], "y": [2, 20], "slope": 1.0, "intercept": 0.69}}))
     figure(figures.paired("paired", "accuracy", {"BN": [0.9, 0.92], "plain": [0.5, 0.6]}, [0, 1]))
     figure(figures.table("<b>table</b>", ["arm", "mean"], [["<i>BN</i>", 0.91]]))
-    verify(PAIRED, "with_figures", Arm("BN", (0.9, 0.92, 0.91)), Arm("plain", (0.5, 0.6, 0.55)))
+    verify(check, Arm("BN", (0.9, 0.92, 0.91), SEEDS), Arm("plain", (0.5, 0.6, 0.55), SEEDS))
 
 
-def test_paired_claim_without_figures(verify):
-    verify(PAIRED, "default_plot", Arm("BN", (0.9, 0.92, 0.91), talk_value=0.95),
-           Arm("plain", (0.5, 0.6, 0.1), outcomes=("trained", "collapsed", "diverged"), talk_value=0.09))
+@pytest.mark.parametrize("check", ["R1.default_plot"])
+def test_paired_claim_without_figures(check, verify):
+    verify(check, Arm("BN", (0.9, 0.92, 0.91), SEEDS, talk_value=0.95),
+           Arm("plain", (0.5, 0.6, 0.1), SEEDS, outcomes=("trained", "collapsed", "diverged"), talk_value=0.09))
 
 
-@pytest.mark.xfail(strict=True, reason="refuted: the arms do not differ")
-def test_refuted_claim(verify):
-    verify(PAIRED, "refuted", Arm("BN", (0.5, 0.52, 0.49)), Arm("plain", (0.5, 0.51, 0.5)))
+@pytest.mark.parametrize("check", ["R1.refuted"])
+def test_refuted_claim(check, verify):
+    verify(check, Arm("BN", (0.5, 0.52, 0.49), SEEDS), Arm("plain", (0.5, 0.51, 0.5), SEEDS))
 
 
-def test_measured_claim(verify, figure):
+@pytest.mark.parametrize("check", ["R2.slope"])
+def test_measured_claim(check, verify, figure):
     figure(figures.sweep("categories", "activation", "accuracy", {"BN": {"relu": [0.9, 0.91], "tanh": [0.8, 0.9]}}))
-    verify.measured(MEASURED, "slope", effect=1.02, ci=(0.95, 1.08), passed=True, n=3, test_name="fit")
-
-
-def test_without_a_claim():
-    pass
+    verify.measured(check, effect=1.02, ci=(0.95, 1.08), ci_method="fit", passed=True, n=3, test_name="fit")
 '''
 
-CLAIMS_CHECKS = {("R1", "with_figures"), ("R1", "default_plot"), ("R1", "refuted"), ("R2", "slope")}
+# A test without a check lives in a module of its own: a claim module runs only its catalogue's checks.
+PLAIN_MODULE = "def test_without_a_claim():\n    pass\n"
+
+CLAIMS_CHECKS = {"R1.with_figures", "R1.default_plot", "R1.refuted", "R2.slope"}
 
 
 def run_pytest(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -239,6 +256,7 @@ def make_project(root: Path) -> Path:
     (root / "claims").mkdir(parents=True, exist_ok=True)     # exist_ok: a failed first attempt left it
     (root / "tests").mkdir(exist_ok=True)
     (root / "claims" / "test_report_claims.py").write_text(CLAIMS_MODULE)
+    (root / "claims" / "test_plain.py").write_text(PLAIN_MODULE)
     (root / "tests" / "test_engine.py").write_text("def test_engine():\n    pass\n")
     (root / "conftest.py").write_text('pytest_plugins = ["fixtures.plugin", "fixtures.report_plugin"]\n')
     (root / "pytest.ini").write_text("[pytest]\nxfail_strict = true\n")
@@ -280,9 +298,8 @@ def report_data(text: str) -> dict:
     return json.loads(html.unescape(re.search(r'data-jsonblob="([^"]*)"', text).group(1)))
 
 
-def summary_checks(text: str) -> list[tuple[str, str]]:
-    return [(html.unescape(claim_id), html.unescape(check))
-            for claim_id, check in re.findall(r'<tr data-claim-id="([^"]*)" data-check="([^"]*)"', text)]
+def summary_checks(text: str) -> list[str]:
+    return [html.unescape(check_id) for check_id in re.findall(r'<tr data-check-id="([^"]*)"', text)]
 
 
 def extras_by_test(data: dict, format_type: str) -> dict[str, list[str]]:
@@ -295,7 +312,7 @@ def test_the_report_is_self_contained_and_shows_every_claim_record_with_its_figu
     records = ledger_beside(claims_report)["records"]
     assert records, "the ledger has records"
     assert not re.search(r"<link\b|<script\b[^>]*\bsrc=|\bsrc=\"https?:", text), "loads nothing from outside"
-    assert summary_checks(text) == [(r["claim_id"], r["check"]) for r in records]
+    assert summary_checks(text) == [r["check_id"] for r in records]
     data = report_data(text)
     images, tables = extras_by_test(data, "image"), extras_by_test(data, "html")
     for record in records:
@@ -319,15 +336,15 @@ def test_the_project_report_draws_each_figure_and_marks_the_refuted_claim(projec
     assert "<title id=\"head-title\">Batch Normalization claims</title>" in text
     assert set(summary_checks(text)) == CLAIMS_CHECKS
     assert '<script>alert("statement")' not in text
-    refuted = re.search(r'<tr data-claim-id="R1" data-check="refuted".*?</tr>', text).group(0)
-    assert "xfail (refuted)" in refuted and "not-supported" in refuted
+    refuted = re.search(r'<tr data-check-id="R1.refuted".*?</tr>', text).group(0)
+    assert "declared finding (xfail)" in refuted and 'class="inconclusive"' in refuted
     data = report_data(text)
     images = extras_by_test(data, "image")
     module = "claims/test_report_claims.py::"
-    assert len(images[module + "test_paired_claim_with_every_kind_of_figure"]) == 4   # the table is HTML
-    assert len(images[module + "test_paired_claim_without_figures"]) == 1             # the default plot
-    assert images[module + "test_without_a_claim"] == []
-    tables = extras_by_test(data, "html")[module + "test_paired_claim_with_every_kind_of_figure"]
+    assert len(images[module + "test_paired_claim_with_every_kind_of_figure[R1.with_figures]"]) == 4   # the table is HTML
+    assert len(images[module + "test_paired_claim_without_figures[R1.default_plot]"]) == 1             # the default plot
+    assert images["claims/test_plain.py::test_without_a_claim"] == []
+    tables = extras_by_test(data, "html")[module + "test_paired_claim_with_every_kind_of_figure[R1.with_figures]"]
     assert tables == [report.table_html(figures.table("<b>table</b>", ["arm", "mean"], [["<i>BN</i>", 0.91]]))]
     assert data["environment"]["Claims dataset"] == "digits"
     assert data["environment"]["Device"] == "not used: TensorFlow did not run in this session"
@@ -335,12 +352,13 @@ def test_the_project_report_draws_each_figure_and_marks_the_refuted_claim(projec
 
 def test_a_single_process_run_draws_the_plots_and_prints_the_report_path(tmp_path):
     project = make_project(tmp_path)
-    result = run_pytest("claims/test_report_claims.py::test_paired_claim_without_figures", *PROJECT_OPTIONS,
+    result = run_pytest("claims/test_report_claims.py::test_paired_claim_without_figures[R1.default_plot]",
+                        *PROJECT_OPTIONS,
                         cwd=project)
     html_path = project / "reports" / "claims.html"
     assert f"ledger: {project / 'reports' / 'claims.json'}\nreport: {html_path}\n" in result.stdout, result.stdout
     images = extras_by_test(report_data(html_path.read_text(encoding="utf-8")), "image")
-    assert len(images["claims/test_report_claims.py::test_paired_claim_without_figures"]) == 1
+    assert len(images["claims/test_report_claims.py::test_paired_claim_without_figures[R1.default_plot]"]) == 1
 
 
 def test_a_run_without_claims_writes_no_report(tmp_path):
@@ -352,7 +370,7 @@ def test_a_run_without_claims_writes_no_report(tmp_path):
 
 def test_an_explicit_html_path_wins(tmp_path):
     project = make_project(tmp_path)
-    result = run_pytest("claims/test_report_claims.py::test_measured_claim", "--html", "mine.html",
+    result = run_pytest("claims/test_report_claims.py::test_measured_claim[R2.slope]", "--html", "mine.html",
                         *PROJECT_OPTIONS, cwd=project)
     assert "1 passed" in result.stdout, result.stdout
     assert (project / "mine.html").exists() and not (project / "reports" / "claims.html").exists()

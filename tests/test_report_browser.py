@@ -159,7 +159,7 @@ DECODE_IMAGES = """(async () => {
 })()"""
 
 SUMMARY_ROWS = """[...document.querySelectorAll('table.bnclaims-summary tbody tr')].map(row =>
-  [row.dataset.claimId, row.dataset.check, row.cells[3].querySelector('span').textContent])"""
+  [row.dataset.checkId, row.dataset.tier, row.cells[3].querySelector('span').textContent])"""
 
 
 def test_the_report_loads_in_chromium_and_shows_every_claim_and_plot(browser, claims_report):
@@ -171,7 +171,7 @@ def test_the_report_loads_in_chromium_and_shows_every_claim_and_plot(browser, cl
     browser.send("Page.navigate", page=True, url=claims_report.as_uri())
     browser.wait_for("Page.loadEventFired")
 
-    assert browser.evaluate(SUMMARY_ROWS) == [[r["claim_id"], r["check"], r["verdict"]] for r in records]
+    assert browser.evaluate(SUMMARY_ROWS) == [[r["check_id"], r["tier"], r["outcome"]] for r in records]
     images = browser.evaluate(DECODE_IMAGES)
     assert images["shown"] and all(complete and width > 0 for complete, width in images["shown"])
     assert all(width > 0 for _, width in images["decoded"]), images["decoded"]

@@ -1,0 +1,216 @@
+"""The catalogue of checks: what each claim module declares at its top, before anything is run.
+
+A claim module declares ``CHECKS = declare({check id: Claim, ...})`` and, for checks whose
+evidence does not support them on some dataset, ``FINDINGS = {check id: Finding(...)}``.
+
+* A check id is ``<claim id>.<name>``, e.g. ``A5.sigmoid`` or ``TABLE-2.big_learning_rate``; it is
+  the pytest id of the test that runs it, so ``pytest claims/ --collect-only -q`` lists every check
+  and ``-k A5.sigmoid`` selects one.
+* A Claim fixes what counts as support: the hypothesis (superiority by at least a threshold,
+  non-inferiority or equivalence within a margin, or a criterion the module measures itself), the
+  threshold with its reason, the tier, alpha and its family.
+* Families are sized from the catalogue: the checks of one module that name the same family are
+  Bonferroni-corrected together. A check that names no family is a family of its own.
+* Tiers: ``empirical`` claims are about training and need seeds; they end supported, refuted or
+  inconclusive. ``identity`` (a mathematical fact checked numerically) and ``implementation``
+  (Keras against the formula) are exact checks with negative controls; they hold or fail.
+* A Finding declares the outcome a check is expected to have where the data do not support it
+  (refuted or inconclusive), the datasets and profiles where it applies, and a reason that explains
+  the mechanism. The reason is a template: its numbers are filled in from the run's evidence (see
+  ``REASON_FIELDS``), never typed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from . import stats
+
+TIERS = ("empirical", "identity", "implementation")
+TESTS = (*stats.HYPOTHESES, "measured")
+EXACT_TIER_OUTCOMES = ("holds", "fails")
+CHECK_ID_PATTERN = re.compile(r"^(?P<claim>[A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)\.(?P<name>[a-z0-9][a-z0-9_]*)$")
+
+# What a finding's reason may quote from the run's evidence, as {name}. Each is text, already
+# formatted the way the failure message formats it.
+REASON_FIELDS = {
+    "effect": "the effect (mean paired difference, or the measured statistic)",
+    "ci": "its interval, e.g. [-0.0744, -0.0674]",
+    "ci_method": "how that interval was computed",
+    "p": "the claim test's p-value",
+    "mirror_p": "the mirror test's p-value",
+    "alpha": "the corrected level",
+    "n": "the number of seeds",
+    "seeds": "the seeds",
+    "a": "arm A's name",
+    "b": "arm B's name",
+    "a_mean": "arm A's mean",
+    "b_mean": "arm B's mean",
+    "a_values": "arm A's per-seed values",
+    "b_values": "arm B's per-seed values",
+    "a_failures": "arm A's failures, e.g. '2 of 5'",
+    "b_failures": "arm B's failures",
+    "wins": "seeds where A > B, e.g. '5 of 5'",
+    "poi": "P(A > B) with its interval",
+    "observed": "a measured check's observation in words",
+    "outcome": "the observed outcome",
+}
+
+
+class CatalogueError(ValueError):
+    """A catalogue or a finding that cannot be used; the message is one line that says what to fix."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One checkable statement. ``threshold`` is the smallest effect that counts (superiority) or the
+    margin (non-inferiority, equivalence), in the metric's units, with A minus B as the effect."""
+
+    statement: str
+    source: str
+    metric: str
+    test: str
+    threshold: float
+    threshold_reason: str
+    tier: str = "empirical"
+    alpha: float = 0.05
+    family: str = ""            # checks naming the same family are corrected together
+    exact_test: bool = False    # a quantized, tied or censored metric: exact sign-flip test
+    criterion: str = ""         # measured checks: when the check is supported (or holds), in words
+    mirror_criterion: str = ""  # measured empirical checks: when it is refuted, in words
+    min_seeds: int | None = None  # measured empirical checks: fewest seeds that can meet the criterion
+
+    def __post_init__(self) -> None:
+        def require(ok: bool, message: str) -> None:
+            if not ok:
+                raise CatalogueError(f"claim {self.statement[:40]!r}: {message}")
+
+        require(self.test in TESTS, f"test must be one of {TESTS}, got {self.test!r}")
+        require(self.tier in TIERS, f"tier must be one of {TIERS}, got {self.tier!r}")
+        require(self.test == "measured" or self.tier == "empirical",
+                "identity and implementation checks are exact: their test is 'measured'")
+        require(self.test != "measured" or bool(self.criterion), "a measured check states its criterion")
+        require(not (self.test == "measured" and self.tier == "empirical") or bool(self.mirror_criterion),
+                "a measured empirical check states when it is refuted (mirror_criterion)")
+        require(self.test not in ("non_inferiority", "equivalence") or self.threshold > 0,
+                f"a {self.test} margin must be positive")
+        require(0 < self.alpha < 1, "alpha must be in (0, 1)")
+        require(self.min_seeds is None or self.min_seeds >= 1, "min_seeds must be >= 1")
+
+    @property
+    def method(self) -> str:
+        return "sign_flip" if self.exact_test else "t"
+
+
+@dataclass(frozen=True)
+class Check:
+    """A claim as one entry of a module's catalogue: its id and the size of its family."""
+
+    id: str
+    claim: Claim
+    family_size: int
+
+    @property
+    def claim_id(self) -> str:
+        return self.id.split(".", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.id.split(".", 1)[1]
+
+    @property
+    def family(self) -> str:
+        return self.claim.family or self.id
+
+    @property
+    def tier(self) -> str:
+        return self.claim.tier
+
+    @property
+    def corrected_alpha(self) -> float:
+        return stats.bonferroni(self.claim.alpha, self.family_size)
+
+    @property
+    def min_seeds(self) -> int | None:
+        """The fewest seeds with which this check can be supported at its corrected level."""
+        if self.claim.test == "measured":
+            return self.claim.min_seeds
+        return stats.smallest_seeds(self.claim.method, self.corrected_alpha)
+
+    def correction(self) -> str:
+        if self.family_size == 1:
+            return ""
+        return f" ({self.claim.alpha:g} Bonferroni over {self.family_size} in family '{self.family}')"
+
+
+def declare(claims: Mapping[str, Claim]) -> dict[str, Check]:
+    """A module's catalogue: {check id: Check}, with family sizes counted from the entries."""
+    for check_id, claim in claims.items():
+        if not CHECK_ID_PATTERN.match(check_id):
+            raise CatalogueError(f"check id {check_id!r} is not '<claim id>.<name>' (e.g. 'A5.sigmoid')")
+        if not isinstance(claim, Claim):
+            raise CatalogueError(f"check {check_id}: expected a Claim, got {type(claim).__name__}")
+    sizes = Counter(claim.family or check_id for check_id, claim in claims.items())
+    return {check_id: Check(check_id, claim, sizes[claim.family or check_id]) for check_id, claim in claims.items()}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A check the evidence does not support on these datasets and profiles, kept as a strict xfail."""
+
+    outcome: str                 # what the evidence shows: refuted or inconclusive (fails, exact tiers)
+    datasets: tuple[str, ...]
+    profiles: tuple[str, ...]
+    reason: str                  # the mechanism, with {fields} from REASON_FIELDS for the numbers
+
+    def applies(self, dataset: str, profile: str) -> bool:
+        return dataset in self.datasets and profile in self.profiles
+
+    def explain(self, fields: Mapping[str, str]) -> str:
+        return self.reason.format_map(fields)
+
+
+def reason_fields(reason: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(reason) if name is not None}
+
+
+def validate_findings(findings: Mapping[str, Finding], checks: Mapping[str, Check], *,
+                      datasets: Iterable[str], profiles: Iterable[str]) -> None:
+    """Raise CatalogueError (one line) for a finding that names an unknown check, dataset, profile or
+    reason field, or declares an outcome its check cannot have."""
+    datasets, profiles = tuple(datasets), tuple(profiles)
+    for check_id, finding in findings.items():
+        where = f"FINDINGS[{check_id!r}]"
+        if check_id not in checks:
+            raise CatalogueError(f"{where} names no check of this module; its checks: {', '.join(checks)}")
+        if not isinstance(finding, Finding):
+            raise CatalogueError(f"{where} must be a Finding, got {type(finding).__name__}")
+        tier = checks[check_id].tier
+        allowed = ("refuted", "inconclusive") if tier == "empirical" else ("fails",)
+        if finding.outcome not in allowed:
+            raise CatalogueError(f"{where}: a finding of an {tier} check declares one of {allowed}, "
+                                 f"not {finding.outcome!r}")
+        unknown = [d for d in finding.datasets if d not in datasets and not d.startswith("idx:")]
+        if unknown or not finding.datasets:
+            raise CatalogueError(f"{where}: unknown dataset {unknown or '(none given)'}; known: "
+                                 f"{', '.join(datasets)} or idx:<folder>")
+        unknown = [p for p in finding.profiles if p not in profiles]
+        if unknown or not finding.profiles:
+            raise CatalogueError(f"{where}: unknown profile {unknown or '(none given)'}; known: {', '.join(profiles)}")
+        unknown = sorted(reason_fields(finding.reason) - set(REASON_FIELDS))
+        if unknown:
+            raise CatalogueError(f"{where}: the reason quotes unknown fields {unknown}; known: "
+                                 f"{', '.join(REASON_FIELDS)}")
+        if not finding.reason.strip():
+            raise CatalogueError(f"{where}: a finding explains its mechanism in its reason")
+
+
+def clopper_pearson_min_seeds(rate: float, alpha: float) -> int:
+    """Fewest trials whose one-sided Clopper-Pearson lower bound can exceed ``rate`` (all events):
+    the bound for n of n is alpha^(1/n)."""
+    return math.floor(math.log(alpha) / math.log(rate)) + 1

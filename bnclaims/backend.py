@@ -1,40 +1,109 @@
-"""TensorFlow and Keras, imported once per process with threads capped and ops deterministic.
+"""Keras and its backend framework (JAX or TensorFlow), imported once per process with threads capped.
 
-Nothing else in the engine imports TensorFlow at module level: importing it costs seconds, and the
-thread pools must be sized before TensorFlow runs its first op, which only this module arranges.
+Keras fixes its backend when it is first imported, so a process holds exactly one: the compiled engine
+needs JAX, the reference engine (Keras `fit` as the talk runs it) TensorFlow. A process that needs the
+other one hands the work to a subprocess (see bnclaims.runner).
+
+Nothing else in the engine imports Keras or a framework at module level: importing them costs seconds,
+and their thread pools must be sized before they run their first op, which only this module arranges.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import warnings
+from functools import lru_cache
+from pathlib import Path
+
+KERAS_BACKENDS = ("jax", "tensorflow")
+DEFAULT_BACKEND = "jax"
 
 _loaded: tuple | None = None
+_preferred: str | None = None
+
+
+class BackendConflict(RuntimeError):
+    """This process already runs Keras on another backend; the work belongs in a subprocess."""
 
 
 def thread_environment(threads: int) -> dict[str, str]:
-    """Variables that size TensorFlow's and OpenMP's pools; safe to set before TensorFlow is imported."""
+    """Variables that size TensorFlow's, XLA's and OpenMP's pools; safe to set before either is imported.
+
+    XLA on CPU sizes its pool from NPROC (its flags for intra-op threads are no longer read); TensorFlow
+    reads its own two variables."""
     value = str(int(threads))
-    return {"TF_NUM_INTRAOP_THREADS": value, "TF_NUM_INTEROP_THREADS": value, "OMP_NUM_THREADS": value}
+    return {"TF_NUM_INTRAOP_THREADS": value, "TF_NUM_INTEROP_THREADS": value, "OMP_NUM_THREADS": value,
+            "NPROC": value}
 
 
-def load(threads: int | None = None):
-    """Return (tensorflow, keras), configuring them on the first call of this process.
+def loaded_name() -> str | None:
+    """The Keras backend this process runs ('jax' or 'tensorflow'), or None before Keras is imported."""
+    if _loaded is not None:
+        return _loaded[2]
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    return None
 
-    threads: the size of TensorFlow's intra- and inter-op pools, or None for TensorFlow's default (all
-    cores). Under pytest-xdist every worker passes its share of the cores.
+
+def prefer(name: str) -> None:
+    """The backend load() picks when no name is given and none is loaded yet (a Lab states its engine's)."""
+    global _preferred
+    _check_name(name)
+    _preferred = name
+
+
+def _check_name(name: str) -> None:
+    if name not in KERAS_BACKENDS:
+        raise ValueError(f"unknown Keras backend {name!r}; choose one of {', '.join(KERAS_BACKENDS)}")
+
+
+def _wanted(name: str | None) -> str:
+    if name:
+        return name
+    current = loaded_name()
+    if current:
+        return current
+    if _preferred:
+        return _preferred
+    from_environment = os.environ.get("KERAS_BACKEND", "")
+    return from_environment if from_environment in KERAS_BACKENDS else DEFAULT_BACKEND
+
+
+def load(threads: int | None = None, name: str | None = None):
+    """Return (tensorflow or None, keras), configuring them on the first call of this process.
+
+    name: 'jax' or 'tensorflow'; None keeps the loaded backend, else takes the preferred one (prefer()),
+    else $KERAS_BACKEND, else JAX. Raises BackendConflict when another backend is already loaded.
+    threads: the size of the framework's thread pools, or None for its default (all cores). Under
+    pytest-xdist every worker passes its share of the cores (and the plugin has already put
+    thread_environment() in the environment, which is what XLA reads).
     """
     global _loaded
+    wanted = _wanted(name)
+    _check_name(wanted)
+    current = loaded_name()
+    if current is not None and current != wanted:
+        raise BackendConflict(f"this process runs Keras on {current}; {wanted} needs a process of its own")
     if _loaded is not None:
-        return _loaded
+        return _loaded[:2]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # The engine's determinism and thread settings are TensorFlow's; another backend would silently
-    # ignore them and give different numbers under the same cache key.
-    os.environ["KERAS_BACKEND"] = "tensorflow"
+    os.environ["KERAS_BACKEND"] = wanted
     if threads:
         os.environ.update(thread_environment(threads))
-    import tensorflow as tf
+    tf = _load_tensorflow(threads) if wanted == "tensorflow" else None
+    if wanted == "jax":
+        _configure_jax()
     import keras
+
+    keras.utils.disable_interactive_logging()
+    _loaded = (tf, keras, wanted)
+    return _loaded[:2]
+
+
+def _load_tensorflow(threads: int | None):
+    import tensorflow as tf
 
     if threads:
         try:
@@ -42,20 +111,73 @@ def load(threads: int | None = None):
             tf.config.threading.set_inter_op_parallelism_threads(threads)
         except RuntimeError:  # TensorFlow already ran an op in this process; its pools are fixed now.
             warnings.warn(f"TensorFlow was initialised before its threads could be capped at {threads}")
+    # The reference engine's contract: the same seed gives the same run, every time.
     tf.config.experimental.enable_op_determinism()
-    keras.utils.disable_interactive_logging()
-    _loaded = (tf, keras)
-    return _loaded
+    return tf
+
+
+def _configure_jax() -> None:
+    import jax
+
+    # Accelerators: take memory as needed, so several pytest-xdist workers can share one device.
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    jax.config.update("jax_default_matmul_precision", "highest")
+
+
+def use_compilation_cache(folder: Path | str) -> None:
+    """Keep compiled XLA programs in `folder` (JAX's persistent compilation cache) for later sessions.
+
+    Every program is kept, however quick its compilation: a session compiles a few dozen programs
+    of a second or two each, which is the time a warm session would otherwise spend compiling."""
+    import jax
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def platform(name: str) -> str:
+    """Where `name`'s programs run: 'cpu', or 'gpu:<device names>'. It changes a run's numbers, so it is
+    part of every run key. Asked of a subprocess when this process runs the other backend."""
+    _check_name(name)
+    if loaded_name() in (None, name):
+        load(name=name)
+        return _platform_here()
+    return _platform_elsewhere(name)
+
+
+def _platform_here() -> str:
+    tf, _ = load()
+    if tf is None:
+        import jax
+
+        devices = jax.devices()
+        if devices[0].platform == "cpu":
+            return "cpu"
+        return f"{devices[0].platform}:" + ",".join(sorted({d.device_kind for d in devices}))
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "cpu"
+    return "gpu:" + ",".join(sorted({tf.config.experimental.get_device_details(g).get("device_name", g.name)
+                                     for g in gpus}))
+
+
+@lru_cache(maxsize=None)
+def _platform_elsewhere(name: str) -> str:
+    code = f"from bnclaims import backend; backend.load(name={name!r}); print(backend._platform_here())"
+    root = str(Path(__file__).resolve().parents[1])
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    environment.pop("KERAS_BACKEND", None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment)
+    if done.returncode != 0:
+        raise RuntimeError(f"cannot start Keras on {name} in a subprocess: "
+                           f"{' '.join(done.stderr.strip().splitlines()[-1:])}")
+    return done.stdout.strip().splitlines()[-1]
 
 
 def device_description() -> str:
-    """'CPU' or the accelerators TensorFlow sees, for report headers."""
-    tf, _ = load()
-    gpus = tf.config.list_physical_devices("GPU")
-    if not gpus:
-        return "CPU"
-    names = []
-    for gpu in gpus:
-        details = tf.config.experimental.get_device_details(gpu)
-        names.append(details.get("device_name", gpu.name))
-    return ", ".join(names)
+    """'CPU' or the accelerators the loaded backend sees, for report headers."""
+    where = platform(loaded_name() or _wanted(None))
+    return "CPU" if where == "cpu" else where.split(":", 1)[1]

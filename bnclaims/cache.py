@@ -1,9 +1,11 @@
 """Content-addressed run cache: one JSON file per RunSpec key, written atomically, locked per key.
 
-Layout: <root>/<key[:2]>/<key>.json (+ <key>.lock). A run is trained at most once even when several
-pytest-xdist workers ask for it at the same moment: the first takes the key's lock and trains, the
-others wait on the lock and then read what it wrote. A damaged entry is moved aside (never deleted),
-reported, and trained again.
+Layout: <root>/<key[:2]>/<key>.json (+ <key>.lock). Keys are run keys (bnclaims.spec.run_key). A run
+is trained at most once even when several pytest-xdist workers ask for it at the same moment: the first
+takes the key's lock and trains, the others wait on the lock and then read what it wrote. A group of
+runs trained together holds the locks of its missing keys, taken in sorted order so that two workers
+with overlapping groups cannot deadlock. A damaged entry is moved aside (never deleted), reported,
+and trained again.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from contextlib import ExitStack
 from typing import Callable
 
 from filelock import FileLock
 
 from .results import DamagedEntry, RunResult
-from .spec import RunSpec
 
 CACHE_MODES = ("use", "bypass", "rebuild")
 CACHE_ENV_VAR = "BNCLAIMS_CACHE_DIR"
@@ -86,19 +88,31 @@ class RunCache:
         atomic_write_text(path, json.dumps(document, indent=1, sort_keys=True, allow_nan=False))
         return path
 
-    def get_or_train(self, spec: RunSpec, train: Callable[[], RunResult]) -> tuple[RunResult, bool]:
+    def get_or_train(self, key: str, train: Callable[[], RunResult]) -> tuple[RunResult, bool]:
         """(result, served_from_cache). Concurrent callers for one key train it once."""
+        [(result, hit)] = self.get_or_train_many([key], lambda missing: [train()])
+        return result, hit
+
+    def get_or_train_many(self, keys: list[str],
+                          train: Callable[[list[int]], list[RunResult]]) -> list[tuple[RunResult, bool]]:
+        """[(result, served_from_cache)] for each key. train(positions) trains the runs at those
+        positions of `keys` that the cache cannot serve, in one call, and returns them in that order."""
         if self.mode == "bypass":
-            return train(), False
-        key = spec.key()
-        path = self.entry_path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(path.with_suffix(".lock"))):
-            stored = self.load(key)
-            if stored is not None:
-                result, writer = stored
-                if self.mode == "use" or writer == self.session_id:
-                    return result, True
-            result = train()
-            self.store(result)
-            return result, False
+            return [(result, False) for result in train(list(range(len(keys))))]
+        found: dict[int, RunResult] = {}
+        with ExitStack() as locks:
+            for key in sorted(set(keys)):
+                path = self.entry_path(key)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                locks.enter_context(FileLock(str(path.with_suffix(".lock"))))
+            for position, key in enumerate(keys):
+                stored = self.load(key)
+                if stored is not None and (self.mode == "use" or stored[1] == self.session_id):
+                    found[position] = stored[0]
+            missing = [position for position in range(len(keys)) if position not in found]
+            trained = dict(zip(missing, train(missing))) if missing else {}
+            for position, result in trained.items():
+                if result.key != keys[position]:
+                    raise ValueError(f"trained a run under key {result.key[:12]} for key {keys[position][:12]}")
+                self.store(result)
+        return [(found[p], True) if p in found else (trained[p], False) for p in range(len(keys))]

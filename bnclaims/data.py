@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import os
 import struct
 import tempfile
@@ -128,6 +129,19 @@ class Dataset:
     @property
     def num_features(self) -> int:
         return int(self.x_train.shape[1])
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """SHA-256 of exactly what runs train, validate and test on (after the split), with the pixel
+        scale and class count: two datasets of one name but other contents get other run keys.
+        Computed once per load (load_dataset memoizes the Dataset)."""
+        digest = hashlib.sha256()
+        digest.update(f"pixel_max={self.pixel_max!r};classes={self.num_classes}".encode())
+        for part in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
+            array = np.ascontiguousarray(getattr(self, part))
+            digest.update(f";{part}:{array.dtype.str}:{array.shape}:".encode())
+            digest.update(array.data)
+        return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------
@@ -307,9 +321,10 @@ def _can_write(directory: str) -> bool:
 
 def _download_keras_mnist():
     """Have Keras download ``mnist.npz`` into its cache; returns its two tuples."""
-    from keras.datasets import mnist  # lazy: importing Keras loads TensorFlow
+    from . import backend
 
-    return mnist.load_data()
+    _, keras = backend.load()  # lazy and through backend: Keras fixes its backend when imported
+    return keras.datasets.mnist.load_data()
 
 
 def _load_keras_mnist() -> Dataset:

@@ -1,4 +1,10 @@
-"""Lab: hands claim modules their runs. One per process; cache first, Keras only on a miss."""
+"""Lab: hands claim modules their runs. One per process; cache first, the session's engine on a miss.
+
+Claims ask for whole groups (a spec across seeds, a sweep of specs): the runs the cache cannot serve
+are trained together, so that an engine in a subprocess starts once per group, and the compiled
+engine compiles once per program. Cache lookups stay per run key, and a run's result does not depend
+on the group it was trained in.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,15 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from . import backend
+from . import backend, runner
 from .cache import RunCache
 from .data import Dataset, load_dataset
 from .results import RunResult
 from .settings import Settings
-from .spec import RunSpec
+from .spec import ENGINES, RunContext, RunSpec, run_key
+
+# JAX's persistent compilation cache, inside the run cache: a warm session skips XLA compilation.
+XLA_CACHE_FOLDER = "xla"
 
 
 @dataclass(frozen=True)
@@ -36,37 +45,72 @@ class RunRecord:
 class Lab:
     def __init__(self, settings: Settings, say: Callable[[str], None] = print) -> None:
         self.settings = settings
+        self.engine = settings.engine
         self.cache = RunCache(settings.cache_dir, settings.cache_mode, settings.session_id)
         self.say = say
         self.records: list[RunRecord] = []
         self._reported = 0
         self._memo: dict[str, RunResult] = {}
+        self._context: RunContext | None = None
+        if backend.loaded_name() is None:
+            # Claim modules that use Keras directly load it after the Lab exists: on the engine's backend.
+            backend.prefer(ENGINES[self.engine])
 
     @property
     def dataset(self) -> Dataset:
         return load_dataset(self.settings.dataset)
+
+    @property
+    def run_context(self) -> RunContext:
+        """Engine, backend, device and data fingerprint: with a spec, they make a run's key."""
+        if self._context is None:
+            dataset = self.dataset   # fails with a clear DatasetError before anything is trained
+            if runner.runs_here(self.engine):
+                backend.load(self.settings.threads, name=ENGINES[self.engine])
+                if self.engine == "compiled" and self.settings.cache_mode != "bypass":
+                    backend.use_compilation_cache(self.settings.cache_dir / XLA_CACHE_FOLDER)
+            self._context = runner.context(self.engine, dataset)
+        return self._context
 
     def base_spec(self, **changes) -> RunSpec:
         """The talk's base setting on this session's dataset, with changes."""
         return RunSpec(dataset=self.settings.dataset, **changes)
 
     def run(self, spec: RunSpec, *, context: str = "") -> RunResult:
-        key = spec.key()
-        started = time.perf_counter()
-        if key in self._memo:
-            result, from_cache = self._memo[key], True
-        else:
-            dataset = self.dataset   # fails with a clear DatasetError before anything is trained
-            backend.load(self.settings.threads)
-            from .training import train
+        return self.runs([spec], context=context)[0]
 
-            result, from_cache = self.cache.get_or_train(spec, lambda: train(spec, dataset))
-            self._memo[key] = result
-        record = RunRecord(context, spec.label(), spec.seed, key, from_cache,
-                           time.perf_counter() - started, result.outcome, result.test_accuracy)
-        self.records.append(record)
-        self.say(record.line())
-        return result
+    def runs(self, specs: list[RunSpec], *, context: str = "", contexts: list[str] | None = None) -> list[RunResult]:
+        """Results for specs, in order: memo, then cache, then the engine trains the rest as one group."""
+        started = time.perf_counter()
+        contexts = contexts or [context] * len(specs)
+        keys = [run_key(spec, self.run_context) for spec in specs]
+        wanted = {}   # first position of each key not yet in the memo
+        for position, key in enumerate(keys):
+            if key not in self._memo:
+                wanted.setdefault(key, position)
+        hits: dict[str, bool] = {}
+        if wanted:
+            positions = list(wanted.values())
+
+            def train(missing: list[int]) -> list[RunResult]:
+                group = [specs[positions[m]] for m in missing]
+                return runner.train(group, self.dataset, self.engine, self.settings.threads, self.run_context)
+
+            obtained = self.cache.get_or_train_many([keys[p] for p in positions], train)
+            for position, (result, hit) in zip(positions, obtained):
+                self._memo[keys[position]] = result
+                hits[keys[position]] = hit
+        lookup = (time.perf_counter() - started) / max(len(specs), 1)
+        results = []
+        for spec, key, label in zip(specs, keys, contexts):
+            result = self._memo[key]
+            from_cache = hits.get(key, True)
+            record = RunRecord(label, spec.label(), spec.seed, key, from_cache,
+                               lookup if from_cache else result.wall_seconds, result.outcome, result.test_accuracy)
+            self.records.append(record)
+            self.say(record.line())
+            results.append(result)
+        return results
 
     def take_new_records(self) -> list[RunRecord]:
         """Records since the last call: each run is reported once, whichever test asked first."""
@@ -75,8 +119,13 @@ class Lab:
 
     def across_seeds(self, spec: RunSpec, *, context: str = "") -> list[RunResult]:
         """The spec once per session seed, in seed order (so two arms pair up by position)."""
-        return [self.run(spec.replace(seed=seed), context=context) for seed in self.settings.seeds]
+        return self.runs([spec.replace(seed=seed) for seed in self.settings.seeds], context=context)
 
     def sweep(self, specs: dict, *, context: str = "") -> dict:
-        """{label: spec} -> {label: runs across seeds}, e.g. one entry per learning rate."""
-        return {label: self.across_seeds(spec, context=f"{context}[{label}]") for label, spec in specs.items()}
+        """{label: spec} -> {label: runs across seeds}, e.g. one entry per learning rate; every run of
+        the sweep that the cache lacks is trained in one group."""
+        labels = list(specs)
+        seeds = self.settings.seeds
+        flat = [specs[label].replace(seed=seed) for label in labels for seed in seeds]
+        results = self.runs(flat, contexts=[f"{context}[{label}]" for label in labels for _ in seeds])
+        return {label: results[i * len(seeds):(i + 1) * len(seeds)] for i, label in enumerate(labels)}

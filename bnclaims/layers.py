@@ -4,13 +4,14 @@ Keras 3 has no "virtual batch size" option, so this layer builds it (Hoffer et a
 longer, generalize better"). It separates BN's own noise from the optimizer's: the optimizer still
 averages gradients over the whole mini-batch, while each group of `group_size` consecutive examples is
 normalized by its own mean and (biased) variance. The moving statistics used at inference follow the
-mean of the group statistics with the usual momentum. Import only after bnclaims.backend.load().
+mean of the group statistics with the usual momentum. Written with keras.ops, so both engines' backends
+run it. Import only after bnclaims.backend.load(): importing Keras fixes its backend.
 """
 
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 
 @keras.saving.register_keras_serializable(package="bnclaims")
@@ -34,21 +35,22 @@ class GhostBatchNormalization(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         if not training:
-            normalized = (inputs - self.moving_mean) * tf.math.rsqrt(self.moving_variance + self.epsilon)
+            normalized = (inputs - self.moving_mean) * ops.rsqrt(self.moving_variance + self.epsilon)
             return normalized * self.gamma + self.beta
-        batch = tf.shape(inputs)[0]
+        # Static under JAX (a Python int); a tensor under TensorFlow when the batch size is not known.
+        batch = ops.shape(inputs)[0]
         # Consecutive examples form a group; a remainder at the end of an epoch forms a smaller one.
-        groups = tf.range(batch) // self.group_size
+        groups = ops.arange(batch) // self.group_size
         count = (batch + self.group_size - 1) // self.group_size
-        sizes = tf.math.unsorted_segment_sum(tf.ones_like(inputs[:, :1]), groups, count)
-        means = tf.math.unsorted_segment_sum(inputs, groups, count) / sizes
-        centred = inputs - tf.gather(means, groups)
-        variances = tf.math.unsorted_segment_sum(tf.square(centred), groups, count) / sizes
-        normalized = centred * tf.math.rsqrt(tf.gather(variances, groups) + self.epsilon)
+        sizes = ops.segment_sum(ops.ones_like(inputs[:, :1]), groups, num_segments=count)
+        means = ops.segment_sum(inputs, groups, num_segments=count) / sizes
+        centred = inputs - ops.take(means, groups, axis=0)
+        variances = ops.segment_sum(ops.square(centred), groups, num_segments=count) / sizes
+        normalized = centred * ops.rsqrt(ops.take(variances, groups, axis=0) + self.epsilon)
         self.moving_mean.assign(self.momentum * self.moving_mean
-                                + (1 - self.momentum) * tf.reduce_mean(means, axis=0))
+                                + (1 - self.momentum) * ops.mean(means, axis=0))
         self.moving_variance.assign(self.momentum * self.moving_variance
-                                    + (1 - self.momentum) * tf.reduce_mean(variances, axis=0))
+                                    + (1 - self.momentum) * ops.mean(variances, axis=0))
         return normalized * self.gamma + self.beta
 
     def get_config(self):
@@ -63,10 +65,11 @@ class RandomShiftScale(keras.layers.Layer):
     shared by the batch. The distribution of the next layer's inputs then changes at every step: far more
     internal covariate shift than BN's, with BN's normalization intact."""
 
-    def __init__(self, strength: float, **kwargs):
+    def __init__(self, strength: float, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.strength = float(strength)
-        self.seed_generator = keras.random.SeedGenerator()
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, inputs, training=None):
         if not training:
@@ -74,7 +77,7 @@ class RandomShiftScale(keras.layers.Layer):
         units = (1, inputs.shape[-1])
         shift = keras.random.uniform(units, -self.strength, self.strength, seed=self.seed_generator)
         exponent = keras.random.uniform(units, -self.strength / 2, self.strength / 2, seed=self.seed_generator)
-        return inputs * tf.pow(2.0, exponent) + shift
+        return inputs * ops.power(2.0, exponent) + shift
 
     def get_config(self):
-        return {**super().get_config(), "strength": self.strength}
+        return {**super().get_config(), "strength": self.strength, "seed": self.seed}

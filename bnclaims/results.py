@@ -9,13 +9,24 @@ import numpy as np
 
 from .spec import RunSpec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # A run "collapsed" when one class receives at least this share of the test predictions: the talk's
 # 0.1135 and 0.0892 are exactly the shares of the digits 1 and 5, i.e. one-class predictors.
 COLLAPSE_SHARE = 0.9
 
 HISTORY_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+
+# The step-level record: at about 20 log-spaced steps (log_steps), the loss of that step's mini-batch
+# (training mode, what the gradient was taken of) and the validation accuracy after its update
+# (inference mode), for convergence measured in steps rather than epochs.
+STEP_KEYS = ("step", "train_loss", "val_accuracy")
+LOGGED_STEPS = 20
+
+
+def log_steps(total: int, count: int = LOGGED_STEPS) -> list[int]:
+    """About `count` log-spaced step numbers from 1 to total (fewer when steps are few: no repeats)."""
+    return sorted({int(round(s)) for s in np.geomspace(1, total, count)}) if total >= 1 else []
 
 
 class DamagedEntry(ValueError):
@@ -28,6 +39,16 @@ def _finite_or_none(value: float):
 
 def _none_to_nan(values):
     return [float("nan") if v is None else float(v) for v in values]
+
+
+def _steps_from_json(steps: dict) -> dict:
+    if not steps:
+        return {}
+    record = {"step": [int(s) for s in steps["step"]]}
+    record.update({k: _none_to_nan(steps[k]) for k in STEP_KEYS[1:]})
+    if {len(v) for v in record.values()} != {len(record["step"])}:
+        raise DamagedEntry("step record lengths differ")
+    return record
 
 
 def is_collapsed(prediction_histogram) -> bool:
@@ -49,8 +70,10 @@ class RunResult:
     diverged: bool                       # a non-finite loss was seen; training stopped there
     epochs_completed: int
     wall_seconds: float
-    environment: dict[str, str]
+    environment: dict[str, str]          # engine, backend, platform, data fingerprint, library versions
     extras: dict = field(default_factory=dict)   # what spec.record asked for, e.g. train_inference
+    diverged_step: int | None = None     # the first step (1-based) whose training loss was not finite
+    steps: dict[str, list] = field(default_factory=dict)   # STEP_KEYS -> one value per logged step
 
     @property
     def outcome(self) -> str:
@@ -64,6 +87,8 @@ class RunResult:
         data["history"] = {k: [_finite_or_none(v) for v in vs] for k, vs in self.history.items()}
         data["test_loss"] = _finite_or_none(self.test_loss)
         data["test_accuracy"] = _finite_or_none(self.test_accuracy)
+        data["steps"] = {k: [int(v) for v in vs] if k == "step" else [_finite_or_none(v) for v in vs]
+                         for k, vs in self.steps.items()}
         return data
 
     @classmethod
@@ -89,6 +114,8 @@ class RunResult:
                 wall_seconds=float(data["wall_seconds"]),
                 environment=dict(data["environment"]),
                 extras=dict(data.get("extras", {})),
+                diverged_step=None if data["diverged_step"] is None else int(data["diverged_step"]),
+                steps=_steps_from_json(data["steps"]),
             )
         except DamagedEntry:
             raise

@@ -4,6 +4,10 @@ Profiles:
   quick  mnist5k (bundled, offline), seeds 0-4, the talk's 10 epochs.   The default.
   paper  full MNIST with the talk's split, seeds 0-9, the talk's 10 epochs.
 --claims-dataset and --claims-seeds override a profile's dataset and seeds.
+
+Engines (--claims-engine; see bnclaims.spec.ENGINES):
+  compiled  Keras layers on JAX, each run one compiled XLA program (bnclaims.engine).   The default.
+  fit       Keras `fit` on TensorFlow, as the talk trains: the reference (bnclaims.training).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cache import CACHE_ENV_VAR, CACHE_MODES
+from .spec import DEFAULT_ENGINE, ENGINES
 
 
 class SettingsError(ValueError):
@@ -66,7 +71,8 @@ def format_seeds(seeds: tuple[int, ...]) -> str:
 
 
 def worker_threads(cores: int | None = None, workers: int | None = None) -> int | None:
-    """TensorFlow threads for this process: its share of the cores under xdist, else None (all)."""
+    """Framework threads (TensorFlow's or XLA's) for this process: its share of the cores under xdist,
+    else None (all)."""
     workers = workers if workers is not None else int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
     if workers <= 0:
         return None
@@ -85,16 +91,20 @@ class Settings:
     session_id: str
     report_dir: Path
     threads: int | None
+    engine: str = DEFAULT_ENGINE
 
     @classmethod
     def resolve(cls, *, profile: str = "quick", dataset: str | None = None, seeds: str | None = None,
                 cache_dir: str | None = None, cache_mode: str = "use", session_id: str = "",
                 report_dir: str | Path = "reports", root: Path | str = ".",
-                threads: int | None = None) -> "Settings":
+                threads: int | None = None, engine: str | None = None) -> "Settings":
         if profile not in PROFILES:
             raise SettingsError(f"--claims-profile {profile!r} is unknown; choose one of {', '.join(PROFILES)}")
         if cache_mode not in CACHE_MODES:
             raise SettingsError(f"--claims-cache-mode {cache_mode!r} is unknown; choose one of {', '.join(CACHE_MODES)}")
+        engine = DEFAULT_ENGINE if engine is None else engine
+        if engine not in ENGINES:
+            raise SettingsError(f"--claims-engine {engine!r} is unknown; choose one of {', '.join(ENGINES)}")
         chosen = PROFILES[profile]
         root = Path(root)
         cache_dir = cache_dir or os.environ.get(CACHE_ENV_VAR) or root / ".claims-cache"
@@ -107,12 +117,15 @@ class Settings:
             session_id=session_id,
             report_dir=(root / report_dir).resolve(),
             threads=threads,
+            engine=engine,
         )
 
     def options(self) -> list[str]:
-        """The command-line options that reproduce this configuration."""
+        """The command-line options that reproduce this configuration (the engine only when not the
+        default, so that commands stay short in the common case)."""
+        engine = ["--claims-engine", self.engine] if self.engine != DEFAULT_ENGINE else []
         return ["--claims-profile", self.profile, "--claims-dataset", self.dataset,
-                "--claims-seeds", format_seeds(self.seeds)]
+                "--claims-seeds", format_seeds(self.seeds), *engine]
 
     def rerun_command(self, target: str = "claims/") -> str:
         return shlex.join(["pytest", target, *self.options()])
@@ -120,6 +133,7 @@ class Settings:
     def describe(self) -> list[str]:
         return [
             f"claims: profile {self.profile}, dataset {self.dataset}, seeds {format_seeds(self.seeds)} (n={len(self.seeds)})",
-            f"claims: cache {self.cache_dir} (mode {self.cache_mode}), threads per worker {self.threads or 'all'}",
+            f"claims: engine {self.engine} (Keras on {ENGINES[self.engine]}), cache {self.cache_dir} "
+            f"(mode {self.cache_mode}), threads per worker {self.threads or 'all'}",
             f"claims: reproduce with: {self.rerun_command()}",
         ]

@@ -1,8 +1,9 @@
-"""RunSpec: everything that determines one training run, and nothing else.
+"""RunSpec: what one training run asks for; RunContext: what else changes its numbers.
 
-A spec is frozen and hashable. Its key is the SHA-256 of its canonical JSON together with the versions
-of the libraries that change the numbers (TensorFlow, Keras, numpy) and the Keras backend, so a cache
-entry is never served to a run that would have trained differently.
+A spec is frozen and hashable. A run's cache key (run_key) is the SHA-256 of the spec's canonical JSON
+together with its context: the engine, the Keras backend and the device it runs on, the versions of
+the libraries that change the numbers, and a fingerprint of the arrays trained and evaluated on. So a
+cache entry is never served to a run that would have trained differently.
 """
 
 from __future__ import annotations
@@ -36,9 +37,15 @@ ACTIVATIONS = ("relu", "elu", "tanh", "sigmoid", "softsign", "selu", "gelu", "sw
 #                    activation on fixed validation examples, before training and after each epoch (P3)
 RECORDABLE = ("train_inference", "bn_input_noise", "gradient_noise", "preactivation_percentiles")
 
+# Engines, each with the Keras backend it runs on.
+#   compiled: Keras layers on JAX, every step of a run in one compiled XLA program (bnclaims.engine)
+#   fit:      Keras `fit` on TensorFlow, as the talk trains (bnclaims.training), the reference
+ENGINES = {"compiled": "jax", "fit": "tensorflow"}
+DEFAULT_ENGINE = "compiled"
+
 # Bump when the meaning of an existing field or default changes: every cached run is then retrained.
 # Adding a field with a default needs no bump, since keys leave out fields at their defaults.
-KEY_VERSION = 1
+KEY_VERSION = 2
 
 _INIT_PATTERN = re.compile(r"^(glorot_uniform|he_normal|uniform:(?P<a>[0-9.eE+-]+)|normal:(?P<s>[0-9.eE+-]+))$")
 
@@ -132,12 +139,15 @@ class RunSpec:
     def canonical_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
+    def changed_fields(self) -> dict:
+        """The fields not at their defaults: adding a field with a default keeps existing keys valid."""
+        return {f.name: value for f, value in zip(dataclasses.fields(self), self.to_dict().values())
+                if value != _default_of(f)}
+
     def key(self) -> str:
-        """Content address of the run: spec plus the library versions that change its numbers.
-        Fields at their defaults are left out so that adding a field keeps existing keys valid."""
-        changed = {f.name: value for f, value in zip(dataclasses.fields(self), self.to_dict().values())
-                   if value != _default_of(f)}
-        payload = json.dumps({"spec": changed, "env": environment_fingerprint(), "version": KEY_VERSION},
+        """Content address of the spec alone: what to train. Not a cache key: the same spec trains
+        differently on another engine, device or dataset content; run_key() adds those."""
+        payload = json.dumps({"spec": self.changed_fields(), "version": KEY_VERSION},
                              sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -165,9 +175,47 @@ def _default_of(spec_field: dataclasses.Field):
     return list(value) if isinstance(value, tuple) else value
 
 
+@dataclass(frozen=True)
+class RunContext:
+    """Everything besides the spec that changes a run's numbers."""
+
+    engine: str      # a key of ENGINES
+    backend: str     # the Keras backend it ran on: ENGINES[engine] when a Lab trains
+    platform: str    # where the programs ran: 'cpu' or 'gpu:<device names>' (bnclaims.backend.platform)
+    data: str        # Dataset.fingerprint of the dataset the spec names
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise SpecError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
+        if self.backend not in set(ENGINES.values()):
+            raise SpecError(f"unknown Keras backend {self.backend!r}; choose one of {sorted(set(ENGINES.values()))}")
+        if self.engine == "compiled" and self.backend != "jax":
+            raise SpecError("the compiled engine runs on the JAX backend only")
+
+    def describe(self) -> dict:
+        """What a stored result records about how it was made."""
+        return {"engine": self.engine, "backend": self.backend, "platform": self.platform,
+                "data": self.data, **library_versions(self.backend)}
+
+
+def run_key(spec: RunSpec, context: RunContext) -> str:
+    """The cache key of one run: spec, engine, Keras backend, device, library versions and data."""
+    payload = json.dumps({"spec": spec.changed_fields(), "context": context.describe(), "version": KEY_VERSION},
+                         sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def library_versions(backend: str) -> dict:
+    """Versions of the libraries that change the numbers of a run on `backend` (others do not enter
+    its key, so upgrading TensorFlow keeps the compiled engine's runs)."""
+    versions = environment_fingerprint()
+    names = {"jax": ("keras", "numpy", "jax", "jaxlib"), "tensorflow": ("keras", "numpy", "tensorflow")}[backend]
+    return {name: versions[name] for name in names}
+
+
 @lru_cache(maxsize=1)
 def environment_fingerprint() -> dict:
-    """Versions that change a run's numbers. Reads package metadata so TensorFlow is not imported."""
+    """Library versions, read from package metadata so that no framework is imported."""
     from importlib import metadata
     import os
 
@@ -183,5 +231,7 @@ def environment_fingerprint() -> dict:
         "tensorflow": version("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tf-nightly"),
         "keras": version("keras"),
         "numpy": version("numpy"),
-        "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+        "jax": version("jax"),
+        "jaxlib": version("jaxlib"),
+        "backend": os.environ.get("KERAS_BACKEND", ENGINES[DEFAULT_ENGINE]),
     }

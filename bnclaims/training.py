@@ -1,4 +1,8 @@
-"""Train one RunSpec with Keras, deterministically, and return its RunResult.
+"""The reference engine: one RunSpec trained by Keras `fit`, as the talk trains, and its RunResult.
+
+Runs on whichever Keras backend the process loaded; the Lab gives it TensorFlow (ENGINES["fit"]), the
+talk's framework, with op determinism on, so the same seed gives the same run. The compiled engine
+(bnclaims.engine) is trusted only as far as its equivalence with this one is shown (tests/test_engine.py).
 
 Divergence (a non-finite loss) and collapse (one class predicted almost always) are outcomes that
 are recorded, never exceptions: the talk's "lr 1" and "raw inputs" runs without BN are exactly that.
@@ -14,20 +18,19 @@ import numpy as np
 from . import backend, probes
 from .data import Dataset
 from .model import build_model
-from .results import HISTORY_KEYS, RunResult, is_collapsed
-from .spec import RunSpec, environment_fingerprint
+from .results import HISTORY_KEYS, RunResult, is_collapsed, log_steps
+from .spec import RunContext, RunSpec, run_key
 
-# Batches per compiled call: a large speed-up for small models, with bit-identical weights.
-STEPS_PER_EXECUTION = 32
+ENGINE = "fit"
 # Inference needs no small batches; a large one only saves time (the numbers do not depend on it).
 EVAL_BATCH_SIZE = 2048
 # Keras clips probabilities by this epsilon in categorical cross-entropy; the test loss does too.
 _PROBABILITY_EPSILON = 1e-7
 
 
-def prepare_inputs(x: np.ndarray, spec: RunSpec, dataset: Dataset) -> np.ndarray:
+def prepare_inputs(x: np.ndarray, input_scaling: str, dataset: Dataset) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
-    return x / np.float32(dataset.pixel_max) if spec.input_scaling == "unit" else x
+    return x / np.float32(dataset.pixel_max) if input_scaling == "unit" else x
 
 
 def cross_entropy_and_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
@@ -39,19 +42,32 @@ def cross_entropy_and_accuracy(probabilities: np.ndarray, labels: np.ndarray) ->
     return loss, accuracy
 
 
-def train(spec: RunSpec, dataset: Dataset) -> RunResult:
+def context_here(dataset: Dataset) -> RunContext:
+    """The context of a `fit` run in this process: the backend it has loaded, or the preferred one."""
+    backend.load()
+    name = backend.loaded_name()
+    return RunContext(ENGINE, name, backend.platform(name), dataset.fingerprint)
+
+
+def train(spec: RunSpec, dataset: Dataset, context: RunContext | None = None) -> RunResult:
     """Train the spec's model on the dataset's train split; validate each epoch; test at the end."""
-    tf, keras = backend.load()
+    _, keras = backend.load()
+    context = context or context_here(dataset)
+    if context.engine != ENGINE or context.backend != backend.loaded_name():
+        raise ValueError(f"Keras fit runs here on {backend.loaded_name()}, not as {context.engine} on {context.backend}")
     keras.utils.set_random_seed(spec.seed)
     started = time.perf_counter()
 
-    x_train = prepare_inputs(dataset.x_train, spec, dataset)
-    x_val = prepare_inputs(dataset.x_val, spec, dataset)
-    x_test = prepare_inputs(dataset.x_test, spec, dataset)
+    x_train = prepare_inputs(dataset.x_train, spec.input_scaling, dataset)
+    x_val = prepare_inputs(dataset.x_val, spec.input_scaling, dataset)
+    x_test = prepare_inputs(dataset.x_test, spec.input_scaling, dataset)
     one_hot = lambda y: keras.utils.to_categorical(y, dataset.num_classes)
 
     model = build_model(spec, dataset.num_features, dataset.num_classes)
-    callbacks = [keras.callbacks.TerminateOnNaN()]
+    steps_per_epoch = math.ceil(len(x_train) / spec.batch_size)
+    record = _step_record(keras, log_steps(spec.epochs * steps_per_epoch), len(x_train), spec.batch_size,
+                        x_val, dataset.y_val)
+    callbacks = [record, keras.callbacks.TerminateOnNaN()]
     if "preactivation_percentiles" in spec.record:
         percentiles = probes.PreactivationPercentiles(model, x_val)
         percentiles.record()   # before training
@@ -60,7 +76,6 @@ def train(spec: RunSpec, dataset: Dataset) -> RunResult:
         optimizer=keras.optimizers.SGD(learning_rate=spec.learning_rate, momentum=spec.momentum),
         loss="categorical_crossentropy",
         metrics=["accuracy"],
-        steps_per_execution=STEPS_PER_EXECUTION,
     )
     fitted = model.fit(
         x_train, one_hot(dataset.y_train),
@@ -75,7 +90,7 @@ def train(spec: RunSpec, dataset: Dataset) -> RunResult:
     history = _padded_history(fitted.history, spec.epochs)
     epochs_completed = len(fitted.history.get("loss", []))
 
-    probabilities = model.predict(x_test, batch_size=EVAL_BATCH_SIZE, verbose=0)
+    probabilities = np.asarray(model.predict(x_test, batch_size=EVAL_BATCH_SIZE, verbose=0))
     test_loss, test_accuracy = cross_entropy_and_accuracy(probabilities, dataset.y_test)
     histogram = np.bincount(np.argmax(probabilities, axis=1), minlength=dataset.num_classes)
 
@@ -83,12 +98,13 @@ def train(spec: RunSpec, dataset: Dataset) -> RunResult:
     if "preactivation_percentiles" in spec.record:
         extras["preactivation_percentiles"] = percentiles.result()
 
-    diverged = (not all(math.isfinite(v) for v in history["train_loss"][:epochs_completed])
+    diverged = (record.diverged_step is not None
+                or not all(math.isfinite(v) for v in history["train_loss"][:epochs_completed])
                 or not math.isfinite(test_loss) or epochs_completed < spec.epochs)
     keras.backend.clear_session(free_memory=False)
     return RunResult(
         spec=spec,
-        key=spec.key(),
+        key=run_key(spec, context),
         history=history,
         test_loss=test_loss,
         test_accuracy=test_accuracy,
@@ -97,9 +113,47 @@ def train(spec: RunSpec, dataset: Dataset) -> RunResult:
         diverged=diverged,
         epochs_completed=epochs_completed,
         wall_seconds=time.perf_counter() - started,
-        environment=environment_fingerprint(),
+        environment=context.describe(),
         extras=extras,
+        diverged_step=record.diverged_step,
+        steps=record.result(),
     )
+
+
+def _step_record(keras, logged: list[int], n_train: int, batch_size: int, x_val: np.ndarray, y_val: np.ndarray):
+    """A callback that keeps the step-level record (results.STEP_KEYS) and the first diverged step."""
+
+    class _StepRecord(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.logged = set(logged)
+            self.steps_per_epoch = math.ceil(n_train / batch_size)
+            self.record = {"step": [], "train_loss": [], "val_accuracy": []}
+            self.diverged_step: int | None = None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch, self.mean, self.seen = epoch, 0.0, 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            # Keras logs the epoch's running mean of the loss; the batch's own loss is the difference
+            # of the running sums (exact up to float32 rounding of the sums, 1e-7 of the epoch's total).
+            size = min(batch_size, n_train - batch * batch_size)
+            mean = float(logs["loss"])
+            loss = (mean * (self.seen + size) - self.mean * self.seen) / size if self.seen else mean
+            self.mean, self.seen = mean, self.seen + size
+            step = self.epoch * self.steps_per_epoch + batch + 1
+            if self.diverged_step is None and not math.isfinite(loss):
+                self.diverged_step = step
+            if step in self.logged and (self.diverged_step is None or step == self.diverged_step):
+                probabilities = np.asarray(self.model.predict(x_val, batch_size=EVAL_BATCH_SIZE, verbose=0))
+                self.record["step"].append(step)
+                self.record["train_loss"].append(loss)
+                self.record["val_accuracy"].append(float(np.mean(np.argmax(probabilities, axis=1) == y_val)))
+
+        def result(self) -> dict:
+            return self.record
+
+    return _StepRecord()
 
 
 def _recordings(spec: RunSpec, model, dataset: Dataset, x_train: np.ndarray, one_hot) -> dict:
@@ -108,7 +162,7 @@ def _recordings(spec: RunSpec, model, dataset: Dataset, x_train: np.ndarray, one
     # A generator of its own: probing must not depend on, or disturb, the training stream.
     rng = np.random.default_rng([spec.seed, 1])
     if "train_inference" in spec.record:
-        train_probabilities = model.predict(x_train, batch_size=EVAL_BATCH_SIZE, verbose=0)
+        train_probabilities = np.asarray(model.predict(x_train, batch_size=EVAL_BATCH_SIZE, verbose=0))
         loss, accuracy = cross_entropy_and_accuracy(train_probabilities, dataset.y_train)
         extras["train_inference"] = {"loss": loss if math.isfinite(loss) else None, "accuracy": accuracy}
     if "bn_input_noise" in spec.record:

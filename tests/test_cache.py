@@ -22,8 +22,8 @@ def test_miss_then_hit(tmp_path, result_factory):
     cache = RunCache(tmp_path)
     calls = []
     train = lambda: calls.append(1) or result_factory(SPEC)
-    first, hit_first = cache.get_or_train(SPEC, train)
-    second, hit_second = cache.get_or_train(SPEC, train)
+    first, hit_first = cache.get_or_train(SPEC.key(), train)
+    second, hit_second = cache.get_or_train(SPEC.key(), train)
     assert (hit_first, hit_second, len(calls)) == (False, True, 1)
     assert second == first
     assert cache.entry_path(SPEC.key()).is_file()
@@ -60,7 +60,7 @@ def test_damaged_entry_is_kept_aside_and_retrained(tmp_path, result_factory, dam
     path = cache.store(result_factory(SPEC, accuracy=0.5))
     path.write_text(damage(path.read_text()))
     with pytest.warns(DamagedEntryWarning, match="damaged cache entry"):
-        result, hit = cache.get_or_train(SPEC, lambda: result_factory(SPEC, accuracy=0.7))
+        result, hit = cache.get_or_train(SPEC.key(), lambda: result_factory(SPEC, accuracy=0.7))
     assert (hit, result.test_accuracy) == (False, 0.7)
     kept = [p for p in path.parent.iterdir() if ".damaged-" in p.name]
     assert len(kept) == 1, "the damaged entry is moved aside, not deleted"
@@ -81,7 +81,7 @@ def test_entry_under_the_wrong_key_is_damaged(tmp_path, result_factory):
 def test_bypass_neither_reads_nor_writes(tmp_path, result_factory):
     RunCache(tmp_path).store(result_factory(SPEC, accuracy=0.5))
     cache = RunCache(tmp_path / "bypassed", mode="bypass")
-    result, hit = cache.get_or_train(SPEC, lambda: result_factory(SPEC, accuracy=0.7))
+    result, hit = cache.get_or_train(SPEC.key(), lambda: result_factory(SPEC, accuracy=0.7))
     assert (hit, result.test_accuracy) == (False, 0.7)
     assert not (tmp_path / "bypassed").exists()
 
@@ -89,10 +89,35 @@ def test_bypass_neither_reads_nor_writes(tmp_path, result_factory):
 def test_rebuild_retrains_once_per_session(tmp_path, result_factory):
     RunCache(tmp_path, session_id="old").store(result_factory(SPEC, accuracy=0.5))
     cache = RunCache(tmp_path, mode="rebuild", session_id="new")
-    first, hit_first = cache.get_or_train(SPEC, lambda: result_factory(SPEC, accuracy=0.7))
-    second, hit_second = cache.get_or_train(SPEC, lambda: result_factory(SPEC, accuracy=0.1))
+    first, hit_first = cache.get_or_train(SPEC.key(), lambda: result_factory(SPEC, accuracy=0.7))
+    second, hit_second = cache.get_or_train(SPEC.key(), lambda: result_factory(SPEC, accuracy=0.1))
     assert (hit_first, first.test_accuracy) == (False, 0.7)
     assert (hit_second, second.test_accuracy) == (True, 0.7)
+
+
+def test_a_group_trains_only_what_the_cache_lacks_in_one_call(tmp_path, result_factory):
+    cache = RunCache(tmp_path)
+    specs = [SPEC.replace(seed=seed) for seed in range(4)]
+    cache.store(result_factory(specs[1], accuracy=0.1))
+    calls = []
+
+    def train(missing):
+        calls.append(missing)
+        return [result_factory(specs[m], accuracy=0.5 + m / 10) for m in missing]
+
+    got = cache.get_or_train_many([s.key() for s in specs], train)
+    assert calls == [[0, 2, 3]]
+    assert [(r.spec.seed, r.test_accuracy, hit) for r, hit in got] == [
+        (0, 0.5, False), (1, 0.1, True), (2, 0.7, False), (3, 0.8, False)]
+    again = cache.get_or_train_many([s.key() for s in reversed(specs)], train)
+    assert len(calls) == 1 and [hit for _, hit in again] == [True] * 4
+
+
+def test_a_result_under_another_key_is_never_stored(tmp_path, result_factory):
+    cache = RunCache(tmp_path)
+    with pytest.raises(ValueError, match="under key"):
+        cache.get_or_train(SPEC.key(), lambda: result_factory(SPEC.replace(seed=5)))
+    assert cache.load(SPEC.key()) is None
 
 
 def test_unknown_mode_is_rejected(tmp_path):
@@ -116,7 +141,7 @@ RACER = textwrap.dedent("""
         time.sleep(1.0)        # long enough for the other racers to arrive while the lock is held
         return make_result(spec, accuracy=0.8)
 
-    result, hit = RunCache(sys.argv[1]).get_or_train(spec, train)
+    result, hit = RunCache(sys.argv[1]).get_or_train(spec.key(), train)
     print(result.key, result.test_accuracy, hit)
 """)
 

@@ -555,3 +555,52 @@ def test_arrays_are_read_only(name):
         assert not array.flags.writeable
         with pytest.raises(ValueError):
             array[0] = 0
+
+
+# --------------------------------------------------------------------------
+# Fingerprints: what a run trained on enters its key
+
+
+def _keys(name: str) -> list[str]:
+    from bnclaims.spec import RunContext, RunSpec, run_key
+
+    dataset = load_dataset(name)
+    specs = [RunSpec(dataset=name, seed=seed, batch_norm=bn) for seed in range(3) for bn in ("before", "none")]
+    return [run_key(spec, RunContext("compiled", "jax", "cpu", dataset.fingerprint)) for spec in specs]
+
+
+@pytest.mark.parametrize("role, position", [
+    ("train_labels", 3),     # a training example
+    ("train_labels", 45),    # a validation example (the last 20% of the training file)
+    ("test_labels", 0),
+])
+def test_changing_one_label_in_an_idx_folder_changes_every_key(tmp_path, fresh_cache, role, position):
+    arrays = write_idx_folder(tmp_path / "data")
+    name = f"idx:{tmp_path / 'data'}"
+    before = _keys(name)
+    assert _keys(name) == before, "same files, same keys"
+    labels = arrays[role].copy()
+    labels[position] = (labels[position] + 1) % 10
+    write_idx(tmp_path / "data" / IDX_NAMES[role], labels)
+    load_dataset.cache_clear()   # a new session reads the files again
+    after = _keys(name)
+    assert len(set(after)) == len(after) and not set(after) & set(before)
+
+
+def test_fingerprint_covers_pixels_and_scale_and_is_stable_across_loads(tmp_path, fresh_cache):
+    arrays = write_idx_folder(tmp_path / "data")
+    name = f"idx:{tmp_path / 'data'}"
+    first = load_dataset(name).fingerprint
+    load_dataset.cache_clear()
+    assert load_dataset(name).fingerprint == first
+    images = arrays["test_images"].copy()
+    images[2, 1, 1] ^= 1
+    write_idx(tmp_path / "data" / IDX_NAMES["test_images"], images)
+    load_dataset.cache_clear()
+    assert load_dataset(name).fingerprint != first
+    dataset = load_dataset("digits")
+    rescaled = Dataset(**{**{f: getattr(dataset, f) for f in ("name", "x_train", "y_train", "x_val", "y_val",
+                                                               "x_test", "y_test", "num_classes", "split")},
+                          "pixel_max": 255.0})
+    assert rescaled.fingerprint != dataset.fingerprint
+    assert len(dataset.fingerprint) == 64

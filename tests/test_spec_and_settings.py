@@ -8,7 +8,9 @@ import pytest
 
 from bnclaims import spec as spec_module
 from bnclaims.settings import Settings, SettingsError, format_seeds, parse_seeds, worker_threads
-from bnclaims.spec import RunSpec, SpecError
+from bnclaims.spec import ENGINES, RunContext, RunSpec, SpecError, run_key
+
+CONTEXT = RunContext(engine="compiled", backend="jax", platform="cpu", data="a" * 64)
 
 
 def test_key_is_stable_for_equal_specs():
@@ -28,11 +30,41 @@ def test_every_field_changes_the_key(field, value):
     assert RunSpec().replace(**{field: value}).key() != RunSpec().key()
 
 
-def test_library_versions_change_the_key(monkeypatch):
-    before = RunSpec().key()
-    changed = {**spec_module.environment_fingerprint(), "tensorflow": "0.0.0"}
+@pytest.mark.parametrize("field, value", [
+    ("dataset", "digits"), ("learning_rate", 1.0), ("seed", 1), ("record", ("train_inference",)),
+])
+def test_every_field_changes_the_run_key(field, value):
+    assert run_key(RunSpec().replace(**{field: value}), CONTEXT) != run_key(RunSpec(), CONTEXT)
+
+
+@pytest.mark.parametrize("changes", [
+    {"engine": "fit", "backend": "tensorflow"}, {"engine": "fit", "backend": "jax"}, {"platform": "gpu:H100"},
+    {"data": "b" * 64},
+])
+def test_engine_backend_platform_and_data_change_the_run_key(changes):
+    assert run_key(RunSpec(), dataclasses.replace(CONTEXT, **changes)) != run_key(RunSpec(), CONTEXT)
+
+
+@pytest.mark.parametrize("library, backend, changes", [
+    ("jax", "jax", True), ("jaxlib", "jax", True), ("keras", "jax", True), ("numpy", "jax", True),
+    ("tensorflow", "jax", False), ("tensorflow", "tensorflow", True), ("jax", "tensorflow", False),
+])
+def test_library_versions_change_the_run_keys_of_their_backend(monkeypatch, library, backend, changes):
+    context = dataclasses.replace(CONTEXT, engine="fit", backend=backend)
+    before = run_key(RunSpec(), context)
+    changed = {**spec_module.environment_fingerprint(), library: "0.0.0"}
     monkeypatch.setattr(spec_module, "environment_fingerprint", lambda: changed)
-    assert RunSpec().key() != before
+    assert (run_key(RunSpec(), context) != before) is changes
+
+
+def test_run_context_rejects_unknown_engines_and_backends():
+    with pytest.raises(SpecError, match="unknown engine 'keras'"):
+        RunContext(engine="keras", backend="jax", platform="cpu", data="")
+    with pytest.raises(SpecError, match="unknown Keras backend 'torch'"):
+        RunContext(engine="fit", backend="torch", platform="cpu", data="")
+    with pytest.raises(SpecError, match="JAX backend only"):
+        RunContext(engine="compiled", backend="tensorflow", platform="cpu", data="")
+    assert set(ENGINES) == {"compiled", "fit"}
 
 
 def test_spec_round_trips_through_its_dict():
@@ -85,6 +117,17 @@ def test_profiles_resolve(tmp_path, monkeypatch):
     custom = Settings.resolve(profile="paper", dataset="digits", seeds="2-4", root=tmp_path)
     assert (custom.dataset, custom.seeds) == ("digits", (2, 3, 4))
     assert custom.rerun_command() == "pytest claims/ --claims-profile paper --claims-dataset digits --claims-seeds 2-4"
+    assert quick.engine == "compiled" and "engine compiled (Keras on jax)" in quick.describe()[1]
+
+
+def test_engine_setting(tmp_path):
+    reference = Settings.resolve(root=tmp_path, engine="fit", seeds="2")
+    assert reference.engine == "fit"
+    assert reference.rerun_command().endswith("--claims-seeds 0-1 --claims-engine fit")
+    assert "engine fit (Keras on tensorflow)" in reference.describe()[1]
+    with pytest.raises(SettingsError) as raised:
+        Settings.resolve(root=tmp_path, engine="turbo")
+    assert str(raised.value) == "--claims-engine 'turbo' is unknown; choose one of compiled, fit"
 
 
 def test_cache_location_follows_the_environment(tmp_path, monkeypatch):
@@ -93,7 +136,7 @@ def test_cache_location_follows_the_environment(tmp_path, monkeypatch):
     assert Settings.resolve(root=tmp_path, cache_dir=str(tmp_path / "x")).cache_dir == (tmp_path / "x").resolve()
 
 
-@pytest.mark.parametrize("changes", [{"profile": "slow"}, {"cache_mode": "refresh"}])
+@pytest.mark.parametrize("changes", [{"profile": "slow"}, {"cache_mode": "refresh"}, {"engine": "tf"}])
 def test_bad_options_give_one_clear_line(changes):
     with pytest.raises(SettingsError) as raised:
         Settings.resolve(**changes)
@@ -114,7 +157,9 @@ def test_settings_is_frozen():
 
 def test_fields_at_their_defaults_do_not_enter_the_key(monkeypatch):
     """Adding a field with a default keeps every existing cache entry valid."""
-    before = RunSpec().key()
+    before, before_run = RunSpec().key(), run_key(RunSpec(), CONTEXT)
     assert RunSpec(bn_noise=0.0, bn_group=0, dropout=0.0).key() == before
+    assert run_key(RunSpec(bn_noise=0.0, bn_group=0, dropout=0.0), CONTEXT) == before_run
     monkeypatch.setattr(spec_module, "KEY_VERSION", spec_module.KEY_VERSION + 1)
     assert RunSpec().key() != before, "a version bump retrains everything"
+    assert run_key(RunSpec(), CONTEXT) != before_run

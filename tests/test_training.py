@@ -1,58 +1,126 @@
-"""Training on tiny data: determinism, recorded outcomes (divergence, collapse), the Lab and its cache."""
+"""Both engines on tiny data: determinism, the recorded history and steps, outcomes (divergence,
+collapse), the probes, the layers, and the Lab with its cache.
+
+Each engine trains every run this module looks at once per session (a run cache shared by the
+pytest-xdist workers): the compiled engine in this process, Keras fit on TensorFlow in a subprocess
+(one Keras backend per process).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
-from bnclaims import backend
+import os
+
+from bnclaims import backend, runner
+from bnclaims.cache import RunCache
 from bnclaims.data import load_dataset
 from bnclaims.lab import Lab
-from bnclaims.results import COLLAPSE_SHARE, is_collapsed
+from bnclaims.results import COLLAPSE_SHARE, is_collapsed, log_steps
 from bnclaims.settings import Settings
-from bnclaims.spec import RunSpec
+from bnclaims.spec import RunSpec, run_key
 
 TINY = RunSpec(dataset="digits", hidden=(32, 16), epochs=3, batch_size=64, learning_rate=0.1)
+STEPS = TINY.epochs * math.ceil(1150 / TINY.batch_size)   # digits: 1,150 training images
+
+RUNS = {
+    "tiny": TINY,
+    "tiny again": TINY,
+    "seed 1": TINY.replace(seed=1),
+    "plain": TINY.replace(batch_norm="none"),
+    "after": TINY.replace(batch_norm="after"),
+    "exploding": TINY.replace(batch_norm="none", input_scaling="raw", learning_rate=1e4),
+    "train inference": TINY.replace(record=("train_inference",)),
+    "ghost": TINY.replace(bn_group=16),
+    "regularized": TINY.replace(dropout=0.2, l2=1e-3, momentum=0.9, bn_noise=0.5),
+    "bn noise probe": TINY.replace(record=("bn_input_noise",)),
+    "gradient probe": TINY.replace(batch_norm="none", record=("gradient_noise",)),
+    "percentile probe": TINY.replace(record=("preactivation_percentiles",)),
+}
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def train():
-    backend.load(threads=1)
-    from bnclaims.training import train as train_spec
+def session_runs(tmp_path_factory, specs: list[RunSpec], engine: str) -> list:
+    """Train specs with `engine` once per test session, whichever worker asks first (the others wait
+    on the cache's locks and read). Repeated specs are trained again: determinism is under test."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    cache = RunCache(shared / "bnclaims-test-runs")
+    backend.load(threads=1)   # JAX, unless this worker already runs TensorFlow: then compiled goes out
+    dataset = load_dataset(specs[0].dataset)
+    context = runner.context(engine, dataset)
+    repeats = [sum(s == t for t in specs[:i]) for i, s in enumerate(specs)]
+    # A repeated spec gets a key of its own, so the repeat is trained, not served from the cache.
+    keys = [run_key(spec, context) + (f"-repeat{r}" if r else "") for spec, r in zip(specs, repeats)]
 
-    return lambda spec: train_spec(spec, load_dataset(spec.dataset))
+    def train(missing):
+        results = runner.train([specs[m] for m in missing], dataset, engine, threads=1, ctx=context)
+        return [dataclasses.replace(result, key=keys[m]) for m, result in zip(missing, results)]
+
+    return [result for result, _ in cache.get_or_train_many(keys, train)]
 
 
-def test_same_spec_gives_identical_runs(train):
-    first, second = train(TINY), train(TINY)
+@pytest.fixture(scope="module", params=["compiled", "fit"])
+def runs(request, tmp_path_factory):
+    names = list(RUNS)
+    return dict(zip(names, session_runs(tmp_path_factory, [RUNS[n] for n in names], request.param)))
+
+
+def test_same_spec_gives_identical_runs(runs):
+    first, second = runs["tiny"], runs["tiny again"]
     assert first.history == second.history
+    assert first.steps == second.steps
     assert first.test_accuracy == second.test_accuracy
     assert first.prediction_histogram == second.prediction_histogram
 
 
-def test_another_seed_gives_another_run(train):
-    assert train(TINY).history != train(TINY.replace(seed=1)).history
+def test_another_seed_gives_another_run(runs):
+    assert runs["tiny"].history != runs["seed 1"].history
 
 
-def test_history_has_one_value_per_epoch_and_learns(train):
-    result = train(TINY)
+def test_history_has_one_value_per_epoch_and_learns(runs):
+    result = runs["tiny"]
     assert {len(v) for v in result.history.values()} == {TINY.epochs}
     assert result.outcome == "trained" and result.epochs_completed == TINY.epochs
+    assert result.diverged_step is None
     assert result.history["train_loss"][-1] < result.history["train_loss"][0]
     assert result.test_accuracy > 0.5          # ten classes: chance is 0.1
     assert sum(result.prediction_histogram) == len(load_dataset("digits").y_test)
 
 
-@pytest.mark.parametrize("placement", ["none", "before", "after"])
-def test_every_bn_placement_trains(train, placement):
-    assert train(TINY.replace(batch_norm=placement, epochs=1)).outcome == "trained"
+def test_step_record_is_log_spaced_and_ends_where_the_history_ends(runs):
+    steps = runs["tiny"].steps
+    assert steps["step"] == log_steps(STEPS) and steps["step"][-1] == STEPS
+    assert 15 <= len(steps["step"]) <= 20
+    # The last logged step is the end of the last epoch: the same model on the same validation split.
+    assert steps["val_accuracy"][-1] == pytest.approx(runs["tiny"].history["val_accuracy"][-1], abs=1e-6)
+    # The first mini-batch of an untrained 10-class softmax costs about ln 10.
+    assert steps["train_loss"][0] == pytest.approx(math.log(10), abs=0.5)
+    assert np.mean(steps["train_loss"][-3:]) < steps["train_loss"][0] - 0.5
+    assert all(0.0 <= a <= 1.0 for a in steps["val_accuracy"])
+
+
+def test_log_steps():
+    assert log_steps(1) == [1]
+    # 250 ** (k / 19) for k = 0..19, rounded, repeats dropped: 1, 1.34, 1.79, 2.39, 3.20, ..., 104.55, 139.81, ...
+    assert log_steps(250) == [1, 2, 3, 4, 6, 8, 10, 14, 18, 24, 33, 44, 58, 78, 105, 140, 187, 250]
+    # 3750 ** (1 / 19) = 1.54: the second and third values both round to 2
+    assert len(log_steps(3750)) == 19 and log_steps(0) == []
+
+
+@pytest.mark.parametrize("name", ["plain", "after", "ghost", "regularized"])
+def test_every_architecture_trains(runs, name):
+    assert runs[name].outcome == "trained"
+    assert runs[name].test_accuracy > 0.3
 
 
 def test_model_follows_the_talk():
+    backend.load(threads=1)
     from bnclaims.model import build_model
 
     names = [layer.__class__.__name__ for layer in build_model(RunSpec(hidden=(8, 4)), 784, 10).layers]
@@ -62,21 +130,43 @@ def test_model_follows_the_talk():
     plain = build_model(RunSpec(hidden=(8,), batch_norm="none", dropout=0.5, l2=1e-3), 784, 10)
     assert [layer.__class__.__name__ for layer in plain.layers] == ["Dense", "Activation", "Dropout", "Dense"]
     assert plain.layers[0].kernel_regularizer is not None
+    assert plain.layers[-1].activation.__name__ == "softmax"
 
 
-def test_divergence_is_an_outcome_not_an_error(train):
-    exploding = TINY.replace(batch_norm="none", input_scaling="raw", learning_rate=1e4)
-    result = train(exploding)
+def test_explicitly_seeded_models_repeat_and_differ_by_seed():
+    backend.load(threads=1)
+    from bnclaims.model import build_model
+
+    spec = RunSpec(hidden=(8,), dropout=0.5, bn_noise=0.5)
+    weights = lambda seed: [np.asarray(v.value) for v in build_model(spec, 20, 10, seed=seed).variables]
+    first, again, other = weights(3), weights(3), weights(4)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not np.array_equal(first[0], other[0])
+    kernels = [w for w in first if w.ndim == 2]
+    assert not np.array_equal(kernels[0][:8, :8], kernels[1][:8, :8]), "each layer draws its own values"
+
+
+def test_divergence_is_an_outcome_not_an_error(runs):
+    result = runs["exploding"]
     assert result.diverged and result.outcome == "diverged"
+    assert result.diverged_step is not None and 1 <= result.diverged_step <= STEPS
     assert any(math.isnan(v) for v in result.history["train_loss"])
+    steps_per_epoch = STEPS // TINY.epochs
+    assert result.epochs_completed == (result.diverged_step - 1) // steps_per_epoch + 1
+    assert all(math.isnan(v) for v in result.history["val_loss"][result.epochs_completed:])
     assert math.isnan(result.test_loss)
     assert 0.0 <= result.test_accuracy <= 1.0   # NaN outputs still predict a class: recorded as such
+    # The step record stops where training stopped.
+    assert result.steps["step"][-1] <= result.diverged_step
+    assert set(result.steps["step"]) <= set(log_steps(STEPS))
 
 
-def test_train_inference_is_recorded_on_request(train):
-    result = train(TINY.replace(record=("train_inference",)))
-    assert 0.0 <= result.extras["train_inference"]["accuracy"] <= 1.0
-    assert "train_inference" not in train(TINY).extras
+def test_train_inference_is_recorded_on_request(runs):
+    recorded = runs["train inference"].extras["train_inference"]
+    assert 0.5 <= recorded["accuracy"] <= 1.0 and recorded["loss"] > 0
+    assert "train_inference" not in runs["tiny"].extras
+    # Recording changes nothing about training.
+    assert runs["train inference"].history == runs["tiny"].history
 
 
 @pytest.mark.parametrize("histogram, collapsed", [
@@ -89,7 +179,7 @@ def test_collapse_detection(histogram, collapsed):
 
 
 def test_lab_serves_the_second_request_from_cache(tmp_path):
-    settings = Settings.resolve(dataset="digits", seeds="2", cache_dir=str(tmp_path), root=tmp_path)
+    settings = Settings.resolve(dataset="digits", seeds="2", cache_dir=str(tmp_path), root=tmp_path, threads=1)
     lines = []
     first_lab = Lab(settings, lines.append)
     first = first_lab.across_seeds(TINY, context="test")
@@ -101,70 +191,76 @@ def test_lab_serves_the_second_request_from_cache(tmp_path):
     assert [rec.from_cache for rec in second_lab.records] == [True, True]
     assert "trained in" in lines[0] and "cache hit" in lines[-1]
     assert np.isfinite([r.wall_seconds for r in second]).all()
+    assert first[0].environment["engine"] == "compiled" and first[0].environment["backend"] == "jax"
+
+
+def _numpy(value):
+    _, keras = backend.load()
+    return keras.ops.convert_to_numpy(value)
 
 
 def test_ghost_batch_norm_matches_keras_bn_with_one_group_and_differs_with_small_groups():
-    tf, keras = backend.load(threads=1)
+    _, keras = backend.load(threads=1)
     from bnclaims.layers import GhostBatchNormalization
 
     x = np.random.default_rng(0).normal(3.0, 2.0, size=(64, 5)).astype("float32")
     reference = keras.layers.BatchNormalization()
     whole = GhostBatchNormalization(64)
-    expected = reference(x, training=True).numpy()
-    np.testing.assert_allclose(whole(x, training=True).numpy(), expected, atol=1e-5)
-    np.testing.assert_allclose(whole.moving_mean.numpy(), reference.moving_mean.numpy(), atol=1e-6)
+    expected = _numpy(reference(x, training=True))
+    np.testing.assert_allclose(_numpy(whole(x, training=True)), expected, atol=1e-5)
+    np.testing.assert_allclose(_numpy(whole.moving_mean.value), _numpy(reference.moving_mean.value), atol=1e-6)
     # Groups of 8: each group of 8 consecutive rows is normalized on its own.
-    grouped = GhostBatchNormalization(8)(x, training=True).numpy()
+    grouped = _numpy(GhostBatchNormalization(8)(x, training=True))
     first = x[:8]
     np.testing.assert_allclose(grouped[:8], (first - first.mean(0)) / np.sqrt(first.var(0) + 1e-3), atol=1e-5)
     assert not np.allclose(grouped, expected, atol=1e-3)
     # A remainder smaller than a group is normalized as a group of its own.
-    assert GhostBatchNormalization(24)(x, training=True).shape == x.shape
+    remainder = _numpy(GhostBatchNormalization(24)(x, training=True))
+    last = x[48:]
+    np.testing.assert_allclose(remainder[48:], (last - last.mean(0)) / np.sqrt(last.var(0) + 1e-3), atol=1e-5)
 
 
-def test_ghost_batch_spec_trains(train):
-    result = train(TINY.replace(bn_group=16, epochs=1))
-    assert result.outcome == "trained"
+def test_ghost_batch_norm_needs_batch_norm():
     with pytest.raises(Exception, match="bn_group needs batch_norm"):
         TINY.replace(bn_group=16, batch_norm="none")
 
 
-def test_bn_input_noise_probe_falls_like_one_over_batch(train):
+def test_bn_input_noise_probe_falls_like_one_over_batch(runs):
     from bnclaims import stats
 
-    noise = train(TINY.replace(record=("bn_input_noise",))).extras["bn_input_noise"]
+    noise = runs["bn noise probe"].extras["bn_input_noise"]
     assert list(noise["layers"]) == ["bn1", "bn2"]
     slope = stats.loglog_slope(noise["batch_sizes"], noise["layers"]["bn1"]["var_of_mean"]).slope.point
     assert -1.15 < slope < -0.85
 
 
-def test_gradient_noise_probe_falls_like_one_over_batch(train):
+def test_gradient_noise_probe_falls_like_one_over_batch(runs):
     from bnclaims import stats
 
-    noise = train(TINY.replace(batch_norm="none", record=("gradient_noise",))).extras["gradient_noise"]
+    noise = runs["gradient probe"].extras["gradient_noise"]
     assert noise["full_gradient_norm"] > 0
     slope = stats.loglog_slope(noise["batch_sizes"], noise["mean_squared_deviation"]).slope.point
     assert -1.15 < slope < -0.85
 
 
-def test_percentile_probe_records_every_epoch_and_does_not_change_training(train):
-    probed = train(TINY.replace(record=("preactivation_percentiles",)))
+def test_percentile_probe_records_every_epoch_and_does_not_change_training(runs):
+    probed = runs["percentile probe"]
     snapshots = np.array(probed.extras["preactivation_percentiles"]["snapshots"])
     assert snapshots.shape == (TINY.epochs + 1, 3, TINY.hidden[-1])
     assert np.all(snapshots[:, 0] <= snapshots[:, 1]) and np.all(snapshots[:, 1] <= snapshots[:, 2])
-    # The probe restores BN's moving statistics: training is exactly the unprobed run.
-    assert probed.history == train(TINY).history
+    assert not np.allclose(snapshots[0], snapshots[-1]), "training moves the pre-activations"
+    # The probe restores the model's state (BN's moving statistics): training is exactly the unprobed run.
+    assert probed.history == runs["tiny"].history
 
 
 def test_random_shift_scale_is_training_only_and_changes_every_call():
-    tf, keras = backend.load(threads=1)
+    _, keras = backend.load(threads=1)
     from bnclaims.layers import RandomShiftScale
 
-    keras.utils.set_random_seed(0)
-    layer = RandomShiftScale(1.0)
+    layer = RandomShiftScale(1.0, seed=0)
     x = np.ones((4, 3), dtype="float32")
-    np.testing.assert_array_equal(layer(x, training=False).numpy(), x)
-    first, second = layer(x, training=True).numpy(), layer(x, training=True).numpy()
+    np.testing.assert_array_equal(_numpy(layer(x, training=False)), x)
+    first, second = _numpy(layer(x, training=True)), _numpy(layer(x, training=True))
     assert not np.allclose(first, second), "a new shift and scale at every step"
     np.testing.assert_allclose(first, first[:1].repeat(4, axis=0))   # one draw shared by the batch
     assert np.all(np.abs(first - 1) <= 1 + 2 ** 0.5)

@@ -1,0 +1,373 @@
+"""The compiled engine: Keras layers on JAX, a whole run as one compiled XLA program.
+
+A run is the talk's model (bnclaims.model, Keras layers and initializers), trained by SGD on categorical
+cross-entropy, but instead of Keras `fit` stepping through Python, `model.stateless_call` and the
+Keras SGD optimizer's `stateless_apply` run inside a jitted `lax.scan` over the steps of each epoch,
+itself scanned over epochs. Validation, the step-level record, the pre-activation probe and the test
+predictions happen inside the same program.
+
+Programs are shared. Everything that only changes numbers, not shapes, is an input of the program: the
+initial weights (so the seed and the kernel initializer), the learning rate, the shuffling key, the
+input scaling. Runs that share architecture, batch size, budget and dataset shape share one compiled
+program (see Signature), compiled once per process and kept on disk by JAX's persistent compilation
+cache for later sessions.
+
+Layout: one program, called once per seed. Measured on mnist5k, the talk's BN model, 250 steps,
+{layout_figures}
+Vectorizing seeds with jax.vmap batches five GEMMs into one, which buys little on a CPU already
+running at {floor_share} of its GEMM floor, and costs a longer compilation; a seed trained inside a
+vmapped group is also not bit-identical to the same seed trained alone (the batched GEMMs round
+differently), so its result would depend on its group mates. Called once per seed, a run's result
+depends only on its spec and data: asking for seeds 0-4 and later 0-9 gives the same five runs.
+
+Divergence is an outcome: the first step whose loss is not finite is recorded, its update applied (as
+Keras `fit` applies it before TerminateOnNaN stops), and every later update masked, so the weights stay
+those a diverged `fit` run ends with. Epochs after it are NaN in the history, as with `fit`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import backend, probes
+from .data import Dataset
+from .model import build_model
+from .results import HISTORY_KEYS, RunResult, is_collapsed, log_steps
+from .spec import RunContext, RunSpec, run_key
+
+ENGINE = "compiled"
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What one compiled program is specialised to. Everything else about a run is an input."""
+
+    hidden: tuple[int, ...]
+    activation: str
+    batch_norm: str
+    bn_group: int
+    bn_noise: float
+    dropout: float
+    l2: float
+    momentum: float      # Keras SGD keeps no velocity at momentum 0: a different program
+    batch_size: int
+    epochs: int
+    percentiles: bool    # the pre-activation probe runs inside the program
+    train_inference: bool
+    num_features: int
+    num_classes: int
+    n_train: int
+    n_val: int
+    n_test: int
+
+    @classmethod
+    def of(cls, spec: RunSpec, dataset: Dataset) -> "Signature":
+        return cls(spec.hidden, spec.activation, spec.batch_norm, spec.bn_group, spec.bn_noise, spec.dropout,
+                   spec.l2, spec.momentum, spec.batch_size, spec.epochs,
+                   "preactivation_percentiles" in spec.record, "train_inference" in spec.record,
+                   dataset.num_features, dataset.num_classes, len(dataset.y_train), len(dataset.y_val),
+                   len(dataset.y_test))
+
+    def spec(self) -> RunSpec:
+        """A spec with this architecture, for building the program's template model."""
+        return RunSpec(hidden=self.hidden, activation=self.activation, batch_norm=self.batch_norm,
+                       bn_group=self.bn_group, bn_noise=self.bn_noise, dropout=self.dropout, l2=self.l2,
+                       momentum=self.momentum, batch_size=self.batch_size, epochs=self.epochs)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.n_train / self.batch_size)
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+
+class Program:
+    """One compiled training program and the Keras objects it was traced from."""
+
+    def __init__(self, signature: Signature) -> None:
+        _, keras = backend.load(name="jax")
+        import jax
+
+        self.signature = signature
+        # The program's model ends in logits: Keras on TensorFlow computes the training loss from the
+        # logits under a softmax output (its backend finds them on the softmax tensor), while JAX arrays
+        # cannot carry them, and Keras on JAX clips the probabilities instead, so gradients vanish where
+        # they saturate (large learning rates, raw inputs, big weights: the talk's comparisons 2-4).
+        self.model = build_model(signature.spec(), signature.num_features, signature.num_classes, seed=0,
+                                 logits=True)
+        self.optimizer = keras.optimizers.SGD(learning_rate=0.01, momentum=signature.momentum)
+        self.optimizer.build(self.model.trainable_variables)
+        self._lr_index = next(i for i, v in enumerate(self.optimizer.variables)
+                              if v is self.optimizer._learning_rate)
+        self._loss = keras.losses.CategoricalCrossentropy(from_logits=True)
+        self._softmax = keras.activations.softmax
+        self._probe, self._probe_trainable, self._probe_state = self._percentile_probe(keras)
+        self.logged = np.asarray(log_steps(signature.total_steps), dtype=np.int32)
+        self._run = jax.jit(self._program)
+        self._step = jax.jit(self._training_step)
+        self.compiled_seconds: float | None = None
+
+    # ------------------------------------------------------------------ inputs
+
+    def initial_state(self, spec: RunSpec) -> tuple:
+        """(weights, state, optimizer variables) at the start of `spec`'s run. The model is built again
+        with the run's seed: the same Keras initializers and random layers, seeded explicitly."""
+        import jax.numpy as jnp
+
+        fresh = build_model(spec, self.signature.num_features, self.signature.num_classes, seed=spec.seed)
+        weights = [v.value for v in fresh.trainable_variables]
+        state = [v.value for v in fresh.non_trainable_variables]
+        optimizer = [v.value for v in self.optimizer.variables]
+        optimizer[self._lr_index] = jnp.asarray(spec.learning_rate, dtype=optimizer[self._lr_index].dtype)
+        return weights, state, optimizer
+
+    # ------------------------------------------------------------------ traced code
+
+    def _forward(self, weights, state, x, training: bool):
+        """Logits, the updated state, and the total loss's regularization part."""
+        logits, state, losses = self.model.stateless_call(weights, state, x, training=training,
+                                                          return_losses=True)
+        penalty = sum(losses) if losses else 0.0
+        return logits, state, penalty
+
+    def _loss_of(self, weights, state, x, labels):
+        import jax
+
+        logits, state, penalty = self._forward(weights, state, x, training=True)
+        targets = jax.nn.one_hot(labels, self.signature.num_classes, dtype=logits.dtype)
+        # What Keras `fit` minimises and reports: mean cross-entropy plus the regularization losses.
+        return self._loss(targets, logits) + penalty, (logits, state)
+
+    def _training_step(self, weights, state, optimizer, x, labels):
+        """One SGD step as Keras `fit` takes it: (loss, logits, weights, state, optimizer)."""
+        import jax
+
+        (loss, (logits, state)), gradients = jax.value_and_grad(self._loss_of, has_aux=True)(
+            weights, state, x, labels)
+        weights, optimizer = self.optimizer.stateless_apply(optimizer, gradients, weights)
+        return loss, logits, weights, state, optimizer
+
+    def _evaluate(self, weights, state, x, labels):
+        """Inference-mode (loss, accuracy, probabilities) as Keras `evaluate` reports them."""
+        import jax
+        import jax.numpy as jnp
+
+        logits, _, penalty = self._forward(weights, state, x, training=False)
+        targets = jax.nn.one_hot(labels, self.signature.num_classes, dtype=logits.dtype)
+        probabilities = self._softmax(logits)
+        accuracy = jnp.mean((jnp.argmax(probabilities, axis=1) == labels).astype(jnp.float32))
+        return self._loss(targets, logits) + penalty, accuracy, probabilities
+
+    def _percentile_probe(self, keras):
+        if not self.signature.percentiles:
+            return None, None, None
+        activations = [layer for layer in self.model.layers if isinstance(layer, keras.layers.Activation)]
+        probe = keras.Model(self.model.inputs[0], activations[-1].input)
+
+        def positions(part, whole):
+            return [next(i for i, w in enumerate(whole) if w is v) for v in part]
+
+        return (probe, positions(probe.trainable_variables, self.model.trainable_variables),
+                positions(probe.non_trainable_variables, self.model.non_trainable_variables))
+
+    def _preactivations(self, weights, state, x_probe):
+        # Training mode, as the network sees its inputs while it learns; the updated state is dropped,
+        # so probing changes neither BN's moving statistics nor the random layers' draws.
+        values, _ = self._probe.stateless_call([weights[i] for i in self._probe_trainable],
+                                               [state[i] for i in self._probe_state], x_probe, training=True)
+        return values
+
+    def _program(self, weights, state, optimizer, key, x_train, y_train, x_val, y_val, x_test, y_test, x_probe):
+        import jax
+        import jax.numpy as jnp
+        from jax import lax
+
+        sig = self.signature
+        full, remainder = divmod(sig.n_train, sig.batch_size)
+        logged = jnp.asarray(self.logged)
+        count = len(self.logged)
+
+        def step(carry, indices):
+            (weights, state, optimizer), tally, diverged_at, step_number, logged_loss, logged_accuracy = carry
+            loss, logits, new_weights, new_state, new_optimizer = self._training_step(
+                weights, state, optimizer, x_train[indices], y_train[indices])
+            step_number = step_number + 1
+            stopped = diverged_at > 0   # an earlier step diverged: this one does not count
+            kept = jax.tree_util.tree_map(lambda old, new: jnp.where(stopped, old, new),
+                                          (weights, state, optimizer), (new_weights, new_state, new_optimizer))
+            diverged_at = jnp.where(stopped | jnp.isfinite(loss), diverged_at, step_number)
+            labels = y_train[indices]
+            size = jnp.float32(indices.shape[0])
+            # Of the probabilities, as Keras's accuracy: where they saturate, ties go to the first class.
+            correct = jnp.sum((jnp.argmax(self._softmax(logits), axis=1) == labels).astype(jnp.float32))
+            tally = tuple(jnp.where(stopped, t, t + v) for t, v in zip(tally, (loss * size, correct, size)))
+            slot = jnp.minimum(jnp.searchsorted(logged, step_number), count - 1)
+            is_logged = (logged[slot] == step_number) & ~stopped
+            accuracy = lax.cond(is_logged, lambda s: self._evaluate(*s, x_val, y_val)[1],
+                                lambda s: jnp.float32(jnp.nan), kept[:2])
+            logged_loss = logged_loss.at[slot].set(jnp.where(is_logged, loss, logged_loss[slot]))
+            logged_accuracy = logged_accuracy.at[slot].set(jnp.where(is_logged, accuracy, logged_accuracy[slot]))
+            return (kept, tally, diverged_at, step_number, logged_loss, logged_accuracy), None
+
+        def epoch(carry, number):
+            order = jax.random.permutation(jax.random.fold_in(key, number), sig.n_train)
+            zero = jnp.float32(0)
+            carry = (carry[0], (zero, zero, zero), *carry[2:])
+            carry, _ = lax.scan(step, carry, order[:full * sig.batch_size].reshape(full, sig.batch_size))
+            if remainder:   # Keras keeps the last, smaller batch of an epoch
+                carry, _ = step(carry, order[full * sig.batch_size:])
+            (weights, state, _), (loss_sum, correct, seen) = carry[0], carry[1]
+            val_loss, val_accuracy, _ = self._evaluate(weights, state, x_val, y_val)
+            outputs = {"train_loss": loss_sum / seen, "train_accuracy": correct / seen,
+                       "val_loss": val_loss, "val_accuracy": val_accuracy}
+            if sig.percentiles:
+                outputs["preactivations"] = self._preactivations(weights, state, x_probe)
+            return carry, outputs
+
+        nan_log = jnp.full((count,), jnp.nan, jnp.float32)
+        start = ((weights, state, optimizer), (jnp.float32(0),) * 3, jnp.int32(0), jnp.int32(0), nan_log, nan_log)
+        carry, per_epoch = lax.scan(epoch, start, jnp.arange(sig.epochs))
+        (weights, state, optimizer), _, diverged_at, _, logged_loss, logged_accuracy = carry
+        _, _, test_probabilities = self._evaluate(weights, state, x_test, y_test)
+        outputs = {"per_epoch": per_epoch, "diverged_at": diverged_at, "logged_loss": logged_loss,
+                   "logged_accuracy": logged_accuracy, "test_probabilities": test_probabilities,
+                   "weights": weights, "state": state}
+        if sig.percentiles:
+            outputs["initial_preactivations"] = self._preactivations(*start[0][:2], x_probe)
+        if sig.train_inference:
+            outputs["train_probabilities"] = self._evaluate(weights, state, x_train, y_train)[2]
+        return outputs
+
+    # ------------------------------------------------------------------ running
+
+    def one_step(self, spec: RunSpec, weights, state, x: np.ndarray, labels: np.ndarray):
+        """The training step the program scans, on given weights and one batch (for equivalence checks):
+        (loss, weights after the step, state after the step) as numpy."""
+        optimizer = self.initial_state(spec)[2]
+        loss, _, weights, state, _ = self._step(list(weights), list(state), optimizer,
+                                                np.asarray(x, np.float32), np.asarray(labels, np.int32))
+        return float(loss), [np.asarray(w) for w in weights], [np.asarray(s) for s in state]
+
+    def run(self, spec: RunSpec, dataset: Dataset, context: RunContext) -> RunResult:
+        import jax
+
+        started = time.perf_counter()
+        data = _device_arrays(dataset, spec.input_scaling)
+        weights, state, optimizer = self.initial_state(spec)
+        key = jax.random.PRNGKey(spec.seed)
+        if self.compiled_seconds is None:
+            before = time.perf_counter()
+            self._run = self._run.lower(weights, state, optimizer, key, *data).compile()
+            self.compiled_seconds = time.perf_counter() - before
+        outputs = jax.device_get(self._run(weights, state, optimizer, key, *data))
+        return self._result(spec, dataset, context, outputs, data, time.perf_counter() - started)
+
+    def _result(self, spec, dataset, context, outputs, data, seconds) -> RunResult:
+        sig = self.signature
+        diverged_at = int(outputs["diverged_at"])
+        epochs_completed = sig.epochs if not diverged_at else (diverged_at - 1) // sig.steps_per_epoch + 1
+        history = {}
+        for name in HISTORY_KEYS:
+            values = [float(v) for v in outputs["per_epoch"][name]]
+            history[name] = values[:epochs_completed] + [float("nan")] * (sig.epochs - epochs_completed)
+        ran = [i for i, s in enumerate(self.logged) if not diverged_at or s <= diverged_at]
+        steps = {"step": [int(self.logged[i]) for i in ran],
+                 "train_loss": [float(outputs["logged_loss"][i]) for i in ran],
+                 "val_accuracy": [float(outputs["logged_accuracy"][i]) for i in ran]}
+
+        probabilities = np.asarray(outputs["test_probabilities"])
+        test_loss, test_accuracy = cross_entropy_and_accuracy(probabilities, dataset.y_test)
+        histogram = np.bincount(np.argmax(probabilities, axis=1), minlength=dataset.num_classes)
+        extras = {}
+        if sig.train_inference:
+            loss, accuracy = cross_entropy_and_accuracy(np.asarray(outputs["train_probabilities"]), dataset.y_train)
+            extras["train_inference"] = {"loss": loss if math.isfinite(loss) else None, "accuracy": accuracy}
+        if sig.percentiles:
+            snapshots = [outputs["initial_preactivations"], *outputs["per_epoch"]["preactivations"]]
+            extras["preactivation_percentiles"] = {"percentiles": list(probes.PERCENTILES),
+                                                   "snapshots": [probes.percentile_snapshot(s) for s in snapshots]}
+        if {"bn_input_noise", "gradient_noise"} & set(spec.record):
+            extras.update(self._trained_model_probes(spec, dataset, outputs, data))
+
+        diverged = bool(diverged_at) or not math.isfinite(test_loss)
+        return RunResult(
+            spec=spec, key=run_key(spec, context), history=history, test_loss=test_loss,
+            test_accuracy=test_accuracy, prediction_histogram=[int(c) for c in histogram],
+            collapsed=is_collapsed(histogram), diverged=diverged, epochs_completed=epochs_completed,
+            wall_seconds=seconds, environment=context.describe(), extras=extras,
+            diverged_step=diverged_at or None, steps=steps)
+
+    def _trained_model_probes(self, spec, dataset, outputs, data) -> dict:
+        """The probes both engines share, on the template model holding this run's trained weights."""
+        for variable, value in zip(self.model.trainable_variables, outputs["weights"]):
+            variable.assign(value)
+        for variable, value in zip(self.model.non_trainable_variables, outputs["state"]):
+            variable.assign(value)
+        x_train = np.asarray(data[0])
+        # A generator of its own: probing must not depend on, or disturb, the training stream.
+        rng = np.random.default_rng([spec.seed, 1])
+        extras = {}
+        if "bn_input_noise" in spec.record:
+            extras["bn_input_noise"] = probes.bn_input_noise(self.model, x_train, rng)
+        if "gradient_noise" in spec.record:
+            one_hot = np.eye(dataset.num_classes, dtype=np.float32)[dataset.y_train]
+            extras["gradient_noise"] = probes.gradient_noise(self.model, x_train, one_hot, rng, from_logits=True)
+        return extras
+
+
+# ---------------------------------------------------------------------- module level
+
+_programs: dict[Signature, Program] = {}
+_arrays: dict[tuple[str, str], tuple] = {}
+
+
+def program_for(spec: RunSpec, dataset: Dataset) -> Program:
+    """The process's compiled program for the spec's signature, created on first use."""
+    signature = Signature.of(spec, dataset)
+    if signature not in _programs:
+        _programs[signature] = Program(signature)
+    return _programs[signature]
+
+
+def _device_arrays(dataset: Dataset, scaling: str) -> tuple:
+    """The dataset as the program's inputs, placed on the device once per dataset and scaling."""
+    import jax
+
+    cache_key = (dataset.fingerprint, scaling)
+    if cache_key not in _arrays:
+        from .training import prepare_inputs
+
+        x_val = prepare_inputs(dataset.x_val, scaling, dataset)
+        arrays = (prepare_inputs(dataset.x_train, scaling, dataset), dataset.y_train.astype(np.int32),
+                  x_val, dataset.y_val.astype(np.int32),
+                  prepare_inputs(dataset.x_test, scaling, dataset), dataset.y_test.astype(np.int32),
+                  x_val[:probes.PERCENTILE_EXAMPLES])
+        _arrays[cache_key] = tuple(jax.device_put(a) for a in arrays)
+    return _arrays[cache_key]
+
+
+def cross_entropy_and_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    from .training import cross_entropy_and_accuracy as shared
+
+    return shared(probabilities, labels)
+
+
+def train(spec: RunSpec, dataset: Dataset, context: RunContext | None = None) -> RunResult:
+    """Train one spec (its group's program compiled on first use)."""
+    return train_group([spec], dataset, context)[0]
+
+
+def train_group(specs, dataset: Dataset, context: RunContext | None = None) -> list[RunResult]:
+    """Train specs on one dataset, each by its signature's program; a result never depends on the
+    other specs of the group or on their order."""
+    if context is None:
+        context = RunContext(ENGINE, "jax", backend.platform("jax"), dataset.fingerprint)
+    if context.engine != ENGINE or context.backend != "jax":
+        raise ValueError(f"the compiled engine runs on JAX, not as {context.engine} on {context.backend}")
+    return [program_for(spec, dataset).run(spec, dataset, context) for spec in specs]

@@ -91,6 +91,7 @@ class Claim:
                 raise CatalogueError(f"claim {self.statement[:40]!r}: {message}")
 
         require(self.test in TESTS, f"test must be one of {TESTS}, got {self.test!r}")
+        require(math.isfinite(self.threshold), f"the threshold must be a finite number, got {self.threshold}")
         require(self.tier in TIERS, f"tier must be one of {TIERS}, got {self.tier!r}")
         require(self.test == "measured" or self.tier == "empirical",
                 "identity and implementation checks are exact: their test is 'measured'")

@@ -232,8 +232,8 @@ def format_message(record: dict) -> str:
             f"  failures: " + "; ".join(failure_text(arm) for arm in (a, b)),
         ]
         if record.get("blocked_seeds"):
-            lines.append(f"  blocked: {a['name']} failed on seeds {list(record['blocked_seeds'])} where "
-                         f"{b['name']} trained, so the check cannot be supported")
+            lines.append(f"  blocked: on seeds {list(record['blocked_seeds'])} one arm failed where the other "
+                         f"trained, so the check cannot be supported")
     else:
         tests = f"p={_fmt_p(record['p_value'])}" if record["p_value"] is not None else "no p-value"
         if record.get("mirror_p_value") is not None:
@@ -326,8 +326,9 @@ def evaluate(check: Check, arm_a: Arm, arm_b: Arm, *, rerun: str = "", notes=())
         raise ValueError(f"check {check.id} is measured; use measured()")
     arm_a, arm_b = pair_by_seed(arm_a, arm_b)
     d = stats.paired_differences(arm_a.values, arm_b.values)
+    scale = float(np.max(np.abs([*arm_a.values, *arm_b.values])))
     decision = stats.decide(d, hypothesis=claim.test, threshold=claim.threshold, alpha=check.corrected_alpha,
-                            method=claim.method)
+                            method=claim.method, scale=scale)
     blocked = blocking_failures(check, arm_a, arm_b)
     outcome = INCONCLUSIVE if blocked and decision.outcome == SUPPORTED else decision.outcome
     interval, interval_method = stats.effect_interval(d, claim.method)

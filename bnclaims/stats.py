@@ -41,6 +41,7 @@ the largest magnitude involved), so that 0.93 - 0.91 equals a margin of 0.02.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -171,11 +172,17 @@ def paired_differences(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     return a_arr - b_arr
 
 
-def _excess(d: ArrayLike, shift: float) -> tuple[np.ndarray, float]:
-    """d - shift with values within rounding of zero set to exactly zero, and that tolerance."""
+def _excess(d: ArrayLike, shift: float, scale: float) -> tuple[np.ndarray, float]:
+    """d - shift with values within rounding of zero set to exactly zero, and that tolerance.
+
+    scale: the magnitude of the values that were subtracted to make d (the arms' accuracies, say):
+    their rounding, not d's own size, bounds the noise in d (0.93 - 0.91 is 0.020000000000000018).
+    """
     d_arr = _as_finite_1d(d, "d", 2)
+    if not np.isfinite(shift):
+        raise ValueError(f"the threshold must be a finite number, got {shift}")
     excess = d_arr - shift
-    tolerance = _rounding_tolerance(d_arr, shift)
+    tolerance = _rounding_tolerance(d_arr, shift, scale)
     excess[np.abs(excess) <= tolerance] = 0.0
     return excess, tolerance
 
@@ -193,7 +200,7 @@ def _signed_sums(values: np.ndarray) -> np.ndarray:
     return sums
 
 
-def sign_flip_test(d: ArrayLike, shift: float = 0.0, alternative: str = "greater") -> TestResult:
+def sign_flip_test(d: ArrayLike, shift: float = 0.0, alternative: str = "greater", *, scale: float = 0.0) -> TestResult:
     """Exact sign-flip permutation test of H0: d symmetric about ``shift``.
 
     alternative "greater": H1 mean(d) > shift; "less": H1 mean(d) < shift. The statistic is the
@@ -202,7 +209,7 @@ def sign_flip_test(d: ArrayLike, shift: float = 0.0, alternative: str = "greater
     ``scipy.stats.permutation_test(..., permutation_type="samples")`` (tested).
     """
     _check_alternative(alternative)
-    excess, tolerance = _excess(d, shift)
+    excess, tolerance = _excess(d, shift, scale)
     n = excess.size
     oriented = excess if alternative == "greater" else -excess
     observed = float(oriented.sum())
@@ -220,53 +227,56 @@ def sign_flip_test(d: ArrayLike, shift: float = 0.0, alternative: str = "greater
     return TestResult(name, observed / n, p_value, None)
 
 
-def t_test(d: ArrayLike, shift: float = 0.0, alternative: str = "greater") -> TestResult:
+def t_test(d: ArrayLike, shift: float = 0.0, alternative: str = "greater", *, scale: float = 0.0) -> TestResult:
     """One-sided one-sample t-test of mean(d) against ``shift`` (scipy.stats.ttest_1samp).
 
-    With no spread in d the t statistic is undefined (scipy would give p = 0 or NaN); then the exact
-    sign-flip p is returned, 2^-n for a constant difference beyond the shift and 1 at the shift.
+    With no spread in d (up to the rounding of values of size ``scale``) the t statistic is undefined
+    (scipy would give p = 0 or NaN); then the exact sign-flip p is returned, 2^-n for a constant
+    difference beyond the shift and 1 at the shift.
     """
     _check_alternative(alternative)
-    excess, _ = _excess(d, shift)
+    excess, tolerance = _excess(d, shift, scale)
     symbol = ">" if alternative == "greater" else "<"
     name = f"paired t (mean(d) {symbol} {shift:g})"
-    if np.ptp(excess) == 0.0:
-        exact = sign_flip_test(excess, 0.0, alternative)
+    if np.ptp(excess) <= 2.0 * tolerance:
+        constant = np.full(excess.size, float(np.median(excess)))
+        exact = sign_flip_test(constant, 0.0, alternative)
         return TestResult(f"{name}; no spread in d: exact sign-flip p", exact.statistic, exact.p_value, None)
     result = stats.ttest_1samp(excess, 0.0, alternative=alternative)
     return TestResult(name, float(result.statistic), float(result.pvalue), float(excess.size - 1))
 
 
-def one_sided_test(d: ArrayLike, shift: float, alternative: str, method: str) -> TestResult:
+def one_sided_test(d: ArrayLike, shift: float, alternative: str, method: str, *, scale: float = 0.0) -> TestResult:
     if method == "t":
-        return t_test(d, shift, alternative)
+        return t_test(d, shift, alternative, scale=scale)
     if method == "sign_flip":
-        return sign_flip_test(d, shift, alternative)
+        return sign_flip_test(d, shift, alternative, scale=scale)
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 
-def decide(d: ArrayLike, *, hypothesis: str, threshold: float, alpha: float, method: str = "t") -> Decision:
+def decide(d: ArrayLike, *, hypothesis: str, threshold: float, alpha: float, method: str = "t",
+           scale: float = 0.0) -> Decision:
     """Claim test and mirror test of a paired difference, and the three-way outcome at ``alpha``.
 
     threshold: the smallest effect that counts (superiority) or the margin (non-inferiority,
-    equivalence; positive), in the units of d.
+    equivalence; positive), in the units of d. scale: the magnitude of the values subtracted to
+    make d, for judging rounding (see t_test).
     """
     _check_alpha(alpha)
+    if not np.isfinite(threshold):
+        raise ValueError(f"the threshold must be a finite number, got {threshold}")
+    test = functools.partial(one_sided_test, method=method, scale=scale)
     if hypothesis == "superiority":
-        claim = one_sided_test(d, threshold, "greater", method)
-        mirror = one_sided_test(d, threshold, "less", method)
+        claim, mirror = test(d, threshold, "greater"), test(d, threshold, "less")
     elif hypothesis == "non_inferiority":
         _check_positive_margin(threshold)
-        claim = one_sided_test(d, -threshold, "greater", method)
-        mirror = one_sided_test(d, -threshold, "less", method)
+        claim, mirror = test(d, -threshold, "greater"), test(d, -threshold, "less")
     elif hypothesis == "equivalence":
         _check_positive_margin(threshold)
-        inside = (one_sided_test(d, -threshold, "greater", method), one_sided_test(d, threshold, "less", method))
-        binding = max(inside, key=lambda r: r.p_value)
+        binding = max((test(d, -threshold, "greater"), test(d, threshold, "less")), key=lambda r: r.p_value)
         claim = TestResult(f"TOST within +/-{threshold:g} ({binding.name} binds)", binding.statistic,
                            binding.p_value, binding.df)
-        outside = (one_sided_test(d, threshold, "greater", method), one_sided_test(d, -threshold, "less", method))
-        nearest = min(outside, key=lambda r: r.p_value)
+        nearest = min((test(d, threshold, "greater"), test(d, -threshold, "less")), key=lambda r: r.p_value)
         mirror = TestResult(f"outside +/-{threshold:g}, each side at alpha/2 ({nearest.name})", nearest.statistic,
                             min(1.0, 2.0 * nearest.p_value), nearest.df)
     else:
@@ -319,18 +329,25 @@ def sign_flip_interval(d: ArrayLike, *, confidence: float = 0.95) -> Interval:
 
     The one-sided p of "centre <= mu" is (1 + #{subset means <= mu}) / 2^n, so each bound is an
     order statistic of the subset means. With 2^n * (1 - confidence) / 2 < 1 no value can be
-    rejected and the bounds are infinite.
+    rejected and the bounds are infinite. Above _MAX_EXACT_SIGN_FLIP seeds the subsets are drawn at
+    random (from a generator seeded by the data) and the bounds are their quantiles.
     """
     _check_confidence(confidence)
     arr = _as_finite_1d(d, "d", 2)
-    if arr.size > _MAX_EXACT_SIGN_FLIP - 4:
-        raise ValueError(f"sign_flip_interval enumerates 2^n subsets; n = {arr.size} is too many")
-    rejectable = math.floor((1.0 - confidence) / 2.0 * 2.0 ** arr.size + 1e-9) - 1
+    tail = (1.0 - confidence) / 2.0
     point = float(arr.mean())
-    if rejectable < 0:
-        return Interval(point, -math.inf, math.inf, confidence)
-    means = _subset_means(arr)
-    return Interval(point, float(means[rejectable]), float(means[-1 - rejectable]), confidence)
+    if arr.size <= _MAX_EXACT_SIGN_FLIP:
+        rejectable = math.floor(tail * 2.0 ** arr.size + 1e-9) - 1
+        if rejectable < 0:
+            return Interval(point, -math.inf, math.inf, confidence)
+        means = _subset_means(arr)
+        return Interval(point, float(means[rejectable]), float(means[-1 - rejectable]), confidence)
+    rng = np.random.default_rng(np.frombuffer(np.ascontiguousarray(arr).tobytes(), dtype=np.uint32))
+    members = rng.random((_SIGN_FLIP_DRAWS, arr.size)) < 0.5
+    sizes = members.sum(axis=1)
+    means = (members @ arr)[sizes > 0] / sizes[sizes > 0]
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return Interval(point, float(low), float(high), confidence)
 
 
 def effect_interval(d: ArrayLike, method: str, *, confidence: float = 0.95) -> tuple[Interval, str]:

@@ -19,6 +19,10 @@ import numpy as np
 
 from . import stats
 from .catalogue import EXACT_TIER_OUTCOMES, Check, Claim  # noqa: F401 (Claim: claim modules import it here)
+# The message and summary formatters live in bnclaims.formatting; they are re-exported here.
+from .formatting import (failure_text, format_interval, format_message, record_order,  # noqa: F401
+                         summary_line, unreachable_sentence)
+from .formatting import format_p as _fmt_p
 
 SUPPORTED, REFUTED, INCONCLUSIVE = stats.OUTCOMES
 HOLDS, FAILS = EXACT_TIER_OUTCOMES
@@ -92,31 +96,9 @@ def pair_by_seed(arm_a: Arm, arm_b: Arm) -> tuple[Arm, Arm]:
     return arm_a.by_seed(seeds), arm_b.by_seed(seeds)
 
 
-def _fmt_p(p: float | None) -> str:
-    return "-" if p is None else f"{p:.3g}"
-
-
-def _fmt_bound(value: float, spec: str) -> str:
-    return f"{value:{spec}}" if math.isfinite(value) else ("-inf" if value < 0 else "+inf")
-
-
-def format_interval(ci, spec: str = "+.4f") -> str:
-    """'[low, high]'; an unbounded side (inf, or null in the ledger) reads -inf / +inf."""
-    low, high = (-math.inf if ci[0] is None else ci[0]), (math.inf if ci[1] is None else ci[1])
-    return f"[{_fmt_bound(low, spec)}, {_fmt_bound(high, spec)}]"
-
-
 def _json_bound(value: float) -> float | None:
     # JSON has no infinity: an unbounded side of an interval is stored as null.
     return float(value) if math.isfinite(value) else None
-
-
-def failure_text(arm: dict) -> str:
-    failures = arm.get("failures")
-    if not failures:
-        return f"{arm['name']}: no run outcomes (a derived measure)"
-    return (f"{arm['name']} {failures['count']} of {failures['n']} failed (rate {failures['rate']:.2f}, 95% CI "
-            f"{failures['ci'][0]:.2f}-{failures['ci'][1]:.2f}; rates above {failures['excludes_above']:.2f} excluded)")
 
 
 @dataclass(frozen=True)
@@ -207,77 +189,6 @@ class Evidence:
 
     def message(self) -> str:
         return format_message(self.to_dict())
-
-
-def format_message(record: dict) -> str:
-    """The one fixed shape of every check's evidence: check, criteria, observed, arms, outcome, rerun."""
-    lines = [f"check {record['check_id']} ({record['tier']}): {record['statement']!r} ({record['source']})"]
-    if not record.get("reachable", True):
-        lines.append(f"  cannot decide: {unreachable_sentence(record)}")
-    lines.append(f"  {'supported' if record['tier'] == 'empirical' else 'holds'} if: {record['expected']}")
-    if record["tier"] == "empirical":
-        lines.append(f"  refuted if: {record['refuted_if']}")
-    spec = "+.4f" if record["kind"] == "paired" else "+.4g"
-    ci = f"{format_interval(record['effect_ci'], spec)} ({record['effect_ci_method']})"
-    if record["kind"] == "paired":
-        a, b = record["arm_a"], record["arm_b"]
-        plo, phi = record["probability_of_improvement_ci"]
-        lines += [
-            f"  observed: effect {record['effect']:{spec}}, {ci}, P({a['name']}>{b['name']}) "
-            f"{record['probability_of_improvement']:.2f} [{plo:.2f}, {phi:.2f}] (Clopper-Pearson), "
-            f"n={record['n']} seeds {list(record['seeds'])}",
-            f"  tests at level {record['corrected_alpha']:.4g}: claim p={_fmt_p(record['p_value'])} "
-            f"({record['test_name']}); mirror p={_fmt_p(record['mirror_p_value'])} ({record['mirror_test_name']})",
-            f"  arms: " + "; ".join(_arm_line(arm) for arm in (a, b)),
-            f"  failures: " + "; ".join(failure_text(arm) for arm in (a, b)),
-        ]
-        if record.get("blocked_seeds"):
-            lines.append(f"  blocked: on seeds {list(record['blocked_seeds'])} one arm failed where the other "
-                         f"trained, so the check cannot be supported")
-    else:
-        tests = f"p={_fmt_p(record['p_value'])}" if record["p_value"] is not None else "no p-value"
-        if record.get("mirror_p_value") is not None:
-            tests += f", mirror p={_fmt_p(record['mirror_p_value'])}"
-        lines.append(f"  observed: {record['metric']} {record['effect']:{spec}}, interval {ci}, {tests} "
-                     f"({record['test_name']}), n={record['n']}"
-                     + (f"; {record['observed']}" if record["observed"] else ""))
-    lines += [f"  note: {note}" for note in record.get("notes", ())]
-    if record.get("finding"):
-        lines.append(f"  declared finding: {record['finding']['outcome']} ({record['finding']['reason']})")
-    lines.append(f"  outcome: {record['outcome']}")
-    if record.get("rerun"):
-        lines.append(f"  rerun: {record['rerun']}")
-    return "\n".join(lines)
-
-
-def unreachable_sentence(record: dict) -> str:
-    how = ("the exact sign-flip test (smallest p = 2^-n)" if record["method"] == "sign_flip"
-           else f"its criterion ({record['test_name']})")
-    return (f"{record['check_id']} cannot reach its level {record['corrected_alpha']:.4g} with {record['n']} "
-            f"seeds: {how} needs at least {record['min_seeds']} (rerun with --claims-seeds "
-            f"{record['min_seeds']} or more)")
-
-
-
-def _arm_line(arm: dict) -> str:
-    talk = f" (talk: {arm['talk_value']:.4f})" if arm.get("talk_value") is not None else ""
-    return f"{arm['name']} mean {np.mean(arm['values']):.4f}{talk}"
-
-
-TIER_ORDER = {"empirical": 0, "identity": 1, "implementation": 2}
-
-
-def record_order(record: dict) -> tuple:
-    """Empirical checks first, then identities, then implementation checks; by check id within a tier."""
-    return TIER_ORDER.get(record["tier"], len(TIER_ORDER)), record["check_id"]
-
-
-def summary_line(record: dict) -> str:
-    """One terminal line per ledger record: check, outcome, effect with interval, p, n, test outcome."""
-    spec = "+.4f" if record["kind"] == "paired" else "+.4g"
-    p = f"p={_fmt_p(record['p_value'])}" if record["p_value"] is not None else "(no p)"
-    return (f"{record['check_id']:<34} {record['outcome']:<13} effect {record['effect']:{spec}} "
-            f"{format_interval(record['effect_ci'], spec)} {p} n={record['n']} ({record['test_outcome']})")
 
 
 def _common(check: Check, *, seeds, n: int, rerun: str, notes) -> dict:

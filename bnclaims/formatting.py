@@ -1,0 +1,253 @@
+"""How the suite writes its numbers, for every reader: the failure message, the terminal summary, the
+HTML report and the ledger comparison all format a ledger record with these functions, so that an
+effect, an interval or a p-value reads the same wherever it appears.
+
+Every function takes a ledger record (Evidence.to_dict() plus the ledger's fields, see bnclaims.ledger)
+or parts of one, and imports nothing heavier than numpy.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+TIER_ORDER = {"empirical": 0, "identity": 1, "implementation": 2}
+TIER_TITLES = {"empirical": "empirical claims", "identity": "identities", "implementation": "implementation checks"}
+EMPIRICAL_OUTCOMES = ("supported", "refuted", "inconclusive")
+EXACT_OUTCOMES = ("holds", "fails")
+
+
+def record_order(record: dict) -> tuple:
+    """Empirical checks first, then identities, then implementation checks; by check id within a tier."""
+    return TIER_ORDER.get(record["tier"], len(TIER_ORDER)), record["check_id"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Numbers
+
+
+def format_p(p: float | None) -> str:
+    return "-" if p is None else f"{p:.3g}"
+
+
+def _format_bound(value: float, spec: str) -> str:
+    return f"{value:{spec}}" if math.isfinite(value) else ("-inf" if value < 0 else "+inf")
+
+
+def format_interval(ci, spec: str = "+.4f") -> str:
+    """'[low, high]'; an unbounded side (inf, or null in the ledger) reads -inf / +inf."""
+    low, high = (-math.inf if ci[0] is None else ci[0]), (math.inf if ci[1] is None else ci[1])
+    return f"[{_format_bound(low, spec)}, {_format_bound(high, spec)}]"
+
+
+def effect_spec(record: dict) -> str:
+    """Paired effects are differences of accuracies (4 decimals); measured ones vary in size (4 digits)."""
+    return "+.4f" if record["kind"] == "paired" else "+.4g"
+
+
+def format_effect(record: dict) -> str:
+    return f"{record['effect']:{effect_spec(record)}}"
+
+
+def format_effect_interval(record: dict) -> str:
+    """'+0.0783 [+0.0535, +0.1032]': the effect and its interval in the check's own units."""
+    return f"{format_effect(record)} {format_interval(record['effect_ci'], effect_spec(record))}"
+
+
+def threshold_text(record: dict) -> str:
+    """The threshold as the hypothesis uses it, on the effect (A - B) in the metric's units:
+    '> +0.0050' (superiority), '> -0.0300' (non-inferiority), 'within ±0.0100' (equivalence), or the
+    measured check's threshold, 'vs 0.5' (its criterion, in words, says how it is used)."""
+    m, test = record["threshold"], record.get("test", "")
+    if test == "superiority":
+        return f"> {m:+.4g}"
+    if test == "non_inferiority":
+        return f"> {-m:+.4g}"
+    if test == "equivalence":
+        return f"within ±{m:.4g}"
+    return f"vs {m:.4g}"
+
+
+def arms_text(record: dict) -> str:
+    """'BN − plain' for a paired record: what the effect subtracts; the metric for a measured one."""
+    if record["kind"] == "paired" and record.get("arm_a") and record.get("arm_b"):
+        return f"{record['arm_a']['name']} − {record['arm_b']['name']}"
+    return record["metric"]
+
+
+def p_text(record: dict) -> str:
+    """'0.001 / 0.999': the claim's p-value and its mirror's; a dash where there is none."""
+    if record["p_value"] is None:
+        return "—"
+    mirror = record.get("mirror_p_value")
+    return format_p(record["p_value"]) + (f" / {format_p(mirror)}" if mirror is not None else "")
+
+
+def improvement_text(record: dict) -> str:
+    """P(A>B) with its Clopper-Pearson interval, for paired records."""
+    if record.get("probability_of_improvement") is None:
+        return ""
+    low, high = record["probability_of_improvement_ci"]
+    return f"{record['probability_of_improvement']:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def arm_mean(arm: dict) -> float:
+    return float(np.mean(arm["values"]))
+
+
+def talk_pairs(record: dict) -> list[tuple[str, float, float]]:
+    """(arm, the talk's number, this run's mean) for each arm that has a talk value."""
+    arms = [record.get("arm_a"), record.get("arm_b")]
+    return [(arm["name"], arm["talk_value"], arm_mean(arm)) for arm in arms
+            if arm and arm.get("talk_value") is not None]
+
+
+def seeds_text(seeds) -> str:
+    """'0-4' for consecutive seeds, else '0,3,7'."""
+    seeds = [int(seed) for seed in seeds]
+    if seeds and seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
+    return ",".join(map(str, seeds))
+
+
+# ----------------------------------------------------------------------------------------------------
+# The budget a ledger was measured in
+
+
+BUDGET_WORDS = (("examples_seen", "examples seen"), ("examples", "examples"), ("steps", "steps"),
+                ("passes", "passes"), ("epochs", "epochs"))
+
+
+def _count(value) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.4g}"
+
+
+def budget_text(budget) -> str:
+    """A training budget as words: '480,000 examples seen, 3,750 steps, 150 passes'. Takes a mapping (its
+    known keys first, then any others as 'key value'), a number or text; '' for none."""
+    if budget is None or budget == {}:
+        return ""
+    if not isinstance(budget, dict):
+        return str(budget)
+    parts, seen = [], set()
+    for key, words in BUDGET_WORDS:
+        if key in budget and budget[key] is not None:
+            parts.append(f"{_count(budget[key])} {words}")
+            seen.add(key)
+    parts += [f"{key.replace('_', ' ')} {_count(value)}" for key, value in budget.items()
+              if key not in seen and value is not None and not isinstance(value, (dict, list))]
+    return ", ".join(parts)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The failure message (also the evidence text of each check in the report)
+
+
+def failure_text(arm: dict) -> str:
+    failures = arm.get("failures")
+    if not failures:
+        return f"{arm['name']}: no run outcomes (a derived measure)"
+    return (f"{arm['name']} {failures['count']} of {failures['n']} failed (rate {failures['rate']:.2f}, 95% CI "
+            f"{failures['ci'][0]:.2f}-{failures['ci'][1]:.2f}; rates above {failures['excludes_above']:.2f} excluded)")
+
+
+def arm_line(arm: dict) -> str:
+    talk = f" (talk: {arm['talk_value']:.4f})" if arm.get("talk_value") is not None else ""
+    return f"{arm['name']} mean {arm_mean(arm):.4f}{talk}"
+
+
+def unreachable_sentence(record: dict) -> str:
+    how = ("the exact sign-flip test (smallest p = 2^-n)" if record["method"] == "sign_flip"
+           else f"its criterion ({record['test_name']})")
+    return (f"{record['check_id']} cannot reach its level {record['corrected_alpha']:.4g} with {record['n']} "
+            f"seeds: {how} needs at least {record['min_seeds']} (rerun with --claims-seeds "
+            f"{record['min_seeds']} or more)")
+
+
+def format_message(record: dict) -> str:
+    """The one fixed shape of every check's evidence: check, criteria, observed, arms, outcome, rerun."""
+    lines = [f"check {record['check_id']} ({record['tier']}): {record['statement']!r} ({record['source']})"]
+    if not record.get("reachable", True):
+        lines.append(f"  cannot decide: {unreachable_sentence(record)}")
+    lines.append(f"  {'supported' if record['tier'] == 'empirical' else 'holds'} if: {record['expected']}")
+    if record["tier"] == "empirical":
+        lines.append(f"  refuted if: {record['refuted_if']}")
+    spec = effect_spec(record)
+    ci = f"{format_interval(record['effect_ci'], spec)} ({record['effect_ci_method']})"
+    if record["kind"] == "paired":
+        a, b = record["arm_a"], record["arm_b"]
+        plo, phi = record["probability_of_improvement_ci"]
+        lines += [
+            f"  observed: effect {record['effect']:{spec}}, {ci}, P({a['name']}>{b['name']}) "
+            f"{record['probability_of_improvement']:.2f} [{plo:.2f}, {phi:.2f}] (Clopper-Pearson), "
+            f"n={record['n']} seeds {list(record['seeds'])}",
+            f"  tests at level {record['corrected_alpha']:.4g}: claim p={format_p(record['p_value'])} "
+            f"({record['test_name']}); mirror p={format_p(record['mirror_p_value'])} ({record['mirror_test_name']})",
+            f"  arms: " + "; ".join(arm_line(arm) for arm in (a, b)),
+            f"  failures: " + "; ".join(failure_text(arm) for arm in (a, b)),
+        ]
+        if record.get("blocked_seeds"):
+            lines.append(f"  blocked: on seeds {list(record['blocked_seeds'])} one arm failed where the other "
+                         f"trained, so the check cannot be supported")
+    else:
+        tests = f"p={format_p(record['p_value'])}" if record["p_value"] is not None else "no p-value"
+        if record.get("mirror_p_value") is not None:
+            tests += f", mirror p={format_p(record['mirror_p_value'])}"
+        lines.append(f"  observed: {record['metric']} {record['effect']:{spec}}, interval {ci}, {tests} "
+                     f"({record['test_name']}), n={record['n']}"
+                     + (f"; {record['observed']}" if record["observed"] else ""))
+    lines += [f"  note: {note}" for note in record.get("notes", ())]
+    if record.get("finding"):
+        lines.append(f"  declared finding: {record['finding']['outcome']} ({record['finding']['reason']})")
+    lines.append(f"  outcome: {record['outcome']}")
+    if record.get("rerun"):
+        lines.append(f"  rerun: {record['rerun']}")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The terminal summary
+
+
+def summary_line(record: dict) -> str:
+    """One terminal line per ledger record: check, outcome, effect with interval, p, n, test outcome."""
+    spec = effect_spec(record)
+    p = f"p={format_p(record['p_value'])}" if record["p_value"] is not None else "(no p)"
+    return (f"{record['check_id']:<34} {record['outcome']:<13} effect {record['effect']:{spec}} "
+            f"{format_interval(record['effect_ci'], spec)} {p} n={record['n']} ({record['test_outcome']})")
+
+
+def tier_count(records: list[dict], tier: str) -> str:
+    """'empirical claims (30): 20 supported, 6 refuted, 4 inconclusive; 10 declared findings (xfail)'."""
+    chosen = [r for r in records if r["tier"] == tier]
+    outcomes = EMPIRICAL_OUTCOMES if tier == "empirical" else EXACT_OUTCOMES
+    counts = ", ".join(f"{sum(r['outcome'] == o for r in chosen)} {'hold' if o == 'holds' else o}" for o in outcomes)
+    findings = sum(r.get("test_outcome") == "xfailed" for r in chosen)
+    failed = sum(r.get("test_outcome") == "failed" for r in chosen)
+    tail = (f"; {findings} declared findings (xfail)" if findings else "") + (f"; {failed} failed" if failed else "")
+    return f"{TIER_TITLES[tier]} ({len(chosen)}): {counts}{tail}"
+
+
+def runs_line(runs: dict) -> str:
+    trained, from_cache = runs.get("trained", 0), runs.get("from_cache", 0)
+    return (f"runs: {trained} trained, {from_cache} from the cache"
+            + (" (every run a cache hit)" if trained == 0 and from_cache else ""))
+
+
+def summary_lines(records: list[dict]) -> list[str]:
+    """The terminal summary of a session's records: counts per tier, then one line per record."""
+    ordered = sorted(records, key=record_order)
+    empirical = [r for r in ordered if r["tier"] == "empirical"]
+    exact = [r for r in ordered if r["tier"] != "empirical"]
+    lines = []
+    if empirical:
+        lines.append(tier_count(ordered, "empirical"))
+        lines += ["  " + summary_line(record) for record in empirical]
+    if exact:
+        lines.append(" | ".join(tier_count(ordered, tier) for tier in ("identity", "implementation")
+                                if any(r["tier"] == tier for r in exact)))
+        lines += ["  " + summary_line(record) for record in exact]
+    return lines

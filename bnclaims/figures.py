@@ -1,8 +1,9 @@
-"""Plot data that claim tests attach to their reports (via the `figure` fixture).
+"""Plot data that claim tests attach to their checks (via the `figure` fixture).
 
 Builders only: each returns a JSON-ready dict with a "kind" that bnclaims.report knows how to draw.
-Keeping the numbers (not images) in the test report lets the controller draw every plot the same way,
-whichever xdist worker ran the test.
+The numbers, not images, travel with the test's report and are stored in the check's ledger record
+("figures"), so the report is drawn from the ledger alone, the same way whichever xdist worker ran the
+test, and can be drawn again later from a saved ledger.
 
 Kinds:
   curves  per-epoch metrics per arm, one list per seed:  {"arms": {arm: {metric: [[epoch values] per seed]}}}

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from bnclaims.ledger import LEDGER_VERSION
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -31,7 +33,7 @@ def test_talk_table_on_digits_writes_the_ledger_and_hits_the_cache_the_second_ti
     assert "trained in" in cold.stderr            # one progress line per run
     assert "runs: 24 trained, 0 from the cache" in cold.stdout
     ledger = json.loads((tmp_path / "reports" / "claims.json").read_text())
-    assert ledger["version"] == 2 and ledger["settings"]["dataset"] == "digits"
+    assert ledger["version"] == LEDGER_VERSION and ledger["settings"]["dataset"] == "digits"
     assert [r["check_id"] for r in ledger["records"]] == [
         "TABLE-1.convergence_speed", "TABLE-2.big_learning_rate", "TABLE-3.too_big_weights",
         "TABLE-4.no_data_normalization"]
@@ -68,6 +70,8 @@ def test_missing_dataset_fails_every_claim_with_one_line(tmp_path):
 
 FINDINGS_MODULE = '''
 import pytest
+
+from bnclaims.ledger import LEDGER_VERSION
 from bnclaims.catalogue import Claim, Finding, declare
 from bnclaims.evidence import Arm
 
@@ -147,3 +151,62 @@ def test_a_check_without_a_test_is_a_collection_error(tmp_path):
     result = run_pytest("claims/", "--collect-only", "-q", cwd=make_claims_project(tmp_path, module))
     assert result.returncode == pytest.ExitCode.INTERRUPTED
     assert "CHECKS declares ['Z9.orphan'] but no test runs them" in result.stdout, result.stdout
+
+
+# ----------------------------------------------------------------------------------------------------
+# The session object the plugin keeps on its config
+
+
+def test_the_session_stores_each_tests_figures_with_its_record_and_counts_runs(tmp_path):
+    from bnclaims.session import EVIDENCE_PROPERTY, FIGURE_PROPERTY, RUNS_PROPERTY, ClaimsSession, property_value
+    from bnclaims.settings import Settings
+
+    session = ClaimsSession.start(Settings.resolve(root=tmp_path, cache_dir=str(tmp_path / "cache")))
+    record = {"check_id": "A1.x", "claim_id": "A1", "tier": "empirical"}
+    figure = {"kind": "paired", "claim_id": "", "values": [float("nan")]}
+    session.collect(nodeid="t::a", when="call", test_outcome="xfailed",
+                    properties=[(FIGURE_PROPERTY, property_value(figure)), (EVIDENCE_PROPERTY, property_value(record))])
+    session.collect(nodeid="t::a", when="teardown", test_outcome="passed",
+                    properties=[(RUNS_PROPERTY, property_value([{"from_cache": True}, {"from_cache": False}]))])
+    session.collect(nodeid="t::b", when="call", test_outcome="passed",
+                    properties=[(FIGURE_PROPERTY, property_value(figure))])     # no evidence: not a check
+    [stored] = session.records
+    assert stored["nodeid"] == "t::a" and stored["test_outcome"] == "xfailed" and len(stored["figures"]) == 1
+    assert session.runs == {"trained": 1, "from_cache": 1}
+    assert session.report_path == tmp_path / "reports" / "claims.html"
+
+
+def test_the_ledger_states_the_profiles_budget_when_the_settings_have_one(tmp_path):
+    import dataclasses
+
+    from bnclaims.ledger import settings_entry
+    from bnclaims.settings import Settings
+
+    settings = Settings.resolve(root=tmp_path, cache_dir=str(tmp_path / "cache"))
+    assert settings_entry(settings)["budget"] is None or isinstance(settings_entry(settings)["budget"], dict)
+
+    @dataclasses.dataclass(frozen=True)
+    class Budget:
+        examples_seen: int = 480_000
+        steps: int = 3750
+        passes: float = 150.0
+
+    class WithBudget:
+        def __init__(self, inner):
+            self._inner = inner
+            self.budget = Budget()
+
+        def __getattr__(self, name):
+            return getattr(self._inner, name)
+
+    entry = settings_entry(WithBudget(settings))
+    assert entry["budget"] == {"examples_seen": 480_000, "steps": 3750, "passes": 150.0}
+    assert entry["reproduce"] == settings.rerun_command() and entry["profile"] == settings.profile
+
+
+def test_the_plugin_is_wiring_only():
+    """Options, collection, fixtures and hooks; the session, the ledger, the report and the verdict
+    policy live in bnclaims."""
+    source = (ROOT / "fixtures" / "plugin.py").read_text()
+    assert "json.dumps" not in source and "write_ledger" not in source and "matplotlib" not in source
+    assert "terminalreporter.write_line(line)" in source and "tier_count" not in source

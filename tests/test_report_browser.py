@@ -1,6 +1,8 @@
-"""The claims report in a real browser: headless Chromium opens claims.html and the page must load without
-console errors, list every ledger record in its claims table and decode every embedded image. A
-screenshot is saved beside the report (claims-report.png) so that CI keeps it with the report.
+"""The claims report in a real browser: headless Chromium opens claims.html at 1280x800 and the page
+must load without console errors, open with the six advantages (outcomes as the ledger's) and the
+forest plot, show every check with the ledger's outcome, decode every image and show no framework log
+noise. A screenshot of the top of the page is saved beside the report (claims-report.png) so that CI
+keeps it with the report. pytest-html's results page beside it must load clean too.
 
 Chromium is driven over the DevTools protocol on --remote-debugging-pipe (JSON messages ending in NUL
 on file descriptors 3 and 4): the standard library suffices, with no driver and no websocket package.
@@ -20,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from bnclaims.report import advantage_groups, advantage_outcome
+from fixtures.report_plugin import PYTEST_HTML_NAME
 from test_report import claims_report, ledger_beside, project_report  # noqa: F401  (shared fixtures)
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -140,45 +144,76 @@ def browser(tmp_path: Path):
     devtools.close()
 
 
-# Every image the report embeds, decoded by the browser: the one each test row shows and the others its
-# media viewer pages through, which pytest-html keeps in the page's JSON data until they are shown.
+# Every image on the page, decoded by the browser: the forest plot and each check's figures.
 DECODE_IMAGES = """(async () => {
-  const data = JSON.parse(document.getElementById('data-container').dataset.jsonblob);
-  const decoded = [];
-  for (const [nodeid, entries] of Object.entries(data.tests))
-    for (const extra of entries.flatMap(entry => entry.extras))
-      if (extra.format_type === 'image') {
-        const image = new Image();
-        image.src = extra.content;
-        await image.decode().catch(() => null);
-        decoded.push([nodeid, image.naturalWidth]);
-      }
-  const shown = [...document.images].filter(image => image.getAttribute('src'))
-    .map(image => [image.complete, image.naturalWidth]);
-  return {decoded, shown};
+  const images = [...document.images];
+  await Promise.all(images.map(image => image.decode().catch(() => null)));
+  return images.map(image => [image.id || image.closest('article')?.id || '', image.complete, image.naturalWidth]);
 })()"""
 
-SUMMARY_ROWS = """[...document.querySelectorAll('table.bnclaims-summary tbody tr')].map(row =>
-  [row.dataset.checkId, row.dataset.tier, row.cells[3].querySelector('span').textContent])"""
+# The headline: one table body per advantage, its outcome, and a row per check.
+HEADLINE = """[...document.querySelectorAll('#headline-table tbody[data-advantage]')].map(body => [
+  body.dataset.advantage, body.querySelector('tr.group .outcome').textContent,
+  [...body.querySelectorAll('tr[data-check-id]')].map(row => [row.dataset.checkId,
+     row.querySelector('.outcome').textContent])])"""
+
+# Every row or section that names a check, and the outcome it shows.
+SHOWN_OUTCOMES = """[...document.querySelectorAll('[data-check-id]')].map(element =>
+  [element.dataset.checkId, element.querySelector('.outcome').textContent])"""
+
+FOREST = """(() => { const image = document.getElementById('forest-plot');
+  const box = image.getBoundingClientRect();
+  return [image.naturalWidth, image.naturalHeight, box.top, box.left]; })()"""
+
+NOISE_WORDS = ("absl", "oneDNN")
 
 
-def test_the_report_loads_in_chromium_and_shows_every_claim_and_plot(browser, claims_report):
-    records = ledger_beside(claims_report)["records"]
+def open_page(browser: DevTools, url: str, *, height: int = 800) -> None:
     for domain in ("Page", "Runtime", "Log"):
         browser.send(f"{domain}.enable", page=True)
-    browser.send("Emulation.setDeviceMetricsOverride", page=True, width=1280, height=1600,
+    browser.send("Emulation.setDeviceMetricsOverride", page=True, width=1280, height=height,
                  deviceScaleFactor=1, mobile=False)
-    browser.send("Page.navigate", page=True, url=claims_report.as_uri())
+    browser.send("Page.navigate", page=True, url=url)
     browser.wait_for("Page.loadEventFired")
 
-    assert browser.evaluate(SUMMARY_ROWS) == [[r["check_id"], r["tier"], r["outcome"]] for r in records]
-    images = browser.evaluate(DECODE_IMAGES)
-    assert images["shown"] and all(complete and width > 0 for complete, width in images["shown"])
-    assert all(width > 0 for _, width in images["decoded"]), images["decoded"]
-    paired = {r["nodeid"] for r in records if r["kind"] == "paired"}     # drawn by default, see bnclaims.report
-    assert paired <= {nodeid for nodeid, _ in images["decoded"]}
 
-    browser.evaluate("document.getElementById('show_all_details').click()")    # plots open in the shot
-    shot = browser.send("Page.captureScreenshot", page=True, format="png")
+def test_the_report_opens_with_the_six_advantages_and_the_forest_plot(browser, claims_report):
+    ledger = ledger_beside(claims_report)
+    records = ledger["records"]
+    open_page(browser, claims_report.as_uri())
+
+    # The headline lists the six advantages, each with the outcome its own checks give, and every
+    # check of it with the outcome the ledger has.
+    groups = advantage_groups(records)
+    assert browser.evaluate(HEADLINE) == [
+        [advantage, advantage_outcome(own), [[r["check_id"], r["outcome"]] for r in (*own, *related)]]
+        for advantage, (own, related) in groups.items()]
+    outcomes = {r["check_id"]: r["outcome"] for r in records}
+    shown = browser.evaluate(SHOWN_OUTCOMES)
+    assert {check_id for check_id, _ in shown} == set(outcomes)
+    assert all(outcomes[check_id] == outcome for check_id, outcome in shown), shown
+
+    # The forest plot decodes and starts above the fold; so does every other image.
+    width, height, top, left = browser.evaluate(FOREST)
+    assert width > 0 and height > 0 and top < 800, (width, height, top)
+    images = browser.evaluate(DECODE_IMAGES)
+    assert images and all(complete and natural > 0 for _, complete, natural in images), images
+
+    text = browser.evaluate("document.body.innerText")
+    assert not [word for word in NOISE_WORDS if word in text]
+
+    shot = browser.send("Page.captureScreenshot", page=True, format="png")    # the top of the page, 1280x800
     (claims_report.parent / SCREENSHOT_NAME).write_bytes(base64.b64decode(shot["data"]))
+    assert browser.errors() == []
+
+
+def test_pytests_results_page_loads_without_framework_log_noise(browser, claims_report):
+    results = claims_report.parent / PYTEST_HTML_NAME
+    if not results.exists():
+        pytest.skip(f"no {PYTEST_HTML_NAME} beside {claims_report.name}")
+    open_page(browser, results.as_uri())
+    browser.evaluate("document.getElementById('show_all_details')?.click()")   # every row's log opens
+    text = browser.evaluate("document.body.innerText")
+    assert "results" in text.lower()
+    assert not [word for word in NOISE_WORDS if word in text]
     assert browser.errors() == []

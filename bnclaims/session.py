@@ -1,0 +1,118 @@
+"""One claims session: the object the pytest plugin keeps on its config (config.stash).
+
+It holds the settings resolved from the options, the evidence records and run counts gathered from
+the tests' reports, the devices the runs trained on, and where the ledger and the report go; at the
+end it writes the ledger, then renders the report from it. Nothing here imports pytest: the plugin
+hands it plain values.
+
+Tests send their data to the controller as pytest user_properties (xdist carries them across
+processes), each a (name, JSON text) pair:
+  claim_evidence   one ledger record per verified check (sent with the test's "call" report)
+  claim_figure     one figure payload (bnclaims.figures), stored with the test's record
+  claim_runs       the runs the test used, each with "from_cache" (sent with its "teardown" report)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import formatting
+from .ledger import LEDGER_NAME, finding_entry, ledger_document, write_ledger
+from .settings import Settings
+from .spec import environment_fingerprint
+
+EVIDENCE_PROPERTY = "claim_evidence"
+RUNS_PROPERTY = "claim_runs"
+FIGURE_PROPERTY = "claim_figure"
+REPORT_NAME = "claims.html"
+
+
+def evidence_record(evidence, finding=None, settlement=None) -> dict:
+    """A check's ledger record as its test sends it: the evidence and the finding it was settled against."""
+    record = evidence.to_dict()
+    observed = settlement is not None and settlement.action == "xfail"
+    record["finding"] = finding_entry(finding, settlement.text if observed else getattr(finding, "reason", ""))
+    return record
+
+
+def property_value(payload) -> str:
+    return json.dumps(payload, sort_keys=True, allow_nan=True, default=float)
+
+
+@dataclass
+class ClaimsSession:
+    settings: Settings
+    report_path: Path | None = None        # the claims report (HTML); None: the ledger only
+    pytest_html_path: Path | None = None   # pytest-html's results page, linked from the report
+    records: list[dict] = field(default_factory=list)
+    runs: dict = field(default_factory=lambda: {"trained": 0, "from_cache": 0})
+    devices: set[str] = field(default_factory=set)
+    ledger_path: Path | None = None
+    written_report: Path | None = None
+    report_error: str = ""
+
+    @classmethod
+    def start(cls, settings: Settings) -> "ClaimsSession":
+        return cls(settings=settings, report_path=settings.report_dir / REPORT_NAME)
+
+    def collect(self, *, nodeid: str, when: str, test_outcome: str, properties) -> None:
+        """Take what one test report carries (its user_properties)."""
+        values: dict[str, list] = {}
+        for name, value in properties:
+            values.setdefault(name, []).append(json.loads(value))
+        if when == "call" and values.get(EVIDENCE_PROPERTY):
+            records = values[EVIDENCE_PROPERTY]
+            figures = values.get(FIGURE_PROPERTY, [])
+            for record in records:
+                mine = figures if len(records) == 1 else [
+                    f for f in figures if f.get("claim_id", "") in ("", record["claim_id"])]
+                self.records.append({**record, "nodeid": nodeid, "test_outcome": test_outcome, "figures": mine})
+        if when == "teardown":
+            for runs in values.get(RUNS_PROPERTY, []):
+                self.runs["trained"] += sum(not run["from_cache"] for run in runs)
+                self.runs["from_cache"] += sum(bool(run["from_cache"]) for run in runs)
+
+    def environment(self) -> dict:
+        environment = environment_fingerprint()
+        if self.devices:
+            environment["device"] = ", ".join(sorted(self.devices))
+        return environment
+
+    def ledger(self) -> dict:
+        return ledger_document(self.settings, self.records, runs=self.runs, environment=self.environment())
+
+    def finish(self) -> None:
+        """Write the ledger, then the report rendered from it (nothing when no check ran)."""
+        if not self.records:
+            return
+        document = self.ledger()
+        self.ledger_path = write_ledger(self.settings.report_dir / LEDGER_NAME, document)
+        if self.report_path is not None:
+            from .report import write_report     # matplotlib: only for a session that has a report to draw
+
+            try:
+                self.written_report = write_report(document, self.report_path, ledger_path=self.ledger_path,
+                                                   pytest_html_path=self.pytest_html_path)
+            except Exception as error:   # the ledger is written: the report can be rendered from it later
+                self.report_error = f"{type(error).__name__}: {error}"
+
+    def summary_lines(self) -> list[str]:
+        if not self.records:
+            return []
+        lines = [*formatting.summary_lines(self.records), formatting.runs_line(self.runs)]
+        if self.ledger_path:
+            lines.append(f"ledger: {self.ledger_path}")
+        if self.written_report:
+            lines.append(f"report: {self.written_report}")
+        elif self.report_error:
+            lines.append(f"report: not written ({self.report_error}); render it from the ledger with "
+                         f"python -m bnclaims.report {self.ledger_path}")
+        return lines
+
+
+def relative_href(target: Path, page: Path) -> str:
+    """A link from a page to a file, relative to the page's folder (so that a published folder works)."""
+    return Path(os.path.relpath(Path(target).resolve(), Path(page).resolve().parent)).as_posix()

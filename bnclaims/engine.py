@@ -3,11 +3,12 @@
 A run is the talk's model (bnclaims.model, Keras layers and initializers), trained by SGD on categorical
 cross-entropy, but instead of Keras `fit` stepping through Python, `model.stateless_call` and the
 Keras SGD optimizer's `stateless_apply` run inside a jitted `lax.scan` over the steps of each epoch,
-itself scanned over epochs. Validation, the step-level record, the pre-activation probe and the test
+itself scanned over epochs, on the same epoch orders as the reference engine draws from the seed.
+Validation, the step-level record, the pre-activation probe and the test
 predictions happen inside the same program.
 
 Programs are shared. Everything that only changes numbers, not shapes, is an input of the program: the
-initial weights (so the seed and the kernel initializer), the learning rate, the shuffling key, the
+initial weights (so the seed and the kernel initializer), the learning rate, the epochs' orders, the
 input scaling. Runs that share architecture, batch size, budget and dataset shape share one compiled
 program (see Signature), compiled once per process and kept on disk by JAX's persistent compilation
 cache for later sessions.
@@ -38,6 +39,7 @@ from .data import Dataset
 from .model import build_model
 from .results import HISTORY_KEYS, RunResult, is_collapsed, log_steps
 from .spec import RunContext, RunSpec, run_key
+from .training import cross_entropy_and_accuracy, epoch_orders, prepare_inputs
 
 ENGINE = "compiled"
 
@@ -183,7 +185,7 @@ class Program:
                                                [state[i] for i in self._probe_state], x_probe, training=True)
         return values
 
-    def _program(self, weights, state, optimizer, key, x_train, y_train, x_val, y_val, x_test, y_test, x_probe):
+    def _program(self, weights, state, optimizer, orders, x_train, y_train, x_val, y_val, x_test, y_test, x_probe):
         import jax
         import jax.numpy as jnp
         from jax import lax
@@ -215,8 +217,7 @@ class Program:
             logged_accuracy = logged_accuracy.at[slot].set(jnp.where(is_logged, accuracy, logged_accuracy[slot]))
             return (kept, tally, diverged_at, step_number, logged_loss, logged_accuracy), None
 
-        def epoch(carry, number):
-            order = jax.random.permutation(jax.random.fold_in(key, number), sig.n_train)
+        def epoch(carry, order):
             zero = jnp.float32(0)
             carry = (carry[0], (zero, zero, zero), *carry[2:])
             carry, _ = lax.scan(step, carry, order[:full * sig.batch_size].reshape(full, sig.batch_size))
@@ -232,7 +233,7 @@ class Program:
 
         nan_log = jnp.full((count,), jnp.nan, jnp.float32)
         start = ((weights, state, optimizer), (jnp.float32(0),) * 3, jnp.int32(0), jnp.int32(0), nan_log, nan_log)
-        carry, per_epoch = lax.scan(epoch, start, jnp.arange(sig.epochs))
+        carry, per_epoch = lax.scan(epoch, start, orders)
         (weights, state, optimizer), _, diverged_at, _, logged_loss, logged_accuracy = carry
         _, _, test_probabilities = self._evaluate(weights, state, x_test, y_test)
         outputs = {"per_epoch": per_epoch, "diverged_at": diverged_at, "logged_loss": logged_loss,
@@ -247,25 +248,33 @@ class Program:
     # ------------------------------------------------------------------ running
 
     def one_step(self, spec: RunSpec, weights, state, x: np.ndarray, labels: np.ndarray):
-        """The training step the program scans, on given weights and one batch (for equivalence checks):
-        (loss, weights after the step, state after the step) as numpy."""
-        optimizer = self.initial_state(spec)[2]
-        loss, _, weights, state, _ = self._step(list(weights), list(state), optimizer,
-                                                np.asarray(x, np.float32), np.asarray(labels, np.int32))
-        return float(loss), [np.asarray(w) for w in weights], [np.asarray(s) for s in state]
+        """The training step the program scans, from given weights and state on one batch, for
+        equivalence checks (bnclaims.training.one_step is Keras fit's): (the step's loss, weights
+        after, state after, the inference-mode loss on the batch after)."""
+        import jax
 
-    def run(self, spec: RunSpec, dataset: Dataset, context: RunContext) -> RunResult:
+        optimizer = self.initial_state(spec)[2]
+        x, labels = np.asarray(x, np.float32), np.asarray(labels, np.int32)
+        loss, _, weights, state, _ = self._step(list(weights), list(state), optimizer, x, labels)
+        after = jax.jit(self._evaluate)(weights, state, x, labels)[0]
+        return (float(loss), [np.asarray(w) for w in weights], [np.asarray(s) for s in state], float(after))
+
+    def run(self, spec: RunSpec, dataset: Dataset, context: RunContext, initial=None) -> RunResult:
+        """Train one run. initial: (weights, state) to start from instead of the seed's, for
+        equivalence checks."""
         import jax
 
         started = time.perf_counter()
         data = _device_arrays(dataset, spec.input_scaling)
         weights, state, optimizer = self.initial_state(spec)
-        key = jax.random.PRNGKey(spec.seed)
+        if initial is not None:
+            weights, state = [np.asarray(w) for w in initial[0]], [np.asarray(s) for s in initial[1]]
+        orders = np.stack(list(epoch_orders(spec.seed, self.signature.n_train, self.signature.epochs))).astype(np.int32)
         if self.compiled_seconds is None:
             before = time.perf_counter()
-            self._run = self._run.lower(weights, state, optimizer, key, *data).compile()
+            self._run = self._run.lower(weights, state, optimizer, orders, *data).compile()
             self.compiled_seconds = time.perf_counter() - before
-        outputs = jax.device_get(self._run(weights, state, optimizer, key, *data))
+        outputs = jax.device_get(self._run(weights, state, optimizer, orders, *data))
         return self._result(spec, dataset, context, outputs, data, time.perf_counter() - started)
 
     def _result(self, spec, dataset, context, outputs, data, seconds) -> RunResult:
@@ -341,8 +350,6 @@ def _device_arrays(dataset: Dataset, scaling: str) -> tuple:
 
     cache_key = (dataset.fingerprint, scaling)
     if cache_key not in _arrays:
-        from .training import prepare_inputs
-
         x_val = prepare_inputs(dataset.x_val, scaling, dataset)
         arrays = (prepare_inputs(dataset.x_train, scaling, dataset), dataset.y_train.astype(np.int32),
                   x_val, dataset.y_val.astype(np.int32),
@@ -350,12 +357,6 @@ def _device_arrays(dataset: Dataset, scaling: str) -> tuple:
                   x_val[:probes.PERCENTILE_EXAMPLES])
         _arrays[cache_key] = tuple(jax.device_put(a) for a in arrays)
     return _arrays[cache_key]
-
-
-def cross_entropy_and_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    from .training import cross_entropy_and_accuracy as shared
-
-    return shared(probabilities, labels)
 
 
 def train(spec: RunSpec, dataset: Dataset, context: RunContext | None = None) -> RunResult:

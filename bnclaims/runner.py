@@ -37,11 +37,12 @@ def context(engine: str, dataset: Dataset) -> RunContext:
 
 
 def train(specs: list[RunSpec], dataset: Dataset, engine: str, threads: int | None = None,
-          ctx: RunContext | None = None) -> list[RunResult]:
-    """Train specs (all on `dataset`) with `engine`, here or in a subprocess; results in spec order."""
+          ctx: RunContext | None = None, isolated: bool = False) -> list[RunResult]:
+    """Train specs (all on `dataset`) with `engine`, here or in a subprocess; results in spec order.
+    isolated: in a subprocess of its own even when this process could train them."""
     if not specs:
         return []
-    here = runs_here(engine)
+    here = runs_here(engine) and not isolated
     if here:   # before anything else starts the framework: its threads are sized when it loads
         backend.load(threads, name=ENGINES[engine])
     ctx = ctx or context(engine, dataset)

@@ -42,6 +42,14 @@ def cross_entropy_and_accuracy(probabilities: np.ndarray, labels: np.ndarray) ->
     return loss, accuracy
 
 
+def epoch_orders(seed: int, n_train: int, epochs: int):
+    """The order of the training examples in each epoch, drawn from the run's seed: both engines
+    train on these orders, so a seed sees the same mini-batches in either."""
+    generator = np.random.default_rng([seed, 2])
+    for _ in range(epochs):
+        yield generator.permutation(n_train)
+
+
 def context_here(dataset: Dataset) -> RunContext:
     """The context of a `fit` run in this process: the backend it has loaded, or the preferred one."""
     backend.load()
@@ -49,8 +57,9 @@ def context_here(dataset: Dataset) -> RunContext:
     return RunContext(ENGINE, name, backend.platform(name), dataset.fingerprint)
 
 
-def train(spec: RunSpec, dataset: Dataset, context: RunContext | None = None) -> RunResult:
-    """Train the spec's model on the dataset's train split; validate each epoch; test at the end."""
+def train(spec: RunSpec, dataset: Dataset, context: RunContext | None = None, initial=None) -> RunResult:
+    """Train the spec's model on the dataset's train split; validate each epoch; test at the end.
+    initial: (weights, state) to start from instead of the seed's, for equivalence checks."""
     _, keras = backend.load()
     context = context or context_here(dataset)
     if context.engine != ENGINE or context.backend != backend.loaded_name():
@@ -64,6 +73,9 @@ def train(spec: RunSpec, dataset: Dataset, context: RunContext | None = None) ->
     one_hot = lambda y: keras.utils.to_categorical(y, dataset.num_classes)
 
     model = build_model(spec, dataset.num_features, dataset.num_classes)
+    if initial is not None:
+        for variable, value in zip(model.trainable_variables + model.non_trainable_variables, [*initial[0], *initial[1]]):
+            variable.assign(value)
     steps_per_epoch = math.ceil(len(x_train) / spec.batch_size)
     record = _step_record(keras, log_steps(spec.epochs * steps_per_epoch), len(x_train), spec.batch_size,
                         x_val, dataset.y_val)
@@ -77,18 +89,31 @@ def train(spec: RunSpec, dataset: Dataset, context: RunContext | None = None) ->
         loss="categorical_crossentropy",
         metrics=["accuracy"],
     )
-    fitted = model.fit(
-        x_train, one_hot(dataset.y_train),
-        batch_size=spec.batch_size,
-        epochs=spec.epochs,
-        validation_data=(x_val, one_hot(dataset.y_val)),
-        validation_batch_size=EVAL_BATCH_SIZE,
-        shuffle=True,
-        verbose=0,
-        callbacks=callbacks,
-    )
-    history = _padded_history(fitted.history, spec.epochs)
-    epochs_completed = len(fitted.history.get("loss", []))
+    # Keras fit on TensorFlow, given numpy arrays and shuffle=True, draws the epoch's order with a
+    # tf.data op whose seed the global seed fixes, and re-creates it each epoch: with a global seed set,
+    # every epoch repeats the first epoch's order (without one, as in the talk, each epoch gets a new
+    # order, but then no run can be repeated). So each epoch's order is drawn here, from the run's seed,
+    # and fit trains one epoch at a time on it.
+    y_train = one_hot(dataset.y_train)
+    logs: dict[str, list[float]] = {}
+    for epoch, permutation in enumerate(epoch_orders(spec.seed, len(x_train), spec.epochs)):
+        fitted = model.fit(
+            x_train[permutation], y_train[permutation],
+            batch_size=spec.batch_size,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            validation_data=(x_val, one_hot(dataset.y_val)),
+            validation_batch_size=EVAL_BATCH_SIZE,
+            shuffle=False,
+            verbose=0,
+            callbacks=callbacks,
+        )
+        for name, values in fitted.history.items():
+            logs.setdefault(name, []).extend(values)
+        if record.diverged_step is not None:   # TerminateOnNaN stopped this epoch
+            break
+    history = _padded_history(logs, spec.epochs)
+    epochs_completed = len(logs.get("loss", []))
 
     probabilities = np.asarray(model.predict(x_test, batch_size=EVAL_BATCH_SIZE, verbose=0))
     test_loss, test_accuracy = cross_entropy_and_accuracy(probabilities, dataset.y_test)
@@ -118,6 +143,26 @@ def train(spec: RunSpec, dataset: Dataset, context: RunContext | None = None) ->
         diverged_step=record.diverged_step,
         steps=record.result(),
     )
+
+
+def one_step(spec: RunSpec, num_features: int, num_classes: int, weights, state, x: np.ndarray,
+             labels: np.ndarray):
+    """Keras `fit`'s first step from given weights and state on one batch, for equivalence checks:
+    (the loss fit reports, weights after, state after, the inference-mode loss on the batch after)."""
+    _, keras = backend.load()
+    model = build_model(spec, num_features, num_classes)
+    for variable, value in zip(model.trainable_variables, weights):
+        variable.assign(value)
+    for variable, value in zip(model.non_trainable_variables, state):
+        variable.assign(value)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=spec.learning_rate, momentum=spec.momentum),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+    targets = keras.utils.to_categorical(labels, num_classes)
+    fitted = model.fit(x, targets, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
+    after = model.evaluate(x, targets, batch_size=len(x), verbose=0, return_dict=True)["loss"]
+    numpy = keras.ops.convert_to_numpy
+    return (float(fitted.history["loss"][0]), [numpy(v.value) for v in model.trainable_variables],
+            [numpy(v.value) for v in model.non_trainable_variables], float(after))
 
 
 def _step_record(keras, logged: list[int], n_train: int, batch_size: int, x_val: np.ndarray, y_val: np.ndarray):

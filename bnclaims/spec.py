@@ -45,7 +45,7 @@ DEFAULT_ENGINE = "compiled"
 
 # Bump when the meaning of an existing field or default changes: every cached run is then retrained.
 # Adding a field with a default needs no bump, since keys leave out fields at their defaults.
-KEY_VERSION = 3
+KEY_VERSION = 4
 
 _INIT_PATTERN = re.compile(r"^(glorot_uniform|he_normal|uniform:(?P<a>[0-9.eE+-]+)|normal:(?P<s>[0-9.eE+-]+))$")
 

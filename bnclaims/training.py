@@ -18,7 +18,7 @@ import numpy as np
 from . import backend, probes
 from .data import Dataset
 from .model import build_model
-from .results import HISTORY_KEYS, RunResult, is_collapsed, log_steps
+from .results import HISTORY_KEYS, STEP_VALIDATION_EXAMPLES, RunResult, is_collapsed, log_steps
 from .spec import RunContext, RunSpec, run_key
 
 ENGINE = "fit"
@@ -78,7 +78,7 @@ def train(spec: RunSpec, dataset: Dataset, context: RunContext | None = None, in
             variable.assign(value)
     steps_per_epoch = math.ceil(len(x_train) / spec.batch_size)
     record = _step_record(keras, log_steps(spec.epochs * steps_per_epoch), len(x_train), spec.batch_size,
-                        x_val, dataset.y_val)
+                          x_val[:STEP_VALIDATION_EXAMPLES], dataset.y_val[:STEP_VALIDATION_EXAMPLES])
     callbacks = [record, keras.callbacks.TerminateOnNaN()]
     if "preactivation_percentiles" in spec.record:
         percentiles = probes.PreactivationPercentiles(model, x_val)
@@ -190,7 +190,8 @@ def _step_record(keras, logged: list[int], n_train: int, batch_size: int, x_val:
             if self.diverged_step is None and not math.isfinite(loss):
                 self.diverged_step = step
             if step in self.logged and (self.diverged_step is None or step == self.diverged_step):
-                probabilities = np.asarray(self.model.predict(x_val, batch_size=EVAL_BATCH_SIZE, verbose=0))
+                # A direct call, not predict(): one forward pass needs no input pipeline.
+                probabilities = keras.ops.convert_to_numpy(self.model(x_val, training=False))
                 self.record["step"].append(step)
                 self.record["train_loss"].append(loss)
                 self.record["val_accuracy"].append(float(np.mean(np.argmax(probabilities, axis=1) == y_val)))

@@ -264,3 +264,19 @@ def test_random_shift_scale_is_training_only_and_changes_every_call():
     assert not np.allclose(first, second), "a new shift and scale at every step"
     np.testing.assert_allclose(first, first[:1].repeat(4, axis=0))   # one draw shared by the batch
     assert np.all(np.abs(first - 1) <= 1 + 2 ** 0.5)
+
+
+def test_a_compiled_sgd_step_learns_on_this_process_backend():
+    """The step claim P2 times: compiled once, called repeatedly, and each call is a real update."""
+    backend.load(threads=1)
+    from bnclaims import steps
+    from bnclaims.model import build_model
+
+    dataset = load_dataset("digits")
+    model = build_model(RunSpec(hidden=(16,), batch_norm="none"), dataset.num_features, 10, seed=0)
+    x = steps.on_device(dataset.x_train[:256].astype("float32") / 16)
+    y = steps.on_device(np.eye(10, dtype="float32")[dataset.y_train[:256]])
+    step = steps.sgd_step(model, learning_rate=0.5)
+    losses = [float(step(x, y)) for _ in range(20)]
+    assert losses[0] == pytest.approx(math.log(10), abs=0.5)
+    assert losses[-1] < losses[0] - 0.5

@@ -1,0 +1,342 @@
+"""Benchmark: seconds per training run, Keras fit against the compiled engine, beside the GEMM floor.
+
+    python benchmarks/engine_speed.py                      # mnist5k and Fashion-MNIST (if installed), 250 and 3,750 steps
+    python benchmarks/engine_speed.py --budgets 250        # the short budget only
+    python benchmarks/engine_speed.py --threads 2
+    python benchmarks/engine_speed.py --layouts            # the compiled engine's layout: a program per seed, or vmap
+    python benchmarks/engine_speed.py --compilation-cache  # compile time without and with JAX's persistent cache
+
+Every arm runs in one of two long-lived worker processes (Keras holds one backend per process: one on
+TensorFlow, one on JAX), both pinned to the same cores with the same thread count, and the arms are
+interleaved repeat by repeat, so that a machine busy with other work slows all of them alike:
+
+  default fit   Keras fit on TensorFlow as the talk writes it: build, compile, fit(x, y, batch_size,
+                epochs, validation_data), evaluate on the test split
+  reference     the reference engine (bnclaims.training): fit with the step record, per-epoch orders
+  compiled      the compiled engine (bnclaims.engine), a group of 5 seeds on a fresh program: per run
+                (compilation excluded), compilation amortized over the 5, and one run with its compilation
+  GEMM floor    the run's matrix-multiply FLOPs (3x forward for training steps, 1x for each epoch's
+                validation and the final test) at the best float32 GEMM rate measured in the same run
+
+Short budget: 250 SGD steps at batch 128 (mnist5k: 10 epochs over 3,200 images; Fashion-MNIST: 1 epoch
+over the first 32,000 of its 48,000 training images). Talk budget: 3,750 steps (mnist5k: 150 epochs;
+Fashion-MNIST: 10 epochs over 48,000, as the talk trains on MNIST). Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+FASHION = "idx:/usr/share/datasets/fashion-mnist"
+GROUP = 5
+# Workers' error output (framework logs, and a traceback should one fail) goes here, not to the table.
+_ERRORS = tempfile.TemporaryFile("w+")
+
+
+# ---------------------------------------------------------------------------------------- worker side
+
+def _dataset(request: dict):
+    from bnclaims.data import load_dataset
+
+    dataset = load_dataset(request["dataset"])
+    if request.get("train"):
+        n = request["train"]
+        dataset = dataclasses.replace(dataset, name=f"{dataset.name}[:{n}]", x_train=dataset.x_train[:n],
+                                      y_train=dataset.y_train[:n])
+    return dataset
+
+
+def _spec(request: dict, seed: int):
+    from bnclaims.spec import RunSpec
+
+    return RunSpec.from_dict({**request["spec"], "seed": seed})
+
+
+def _default_fit(request: dict) -> dict:
+    """The talk's script: nothing but Keras."""
+    from bnclaims import backend
+    from bnclaims.model import build_model
+
+    _, keras = backend.load()
+    dataset, spec = _dataset(request), _spec(request, request["seed"])
+    started = time.perf_counter()
+    keras.utils.set_random_seed(spec.seed)   # op determinism (as the reference runs) needs a seed
+    scale = 255.0 if spec.input_scaling == "unit" else 1.0
+    x, x_val, x_test = (a.astype("float32") / scale for a in (dataset.x_train, dataset.x_val, dataset.x_test))
+    y, y_val = (keras.utils.to_categorical(a, 10) for a in (dataset.y_train, dataset.y_val))
+    model = build_model(spec, dataset.num_features, dataset.num_classes)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=spec.learning_rate),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, batch_size=spec.batch_size, epochs=spec.epochs, validation_data=(x_val, y_val), verbose=0)
+    model.evaluate(x_test, keras.utils.to_categorical(dataset.y_test, 10), verbose=0)
+    seconds = time.perf_counter() - started
+    keras.backend.clear_session()
+    return {"seconds": seconds}
+
+
+def _reference(request: dict) -> dict:
+    from bnclaims.training import train
+
+    started = time.perf_counter()
+    result = train(_spec(request, request["seed"]), _dataset(request))
+    return {"seconds": time.perf_counter() - started, "accuracy": result.test_accuracy}
+
+
+def _compiled_group(request: dict) -> dict:
+    """A fresh program (compiled again), then one run per seed."""
+    from bnclaims import engine
+    from bnclaims.spec import RunContext
+
+    dataset = _dataset(request)
+    context = RunContext("compiled", "jax", "cpu", dataset.fingerprint)
+    specs = [_spec(request, seed) for seed in request["seeds"]]
+    engine._programs.clear()
+    seconds = []
+    for spec in specs:
+        started = time.perf_counter()
+        engine.program_for(spec, dataset).run(spec, dataset, context)
+        seconds.append(time.perf_counter() - started)
+    compiled = engine.program_for(specs[0], dataset).compiled_seconds
+    return {"seconds": seconds, "compile": compiled}
+
+
+def _vmapped_group(request: dict) -> dict:
+    """The same program vectorized over the group's seeds with jax.vmap; and whether a seed trained
+    in the group is bit-identical to the same seed trained alone."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from bnclaims import engine
+    from bnclaims.training import epoch_orders
+
+    dataset = _dataset(request)
+    specs = [_spec(request, seed) for seed in request["seeds"]]
+    engine._programs.clear()
+    program = engine.program_for(specs[0], dataset)
+    data = engine._device_arrays(dataset, specs[0].input_scaling)
+    started = time.perf_counter()
+    states = [program.initial_state(spec) for spec in specs]
+    stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *states)
+    orders = np.stack([np.stack(list(epoch_orders(s.seed, len(dataset.y_train), s.epochs))) for s in specs])
+    vmapped = jax.jit(jax.vmap(program._program, in_axes=(0, 0, 0, 0) + (None,) * len(data)))
+    compiled = vmapped.lower(*stacked, orders.astype(np.int32), *data).compile()
+    compile_seconds = time.perf_counter() - started
+    outputs = jax.block_until_ready(compiled(*stacked, orders.astype(np.int32), *data))
+    total = time.perf_counter() - started
+    alone = jax.device_get(jax.jit(program._program)(*states[1], orders[1].astype(np.int32), *data))
+    identical = bool(np.array_equal(np.asarray(outputs["test_probabilities"][1]), alone["test_probabilities"]))
+    return {"total": total, "compile": compile_seconds, "identical_to_alone": identical}
+
+
+def _gemm(request: dict) -> dict:
+    """The best float32 GEMM rate on this process's threads: XLA on the model's largest training
+    shapes and on 1024^3, and numpy's BLAS."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    rates = {}
+    for m, k, n, repeats in ((128, 784, 256, 400), (784, 128, 256, 400), (1024, 1024, 1024, 40)):
+        a, b = jnp.ones((m, k), jnp.float32), jnp.ones((k, n), jnp.float32)
+        # The product depends on the loop carry, so XLA cannot hoist it out of the loop.
+        chain = jax.jit(lambda a, b: jax.lax.fori_loop(0, repeats, lambda i, c: c + ((a + c) @ b)[0, 0] * 1e-9, 0.0))
+        chain(a, b).block_until_ready()
+        best = min(_timed(lambda: chain(a, b).block_until_ready()) for _ in range(3))
+        rates[f"xla {m}x{k}x{n}"] = 2 * m * k * n * repeats / best / 1e9
+        x, y = np.ones((m, k), np.float32), np.ones((k, n), np.float32)
+        best = min(_timed(lambda: [x @ y for _ in range(repeats // 4)]) for _ in range(3))
+        rates[f"numpy {m}x{k}x{n}"] = 2 * m * k * n * (repeats // 4) / best / 1e9
+    return {"gflops": max(rates.values()), "rates": rates}
+
+
+def _compile_once(request: dict) -> dict:
+    from bnclaims import backend, engine
+    from bnclaims.spec import RunContext
+
+    backend.use_compilation_cache(request["cache"])
+    dataset = _dataset(request)
+    spec = _spec(request, 0)
+    started = time.perf_counter()
+    engine.program_for(spec, dataset).run(spec, dataset, RunContext("compiled", "jax", "cpu", dataset.fingerprint))
+    return {"compile": engine.program_for(spec, dataset).compiled_seconds, "first_run": time.perf_counter() - started}
+
+
+def _timed(call) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+ARMS = {"default_fit": _default_fit, "reference": _reference, "compiled_group": _compiled_group,
+        "vmapped_group": _vmapped_group, "gemm": _gemm, "compile_once": _compile_once}
+
+
+def worker(backend_name: str, threads: int) -> None:
+    from bnclaims import backend
+
+    backend.load(threads, name=backend_name)
+    print("READY", flush=True)
+    for line in sys.stdin:
+        request = json.loads(line)
+        print("RESULT " + json.dumps(ARMS[request["arm"]](request)), flush=True)
+
+
+# ---------------------------------------------------------------------------------------- orchestrator
+
+class Worker:
+    def __init__(self, backend_name: str, threads: int, cores: list[int], env: dict | None = None) -> None:
+        environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+        environment.pop("KERAS_BACKEND", None)
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--worker", backend_name, "--threads", str(threads)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=_ERRORS, text=True, env=environment,
+            preexec_fn=lambda: os.sched_setaffinity(0, cores))
+        self._read()
+
+    def _read(self) -> dict | None:
+        for line in self.process.stdout:
+            if line.startswith("READY"):
+                return None
+            if line.startswith("RESULT "):
+                return json.loads(line[len("RESULT "):])
+        _ERRORS.seek(0)
+        raise RuntimeError("benchmark worker stopped: " + "".join(_ERRORS.read().splitlines(True)[-5:]))
+
+    def ask(self, **request) -> dict:
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def run_flops(spec: dict, n_train: int, n_val: int, n_test: int, features: int = 784) -> float:
+    """Matrix-multiply FLOPs of one run: forward 2*sum(in*out) per example, training 3x forward."""
+    widths = [features, *spec["hidden"], 10]
+    forward = 2 * sum(a * b for a, b in zip(widths, widths[1:]))
+    return forward * (3 * n_train * spec["epochs"] + n_val * spec["epochs"] + n_test)
+
+
+def configurations(budgets: list[int]) -> list[dict]:
+    from bnclaims.data import load_dataset
+
+    found = []
+    fashion = Path(FASHION.split(":", 1)[1]).is_dir()
+    for budget in budgets:
+        found.append({"label": f"mnist5k, {budget} steps", "dataset": "mnist5k", "train": None,
+                      "epochs": budget // 25, "sizes": (3200, 800, 1000)})
+        if fashion:
+            full = load_dataset(FASHION)
+            n_val, n_test = len(full.y_val), len(full.y_test)
+            if budget == 250:
+                found.append({"label": "Fashion-MNIST 32k, 250 steps", "dataset": FASHION, "train": 32000,
+                              "epochs": 1, "sizes": (32000, n_val, n_test)})
+            else:
+                epochs = budget * 128 // len(full.y_train)
+                found.append({"label": f"Fashion-MNIST 48k, {budget} steps", "dataset": FASHION, "train": None,
+                              "epochs": epochs, "sizes": (len(full.y_train), n_val, n_test)})
+    return found
+
+
+def speed(options) -> None:
+    cores = sorted(os.sched_getaffinity(0))[-options.threads:]
+    print(f"threads {options.threads}, pinned to cores {cores}; seconds per run (min / median of repeats)")
+    tf_worker = Worker("tensorflow", options.threads, cores)
+    jax_worker = Worker("jax", options.threads, cores)
+    gemm = jax_worker.ask(arm="gemm")
+    print(f"float32 GEMM, best measured: {gemm['gflops']:.0f} GFLOP/s "
+          f"({', '.join(f'{k} {v:.0f}' for k, v in gemm['rates'].items())})")
+    rows = []
+    for config in configurations(options.budgets):
+        spec = {"dataset": "mnist5k", "epochs": config["epochs"], "hidden": [256, 128, 64]}
+        base = {"dataset": config["dataset"], "train": config["train"], "spec": spec}
+        repeats = options.repeats if config["epochs"] * config["sizes"][0] <= 40000 else 1
+        times = {k: [] for k in ("default fit", "reference", "compiled per run", "compiled, 5 amortized",
+                                 "compiled incl. compile")}
+        for repeat in range(repeats):
+            times["default fit"].append(tf_worker.ask(arm="default_fit", seed=repeat, **base)["seconds"])
+            times["reference"].append(tf_worker.ask(arm="reference", seed=repeat, **base)["seconds"])
+            group = jax_worker.ask(arm="compiled_group", seeds=list(range(repeat * GROUP, (repeat + 1) * GROUP)), **base)
+            times["compiled per run"].append(statistics.median(group["seconds"][1:]))
+            times["compiled, 5 amortized"].append(sum(group["seconds"]) / len(group["seconds"]))
+            times["compiled incl. compile"].append(group["seconds"][0])
+        floor = run_flops(spec, *config["sizes"]) / (gemm["gflops"] * 1e9)
+        rows.append((config["label"], times, floor))
+        print(f"\n{config['label']} (BN model, batch 128; {repeats} repeat(s)); GEMM floor {floor:.2f} s")
+        default = min(times["default fit"])
+        for name, values in times.items():
+            best = min(values)
+            print(f"  {name:24s} {best:7.2f} / {statistics.median(values):7.2f} s   "
+                  f"{default / best:5.1f}x default fit   {floor / best:4.0%} of floor")
+    tf_worker.close()
+    jax_worker.close()
+
+
+def layouts(options) -> None:
+    """One program per seed, or jax.vmap over a group of seeds, on mnist5k at 250 steps, 1 and 2 threads."""
+    spec = {"dataset": "mnist5k", "epochs": 10, "hidden": [256, 128, 64]}
+    all_cores = sorted(os.sched_getaffinity(0))
+    for threads in (1, 2):
+        if threads > len(all_cores):
+            continue
+        jax_worker = Worker("jax", threads, all_cores[-threads:])
+        seeds = list(range(GROUP))
+        for repeat in range(options.repeats):
+            loop = jax_worker.ask(arm="compiled_group", seeds=seeds, dataset="mnist5k", train=None, spec=spec)
+            vmap = jax_worker.ask(arm="vmapped_group", seeds=seeds, dataset="mnist5k", train=None, spec=spec)
+            print(f"{threads} thread(s), {GROUP} seeds: program per seed: compile {loop['compile']:.2f} s, "
+                  f"{statistics.median(loop['seconds'][1:]):.3f} s per run, {sum(loop['seconds']):.2f} s in all; "
+                  f"vmap: compile {vmap['compile']:.2f} s, {vmap['total']:.2f} s in all "
+                  f"({vmap['total'] / GROUP:.3f} s per run); vmapped seed identical to alone: "
+                  f"{vmap['identical_to_alone']}")
+        jax_worker.close()
+
+
+def compilation_cache(options) -> None:
+    """Compile time of the base program in fresh processes: no persistent cache, then cold and warm."""
+    spec = {"dataset": "mnist5k", "epochs": 10, "hidden": [256, 128, 64]}
+    cores = sorted(os.sched_getaffinity(0))[-options.threads:]
+    with tempfile.TemporaryDirectory() as folder:
+        for label in ("cold cache", "warm cache", "warm cache"):
+            jax_worker = Worker("jax", options.threads, cores)
+            answer = jax_worker.ask(arm="compile_once", cache=folder, dataset="mnist5k", train=None, spec=spec)
+            jax_worker.close()
+            print(f"{label}: compile {answer['compile']:.2f} s, first run with it {answer['first_run']:.2f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--budgets", type=int, nargs="+", default=[250, 3750])
+    parser.add_argument("--layouts", action="store_true")
+    parser.add_argument("--compilation-cache", action="store_true")
+    parser.add_argument("--worker", choices=["jax", "tensorflow"], help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.worker:
+        worker(options.worker, options.threads)
+    elif options.layouts:
+        layouts(options)
+    elif options.compilation_cache:
+        compilation_cache(options)
+    else:
+        speed(options)
+
+
+if __name__ == "__main__":
+    main()

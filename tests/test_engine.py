@@ -271,3 +271,32 @@ def test_paired_tost_accepts_small_differences_and_rejects_shifted_ones():
     assert paired_tost([0.02] * 10, MARGIN)[1] == 1.0
     # Hand-computable: differences +-0.001 alternating, mean 0, sd 0.00105: t = 0.01 / 0.000333 = 30.
     assert paired_tost([0.001, -0.001] * 5, MARGIN)[1] < 1e-8
+
+
+CAPPED = """
+import os, resource, sys, time
+from bnclaims import backend
+os.environ.update(backend.thread_environment(int(sys.argv[1])))
+backend.load(name="jax")
+import jax, jax.numpy as jnp
+product = jax.jit(lambda a, b: (a @ b).sum())
+a = jnp.ones((1024, 1024))
+product(a, a).block_until_ready()
+before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+for _ in range(40):
+    product(a, a).block_until_ready()
+after, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - started
+print((after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) / wall)
+"""
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: nothing to cap")
+def test_thread_environment_caps_xla_on_cpu():
+    """The variables the plugin sets in each xdist worker before JAX starts hold XLA to one core."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for name in ("NPROC", "KERAS_BACKEND"):
+        env.pop(name, None)
+    done = subprocess.run([sys.executable, "-c", CAPPED, "1"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    cores_busy = float(done.stdout.split()[-1])
+    assert cores_busy <= 1.15, f"CPU time / wall time {cores_busy:.2f} with one thread"

@@ -3,6 +3,7 @@
     python benchmarks/suite_timing.py                 # per-run figures from the cache, then a warm run
     python benchmarks/suite_timing.py --cold          # also a cold run into a fresh temporary cache
     python benchmarks/suite_timing.py --workers 4 --dataset mnist5k
+    python benchmarks/suite_timing.py --cold --engines compiled fit   # both engines, back to back
 
 Prints figures; asserts nothing (timing targets are not tests). The targets it reports against:
 a warm `pytest claims/ -n auto` (every run from the cache) under 30 s, and a cold one on the quick
@@ -25,20 +26,22 @@ sys.path.insert(0, str(ROOT))
 
 from bnclaims.cache import CACHE_ENV_VAR  # noqa: E402
 from bnclaims.settings import Settings  # noqa: E402
+from bnclaims.spec import DEFAULT_ENGINE, ENGINES  # noqa: E402
 
 
-def cached_run_seconds(cache_dir: Path, dataset: str) -> list[float]:
+def cached_run_seconds(cache_dir: Path, dataset: str, engine: str) -> list[float]:
     seconds = []
     for entry in cache_dir.glob("*/*.json"):
         result = json.loads(entry.read_text())["result"]
-        if result["spec"]["dataset"] == dataset:
+        if result["spec"]["dataset"] == dataset and result["environment"].get("engine") == engine:
             seconds.append(result["wall_seconds"])
     return seconds
 
 
-def timed_suite(workers: str, dataset: str, cache_dir: Path, report_dir: Path) -> tuple[float, str]:
+def timed_suite(workers: str, dataset: str, cache_dir: Path, report_dir: Path, engine: str) -> tuple[float, str]:
     command = [sys.executable, "-m", "pytest", "claims/", "-n", workers, "-q", "-p", "no:cacheprovider",
-               "--claims-dataset", dataset, "--claims-cache", str(cache_dir), "--claims-report-dir", str(report_dir)]
+               "--claims-dataset", dataset, "--claims-cache", str(cache_dir), "--claims-report-dir", str(report_dir),
+               "--claims-engine", engine]
     started = time.perf_counter()
     completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
@@ -50,23 +53,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", default="auto")
     parser.add_argument("--dataset", default="mnist5k")
+    parser.add_argument("--engines", nargs="+", default=[DEFAULT_ENGINE], choices=sorted(ENGINES))
     parser.add_argument("--cache", default=None, help=f"cache to read and time warm (default: ${CACHE_ENV_VAR} or .claims-cache)")
     parser.add_argument("--cold", action="store_true", help="also time a cold run into a fresh cache")
     options = parser.parse_args()
     cache_dir = Settings.resolve(root=ROOT, cache_dir=options.cache).cache_dir
 
-    seconds = cached_run_seconds(cache_dir, options.dataset)
-    if seconds:
-        print(f"cached runs on {options.dataset}: {len(seconds)}; training seconds per run: median "
-              f"{statistics.median(seconds):.2f}, mean {statistics.mean(seconds):.2f}, max {max(seconds):.2f}; "
-              f"total {sum(seconds) / 60:.1f} min of worker time")
-    with tempfile.TemporaryDirectory() as scratch:
-        if options.cold:
-            elapsed, summary = timed_suite(options.workers, options.dataset, Path(scratch) / "cache", Path(scratch))
-            print(f"cold: {elapsed:.1f} s ({summary})")
-            cache_dir = Path(scratch) / "cache"
-        elapsed, summary = timed_suite(options.workers, options.dataset, cache_dir, Path(scratch))
-        print(f"warm: {elapsed:.1f} s ({summary})   target: under 30 s")
+    for engine in options.engines:
+        seconds = cached_run_seconds(cache_dir, options.dataset, engine)
+        if seconds:
+            print(f"{engine}: cached runs on {options.dataset}: {len(seconds)}; training seconds per run: median "
+                  f"{statistics.median(seconds):.2f}, mean {statistics.mean(seconds):.2f}, max {max(seconds):.2f}; "
+                  f"total {sum(seconds) / 60:.1f} min of worker time")
+        with tempfile.TemporaryDirectory() as scratch:
+            warm_cache = cache_dir
+            if options.cold:
+                warm_cache = Path(scratch) / "cache"
+                elapsed, summary = timed_suite(options.workers, options.dataset, warm_cache, Path(scratch), engine)
+                print(f"{engine}: cold: {elapsed:.1f} s ({summary})")
+            elapsed, summary = timed_suite(options.workers, options.dataset, warm_cache, Path(scratch), engine)
+            print(f"{engine}: warm: {elapsed:.1f} s ({summary})   target: under 30 s")
 
 
 if __name__ == "__main__":

@@ -280,3 +280,29 @@ def test_a_compiled_sgd_step_learns_on_this_process_backend():
     losses = [float(step(x, y)) for _ in range(20)]
     assert losses[0] == pytest.approx(math.log(10), abs=0.5)
     assert losses[-1] < losses[0] - 0.5
+
+
+def test_swapping_the_data_behind_a_dataset_name_retrains(tmp_path):
+    """Same name, other contents: the run is trained again, not served from the cache."""
+    from test_data import IDX_NAMES, write_idx, write_idx_folder
+
+    arrays = write_idx_folder(tmp_path / "data", n_train=60, n_test=20)
+    name = f"idx:{tmp_path / 'data'}"
+    spec = RunSpec(dataset=name, hidden=(8,), epochs=1, batch_size=16, learning_rate=0.1)
+    settings = Settings.resolve(dataset=name, seeds="2", cache_dir=str(tmp_path / "cache"), root=tmp_path, threads=1)
+    try:
+        load_dataset.cache_clear()
+        first = Lab(settings, lambda line: None)
+        before = first.run(spec)
+        again = Lab(settings, lambda line: None)
+        assert again.run(spec).key == before.key and again.records[-1].from_cache
+        labels = arrays["test_labels"].copy()
+        labels[0] = (labels[0] + 1) % 10
+        write_idx(tmp_path / "data" / IDX_NAMES["test_labels"], labels)
+        load_dataset.cache_clear()   # a new session reads the files again
+        swapped = Lab(settings, lambda line: None)
+        after = swapped.run(spec)
+        assert not swapped.records[-1].from_cache and after.key != before.key
+        assert after.environment["data"] == load_dataset(name).fingerprint != before.environment["data"]
+    finally:
+        load_dataset.cache_clear()

@@ -10,9 +10,12 @@ and their thread pools must be sized before they run their first op, which only 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import subprocess
 import sys
+import tempfile
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -102,17 +105,46 @@ def load(threads: int | None = None, name: str | None = None):
     return _loaded[:2]
 
 
-def _load_tensorflow(threads: int | None):
-    import tensorflow as tf
+# What TensorFlow's native code prints at start-up whatever TF_CPP_MIN_LOG_LEVEL says (absl writes
+# before it reads the variable): notices, not problems, and noise in every worker's output.
+_START_UP_NOISE = ("All log messages before absl::InitializeLog()", "oneDNN custom operations are on",
+                   "This TensorFlow binary is optimized", "To enable the following instructions")
 
-    if threads:
+
+@contextlib.contextmanager
+def _native_stderr_filtered():
+    """Hold back file descriptor 2 (where native code writes) and pass on all but the start-up noise."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
         try:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(threads)
-        except RuntimeError:  # TensorFlow already ran an op in this process; its pools are fixed now.
-            warnings.warn(f"TensorFlow was initialised before its threads could be capped at {threads}")
-    # The reference engine's contract: the same seed gives the same run, every time.
-    tf.config.experimental.enable_op_determinism()
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            for line in sink.read().decode(errors="replace").splitlines(keepends=True):
+                if not any(noise in line for noise in _START_UP_NOISE):
+                    sys.stderr.write(line)
+            sys.stderr.flush()
+
+
+def _load_tensorflow(threads: int | None):
+    with _native_stderr_filtered():
+        import tensorflow as tf
+
+        if threads:
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
+                tf.config.threading.set_inter_op_parallelism_threads(threads)
+            except RuntimeError:  # TensorFlow already ran an op in this process; its pools are fixed now.
+                warnings.warn(f"TensorFlow was initialised before its threads could be capped at {threads}")
+        # The reference engine's contract: the same seed gives the same run, every time.
+        tf.config.experimental.enable_op_determinism()
+        # The first op prints the oneDNN notice again: run one here, after the thread settings.
+        (tf.constant(0.0) + 0.0).numpy()
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)   # retracing warnings
     return tf
 
 

@@ -168,9 +168,11 @@ class Finding:
     datasets: tuple[str, ...]
     profiles: tuple[str, ...]
     reason: str                  # the mechanism, with {fields} from REASON_FIELDS for the numbers
+    engines: tuple[str, ...] = ()   # the engines whose runs show it; empty: every engine
 
-    def applies(self, dataset: str, profile: str) -> bool:
-        return dataset in self.datasets and profile in self.profiles
+    def applies(self, dataset: str, profile: str, engine: str | None = None) -> bool:
+        return (dataset in self.datasets and profile in self.profiles
+                and (not self.engines or engine is None or engine in self.engines))
 
     def explain(self, fields: Mapping[str, str]) -> str:
         return self.reason.format_map(fields)
@@ -181,7 +183,7 @@ def reason_fields(reason: str) -> set[str]:
 
 
 def validate_findings(findings: Mapping[str, Finding], checks: Mapping[str, Check], *,
-                      datasets: Iterable[str], profiles: Iterable[str]) -> None:
+                      datasets: Iterable[str], profiles: Iterable[str], engines: Iterable[str] = ()) -> None:
     """Raise CatalogueError (one line) for a finding that names an unknown check, dataset, profile or
     reason field, or declares an outcome its check cannot have."""
     datasets, profiles = tuple(datasets), tuple(profiles)
@@ -203,6 +205,9 @@ def validate_findings(findings: Mapping[str, Finding], checks: Mapping[str, Chec
         unknown = [p for p in finding.profiles if p not in profiles]
         if unknown or not finding.profiles:
             raise CatalogueError(f"{where}: unknown profile {unknown or '(none given)'}; known: {', '.join(profiles)}")
+        unknown = [e for e in finding.engines if engines and e not in tuple(engines)]
+        if unknown:
+            raise CatalogueError(f"{where}: unknown engine {unknown}; known: {', '.join(engines)}")
         unknown = sorted(reason_fields(finding.reason) - set(REASON_FIELDS))
         if unknown:
             raise CatalogueError(f"{where}: the reason quotes unknown fields {unknown}; known: "

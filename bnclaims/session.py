@@ -22,7 +22,7 @@ from pathlib import Path
 from . import formatting
 from .ledger import LEDGER_NAME, finding_entry, ledger_document, write_ledger
 from .settings import Settings
-from .spec import environment_fingerprint
+from .spec import ENGINES, environment_fingerprint
 
 EVIDENCE_PROPERTY = "claim_evidence"
 RUNS_PROPERTY = "claim_runs"
@@ -76,7 +76,9 @@ class ClaimsSession:
                 self.runs["from_cache"] += sum(bool(run["from_cache"]) for run in runs)
 
     def environment(self) -> dict:
-        environment = environment_fingerprint()
+        # The Keras backend is the session engine's, whatever the controller's environment says.
+        environment = {**environment_fingerprint(), "engine": self.settings.engine,
+                       "backend": ENGINES[self.settings.engine]}
         if self.devices:
             environment["device"] = ", ".join(sorted(self.devices))
         return environment

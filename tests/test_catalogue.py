@@ -16,6 +16,7 @@ import pytest
 
 from bnclaims.catalogue import CHECK_ID_PATTERN, Check, validate_findings
 from bnclaims.settings import PROFILES
+from bnclaims.spec import ENGINES
 from fixtures.plugin import KNOWN_DATASETS
 from test_plugin import run_pytest
 
@@ -72,7 +73,7 @@ def test_families_are_sized_from_the_catalogue_and_stay_inside_one_module():
 def test_findings_name_known_checks_datasets_profiles_and_fields():
     for name, module in MODULES.items():
         validate_findings(getattr(module, "FINDINGS", {}), module.CHECKS, datasets=KNOWN_DATASETS,
-                          profiles=PROFILES)
+                          profiles=PROFILES, engines=ENGINES)
 
 
 def test_every_tier_is_represented_and_exact_tiers_are_not_statistical():

@@ -572,6 +572,11 @@ def test_findings_are_validated() -> None:
             validate_findings(findings, checks, **known)
         assert "\n" not in str(raised.value)   # one line
     assert finding().applies("digits", "quick") and not finding().applies("digits", "paper")
+    only_fit = Finding("refuted", ("digits",), ("quick",), "{n}", engines=("fit",))
+    assert only_fit.applies("digits", "quick", "fit") and not only_fit.applies("digits", "quick", "compiled")
+    with pytest.raises(CatalogueError, match="unknown engine"):
+        validate_findings({"X1.better": Finding("refuted", ("digits",), ("quick",), "{n}", engines=("gpu",))},
+                          checks, **known, engines=("compiled", "fit"))
 
 
 # ---------------------------------------------------------------------------- real training

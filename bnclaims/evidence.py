@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from . import stats
+from . import power, stats
 from .catalogue import EXACT_TIER_OUTCOMES, Check, Claim  # noqa: F401 (Claim: claim modules import it here)
 # The message and summary formatters live in bnclaims.formatting; they are re-exported here.
 from .formatting import (failure_text, format_interval, format_message, record_order,  # noqa: F401
@@ -136,6 +136,7 @@ class Evidence:
     probability_of_improvement: float | None = None
     probability_of_improvement_ci: tuple[float, float] | None = None
     blocked_seeds: tuple[int, ...] = ()   # seeds where a failure of the new arm blocks support
+    sensitivity: dict | None = None      # the design's power at the observed spread (bnclaims.power)
     observed: str = ""                    # measured checks: what was observed, in words
     details: dict = field(default_factory=dict)
     rerun: str = ""
@@ -245,6 +246,9 @@ def evaluate(check: Check, arm_a: Arm, arm_b: Arm, *, rerun: str = "", notes=())
     interval, interval_method = stats.effect_interval(d, claim.method)
     improvement = stats.probability_of_improvement(arm_a.values, arm_b.values)
     expected, refuted_if = criteria(check, arm_a.name, arm_b.name)
+    design = power.sensitivity(check.id, claim.method, check.corrected_alpha, d, claim.threshold, claim.test)
+    if design is not None:
+        notes = (*notes, f"design: {design.sentence()}")
     return Evidence(
         **_common(check, seeds=arm_a.seeds, n=len(d), rerun=rerun, notes=notes),
         expected=expected, refuted_if=refuted_if, method=claim.method,
@@ -254,6 +258,7 @@ def evaluate(check: Check, arm_a: Arm, arm_b: Arm, *, rerun: str = "", notes=())
         outcome=outcome, arm_a=arm_a, arm_b=arm_b,
         probability_of_improvement=improvement.point,
         probability_of_improvement_ci=(improvement.low, improvement.high), blocked_seeds=blocked,
+        sensitivity=None if design is None else asdict(design),
     )
 
 

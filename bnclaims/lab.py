@@ -14,9 +14,9 @@ from typing import Callable
 
 from . import backend, runner
 from .cache import RunCache
-from .data import Dataset, load_dataset
+from .data import PER_SEED_SPLIT_DATASETS, Dataset, load_dataset, split_for_run
 from .results import RunResult
-from .settings import Settings
+from .settings import Settings, passes_for
 from .spec import ENGINES, RunContext, RunSpec, run_key
 
 # JAX's persistent compilation cache, inside the run cache: a session that trains runs whose programs an
@@ -38,6 +38,9 @@ class RunRecord:
     seconds: float
     outcome: str
     test_accuracy: float
+    examples_seen: int = 0     # training examples the run saw: its budget
+    steps: int = 0             # SGD steps it took (or planned, for a run that diverged)
+    split: str = ""            # the train/validation/test split it trained on, in words
 
     def line(self) -> str:
         how = "cache hit" if self.from_cache else f"trained in {self.seconds:.1f} s"
@@ -75,9 +78,24 @@ class Lab:
             self._context = runner.context(self.engine, dataset)
         return self._context
 
+    @property
+    def passes(self) -> int:
+        """Passes over the training split that make the session's budget of examples."""
+        return passes_for(self.settings.examples, len(self.dataset.y_train))
+
+    @property
+    def split(self) -> str:
+        return "per_seed" if self.settings.dataset in PER_SEED_SPLIT_DATASETS else "fixed"
+
     def base_spec(self, **changes) -> RunSpec:
-        """The talk's base setting on this session's dataset, with changes."""
-        return RunSpec(dataset=self.settings.dataset, **changes)
+        """The talk's base setting on this session's dataset and budget, with changes."""
+        return RunSpec(**{"dataset": self.settings.dataset, "epochs": self.passes, "split": self.split, **changes})
+
+    def budget_of(self, spec: RunSpec) -> tuple[int, int, str]:
+        """(examples seen, SGD steps, split in words) of a run of this spec."""
+        data = split_for_run(self.dataset, spec.split, spec.seed)
+        train_size = len(data.y_train)
+        return spec.epochs * train_size, spec.epochs * -(-train_size // spec.batch_size), data.split
 
     def run(self, spec: RunSpec, *, context: str = "") -> RunResult:
         return self.runs([spec], context=context)[0]
@@ -109,7 +127,8 @@ class Lab:
             result = self._memo[key]
             from_cache = hits.get(key, True)
             record = RunRecord(label, spec.label(), spec.seed, key, from_cache,
-                               lookup if from_cache else result.wall_seconds, result.outcome, result.test_accuracy)
+                               lookup if from_cache else result.wall_seconds, result.outcome, result.test_accuracy,
+                               *self.budget_of(spec))
             self.records.append(record)
             self.say(record.line())
             results.append(result)

@@ -10,7 +10,9 @@ Schema (version 3; version 2 ledgers, without figures, are still read):
                 null where the settings do not state one)},
    "environment": {tensorflow, keras, numpy, jax, jaxlib, backend, device (where runs trained; absent
                    when no framework ran in the session)},
-   "runs": {"trained": int, "from_cache": int},
+   "runs": {"trained": int, "from_cache": int, "each": [one entry per run the checks used: {key, label,
+            seed, outcome, test_accuracy, examples_seen, steps, split (the train/validation/test split it
+            trained on, in words: per seed on mnist5k)}]},
    "records": [Evidence.to_dict() + {"finding", "nodeid", "test_outcome", "figures"}, ...]}
                    empirical first, then by tier and check id
 Each record carries:

@@ -31,6 +31,12 @@ def epochs_to_reach(values: Sequence[float], target: float) -> int:
     return len(values) + 1
 
 
+def talk_epochs(passes: float, total_passes: int, talk_epochs_in_budget: int = 10) -> float:
+    """A number of passes as the talk's epochs: the talk's budget was 10 epochs, so one talk epoch is a
+    tenth of any profile's budget (15 passes over mnist5k at the talk's budget, 1 in the short profile)."""
+    return passes * talk_epochs_in_budget / total_passes
+
+
 def generalization_gap(run: RunResult) -> float:
     """Training-split accuracy minus test accuracy, both in inference mode (needs record=train_inference)."""
     if "train_inference" not in run.extras:

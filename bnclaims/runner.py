@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from . import backend
-from .data import Dataset, load_dataset
+from .data import Dataset, load_dataset, split_for_run
 from .results import RunResult
 from .spec import ENGINES, RunContext, RunSpec, run_key
 
@@ -52,13 +52,15 @@ def train(specs: list[RunSpec], dataset: Dataset, engine: str, threads: int | No
 
 
 def _train_here(specs, dataset, engine, ctx) -> list[RunResult]:
+    """Each spec on its own split of the dataset (see bnclaims.data.split_for_run); the run key's data
+    fingerprint is the dataset's, and the spec's split and seed name the split drawn from it."""
     if engine == "compiled":
         from .engine import train_group
 
-        return train_group(specs, dataset, ctx)
+        return [train_group([spec], split_for_run(dataset, spec.split, spec.seed), ctx)[0] for spec in specs]
     from .training import train as fit
 
-    return [fit(spec, dataset, ctx) for spec in specs]
+    return [fit(spec, split_for_run(dataset, spec.split, spec.seed), ctx) for spec in specs]
 
 
 def _train_elsewhere(specs, dataset, engine, threads, ctx) -> list[RunResult]:

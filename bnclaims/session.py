@@ -49,6 +49,7 @@ class ClaimsSession:
     pytest_html_path: Path | None = None   # pytest-html's results page, linked from the report
     records: list[dict] = field(default_factory=list)
     runs: dict = field(default_factory=lambda: {"trained": 0, "from_cache": 0})
+    run_details: dict = field(default_factory=dict)     # run key -> what the ledger states of that run
     devices: set[str] = field(default_factory=set)
     ledger_path: Path | None = None
     written_report: Path | None = None
@@ -74,6 +75,10 @@ class ClaimsSession:
             for runs in values.get(RUNS_PROPERTY, []):
                 self.runs["trained"] += sum(not run["from_cache"] for run in runs)
                 self.runs["from_cache"] += sum(bool(run["from_cache"]) for run in runs)
+                for run in (run for run in runs if "key" in run):
+                    self.run_details.setdefault(run["key"], {
+                        name: run.get(name) for name in ("key", "label", "seed", "outcome", "test_accuracy",
+                                                         "examples_seen", "steps", "split")})
 
     def environment(self) -> dict:
         # The Keras backend is the session engine's, whatever the controller's environment says.
@@ -84,7 +89,8 @@ class ClaimsSession:
         return environment
 
     def ledger(self) -> dict:
-        return ledger_document(self.settings, self.records, runs=self.runs, environment=self.environment())
+        runs = {**self.runs, "each": sorted(self.run_details.values(), key=lambda r: (r["label"], r["seed"]))}
+        return ledger_document(self.settings, self.records, runs=runs, environment=self.environment())
 
     def finish(self) -> None:
         """Write the ledger, then the report rendered from it (nothing when no check ran)."""

@@ -37,6 +37,11 @@ ACTIVATIONS = ("relu", "elu", "tanh", "sigmoid", "softsign", "selu", "gelu", "sw
 #                    activation on fixed validation examples, before training and after each epoch (P3)
 RECORDABLE = ("train_inference", "bn_input_noise", "gradient_noise", "preactivation_percentiles")
 
+# Which train/validation split a run trains on. "fixed": the dataset's own split (the talk's, for full
+# MNIST). "per_seed": a stratified train/validation split drawn from the run's seed, the test split kept
+# (bnclaims.data.split_for_run), so that the seeds sample the data too, not only the initialization.
+SPLITS = ("fixed", "per_seed")
+
 # Engines, each with the Keras backend it runs on.
 #   compiled: Keras layers on JAX, every step of a run in one compiled XLA program (bnclaims.engine)
 #   fit:      Keras `fit` on TensorFlow, as the talk trains (bnclaims.training), the reference
@@ -84,9 +89,10 @@ class RunSpec:
     learning_rate: float = 0.01
     momentum: float = 0.0
     batch_size: int = 128
-    epochs: int = 10
+    epochs: int = 10             # passes over the training split (the budget: passes x training examples)
     seed: int = 0
     record: tuple[str, ...] = field(default=())
+    split: str = "fixed"
 
     def __post_init__(self) -> None:
         # Normalise containers so that equal specs hash and serialise identically.
@@ -113,6 +119,7 @@ class RunSpec:
         require(self.bn_noise >= 0.0, "bn_noise must be >= 0")
         require(self.bn_noise == 0.0 or self.batch_norm != "none", "bn_noise needs batch_norm")
         require(self.epochs >= 1, "epochs must be >= 1")
+        require(self.split in SPLITS, f"split must be one of {SPLITS}")
         require(self.seed >= 0, "seed must be >= 0")
         unknown = set(self.record) - set(RECORDABLE)
         require(not unknown, f"cannot record {sorted(unknown)}; recordable: {RECORDABLE}")

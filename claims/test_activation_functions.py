@@ -50,7 +50,7 @@ CHECKS = declare({
 
 FINDINGS = {
     "A5.sigmoid": Finding(
-        outcome="refuted", datasets=("mnist5k",), profiles=("quick",),
+        outcome="refuted", datasets=("mnist5k",), profiles=("short",),
         reason="with BN, sigmoid scores {effect} against relu ({ci}, {ci_method}; {a} {a_values} against "
                "{b} {b_values}), credibly beyond the 3-point margin (mirror p={mirror_p} at {alpha}). BN still "
                "lifts sigmoid far above the plain sigmoid model (A5-sigmoid), so sigmoid learns with BN, only "

@@ -58,7 +58,7 @@ CHECKS = declare({check_id: NON_INFERIOR for check_id in ADDITIONS})
 
 FINDINGS = {
     "R2.dropout": Finding(
-        outcome="inconclusive", datasets=("mnist5k",), profiles=("quick",),
+        outcome="inconclusive", datasets=("mnist5k",), profiles=("short",),
         reason="BN + Dropout(0.2) scores {effect} against BN alone ({ci}, {ci_method}; means {a_mean} vs "
                "{b_mean}), an interval that straddles the -0.02 margin: neither non-inferior (p={p}) nor "
                "credibly worse (p={mirror_p}) at {alpha}. Dropout adds noise to every step and slows SGD; "

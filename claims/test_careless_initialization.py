@@ -39,7 +39,7 @@ CHECKS = declare({
 
 FINDINGS = {
     "A3.init_spread": Finding(
-        outcome="inconclusive", datasets=("mnist5k",), profiles=("quick",), engines=("compiled",),
+        outcome="inconclusive", datasets=("mnist5k",), profiles=("short",), engines=("compiled",),
         reason="BN narrows the spread of test accuracy across initializations by {effect} ({ci}, {ci_method}: "
                "plain's spread {a_mean} against BN's {b_mean}), an interval that straddles the 0.10 threshold "
                "(p={p}, mirror p={mirror_p}). BN's own spread stays large: its accuracy falls as the "

@@ -65,7 +65,7 @@ CHECKS = declare({
 
 FINDINGS = {
     "P3-noisy.noisy_vs_bn": Finding(
-        outcome="inconclusive", datasets=("mnist5k",), profiles=("quick",),
+        outcome="inconclusive", datasets=("mnist5k",), profiles=("short",),
         reason="noisy BN scores {effect} against BN ({ci}, {ci_method}), an interval that straddles the "
                "-0.03 margin: neither non-inferior (p={p}) nor credibly worse (p={mirror_p}) at {alpha}. The "
                "injected shift and scale, redrawn every step, cost accuracy within 10 epochs, yet noisy BN "

@@ -366,9 +366,11 @@ def test_failure_message_has_the_fixed_shape() -> None:
     assert lines[6].startswith("  failures: A 0 of 5 failed (rate 0.00, 95% CI 0.00-0.52; rates above 0.45 excluded); "
                                "B 1 of 5 failed")
     assert lines[7] == "  note: a note"
-    assert lines[8] == "  outcome: supported"
-    assert lines[9] == "  rerun: pytest claims/x.py::test[X1.better]"
-    assert len(lines) == 10
+    # The design's sensitivity at the observed spread (bnclaims.power) follows the module's notes.
+    assert lines[8].startswith("  note: design: with 5 seeds and the observed spread (sd of differences ")
+    assert lines[9] == "  outcome: supported"
+    assert lines[10] == "  rerun: pytest claims/x.py::test[X1.better]"
+    assert len(lines) == 11
 
 
 def test_message_of_a_declared_finding_and_summary_line() -> None:
@@ -401,7 +403,8 @@ def test_to_json_carries_every_field() -> None:
                  "min_seeds", "n", "effect", "effect_ci_method", "test_name", "p_value", "outcome", "kind",
                  "mirror_test_name", "mirror_p_value", "probability_of_improvement", "rerun"):
         assert record[name] == getattr(evidence, name), name
-    assert record["seeds"] == list(SEEDS) and record["notes"] == ["n1"] and record["reachable"] is True
+    assert record["seeds"] == list(SEEDS) and record["notes"][0] == "n1" and record["reachable"] is True
+    assert record["sensitivity"]["n"] == 5 and record["notes"][1].startswith("design: with 5 seeds")
     assert record["effect_ci"] == list(evidence.effect_ci)
     assert record["probability_of_improvement_ci"] == list(evidence.probability_of_improvement_ci)
     assert record["arm_a"]["values"] == list(a.values) and record["arm_a"]["run_keys"] == list("abcde")

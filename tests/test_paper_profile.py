@@ -41,14 +41,20 @@ def write_stand_in_mnist(folder: Path, n_train: int = 300, n_test: int = 100) ->
 def test_paper_profile_runs_every_claim_module_on_mnist_with_the_talks_split(tmp_path, monkeypatch):
     write_stand_in_mnist(tmp_path / "keras")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    result = run_pytest("claims/", "-n", "2", "--claims-profile", "paper", "--claims-seeds", "2",
+    # The stand-in's 240 training images at the paper budget would take 2,000 passes: ten are enough here.
+    result = run_pytest("claims/", "-n", "2", "--claims-profile", "paper", "--claims-seeds", "2", "--claims-budget", "2400",
                         "--claims-cache", str(tmp_path / "cache"), "--claims-report-dir", str(tmp_path / "reports"),
                         timeout=1500)
-    assert "claims: profile paper, dataset mnist, seeds 0-1 (n=2)" in result.stdout
+    assert "claims: profile paper, dataset mnist, seeds 0-1 (n=2), budget 2,400 examples per run" in result.stdout
     summary = result.stdout.strip().splitlines()[-1]
     assert " error" not in summary, result.stdout[-5000:]
     ledger = json.loads((tmp_path / "reports" / "claims.json").read_text())
     assert ledger["settings"]["profile"] == "paper" and ledger["settings"]["dataset"] == "mnist"
+    assert ledger["settings"]["budget"]["passes"] == 10
+    # Full-size datasets keep the talk's split: every run trains on the same one.
+    assert {run["split"] for run in ledger["runs"]["each"]} == {
+        "train 240 / validation 60 / test 100, in file order: validation is the last 20% of the training "
+        "images, train the first 80%, test the test file"}
     modules = {record["nodeid"].split("::")[0].split("/")[-1] for record in ledger["records"]}
     assert modules == set(CLAIM_MODULES), "every claim module reached a verdict"
     # On a dataset the FINDINGS do not name, no check is excused: verdicts are passed or failed.

@@ -25,11 +25,11 @@ def run_pytest(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.C
 
 @pytest.mark.slow
 def test_talk_table_on_digits_writes_the_ledger_and_hits_the_cache_the_second_time(tmp_path):
-    options = ["claims/test_talk_table.py", "--claims-dataset", "digits", "--claims-seeds", "3",
+    options = ["claims/test_talk_table.py", "--claims-profile", "short", "--claims-dataset", "digits", "--claims-seeds", "3",
                "--claims-cache", str(tmp_path / "cache"), "--claims-report-dir", str(tmp_path / "reports")]
     cold = run_pytest(*options)
-    assert "claims: profile quick, dataset digits, seeds 0-2 (n=3)" in cold.stdout
-    assert "reproduce with: pytest claims/ --claims-profile quick --claims-dataset digits --claims-seeds 0-2" in cold.stdout
+    assert "claims: profile short, dataset digits, seeds 0-2 (n=3), budget 32,000 examples per run" in cold.stdout
+    assert "reproduce with: pytest claims/ --claims-profile short --claims-dataset digits --claims-seeds 0-2" in cold.stdout
     assert "trained in" in cold.stderr            # one progress line per run
     assert "runs: 24 trained, 0 from the cache" in cold.stdout
     ledger = json.loads((tmp_path / "reports" / "claims.json").read_text())
@@ -38,6 +38,12 @@ def test_talk_table_on_digits_writes_the_ledger_and_hits_the_cache_the_second_ti
         "TABLE-1.convergence_speed", "TABLE-2.big_learning_rate", "TABLE-3.too_big_weights",
         "TABLE-4.no_data_normalization"]
     assert all(r["arm_a"]["seeds"] == [0, 1, 2] == r["seeds"] for r in ledger["records"])
+    # Every run's budget: the short profile's 32,000 examples are 28 passes over digits' 1,150 images.
+    assert ledger["settings"]["budget"] == {"examples_seen": 28 * 1150, "passes": 28, "steps": 28 * 9, "batch_size": 128}
+    each = ledger["runs"]["each"]
+    assert len(each) == 24 and {run["examples_seen"] for run in each} == {28 * 1150}
+    assert {run["steps"] for run in each} == {28 * 9, 28 * 2}            # batch 128 and batch 1024
+    assert all("train 1150 / validation 288 / test 359" in run["split"] for run in each)
     assert all(len(r["arm_a"]["values"]) == 3 and r["nodeid"] for r in ledger["records"])
 
     warm = run_pytest(*options, "-n", "2")
@@ -81,7 +87,7 @@ GRID = Claim(statement="A needs fewer steps", source="test", metric="grid steps"
              threshold=0.0, threshold_reason="test", exact_test=True)
 CHECKS = declare({"Z9.refuted": BEATS, "Z9.now_holds": BEATS, "Z9.changed": BEATS, "Z9.too_few_seeds": GRID})
 FINDINGS = {
-    check_id: Finding(outcome="refuted", datasets=("digits",), profiles=("quick",),
+    check_id: Finding(outcome="refuted", datasets=("digits",), profiles=("short",),
                       reason="A trails B by {effect} ({ci}, n={n})")
     for check_id in ("Z9.refuted", "Z9.now_holds", "Z9.changed")
 }
@@ -107,7 +113,7 @@ def make_claims_project(root: Path, module: str) -> Path:
 
 def test_declared_findings_xfail_with_this_runs_numbers_and_fail_when_they_change(tmp_path):
     project = make_claims_project(tmp_path, FINDINGS_MODULE)
-    result = run_pytest("claims/", "-rxf", "--claims-dataset", "digits", "--claims-seeds", "3",
+    result = run_pytest("claims/", "-rxf", "--claims-profile", "short", "--claims-dataset", "digits", "--claims-seeds", "3",
                         "--claims-cache", str(tmp_path / "cache"), cwd=project)
     assert "3 failed, 1 xfailed" in result.stdout, result.stdout
     # The finding's reason is filled in from this run's evidence, not typed.
@@ -128,12 +134,12 @@ def test_declared_findings_xfail_with_this_runs_numbers_and_fail_when_they_chang
 
 
 @pytest.mark.parametrize("finding, fragment", [
-    ('{"Z9.nope": Finding("refuted", ("digits",), ("quick",), "why")}',
+    ('{"Z9.nope": Finding("refuted", ("digits",), ("short",), "why")}',
      "FINDINGS['Z9.nope'] names no check of this module; its checks: Z9.refuted"),
-    ('{"Z9.refuted": Finding("refuted", ("mnist9",), ("quick",), "why")}', "unknown dataset ['mnist9']"),
+    ('{"Z9.refuted": Finding("refuted", ("mnist9",), ("short",), "why")}', "unknown dataset ['mnist9']"),
     ('{"Z9.refuted": Finding("refuted", ("digits",), ("slow",), "why")}', "unknown profile ['slow']"),
-    ('{"Z9.refuted": Finding("supported", ("digits",), ("quick",), "why")}', "declares one of"),
-    ('{"Z9.refuted": Finding("refuted", ("digits",), ("quick",), "by {typo}")}', "unknown fields ['typo']"),
+    ('{"Z9.refuted": Finding("supported", ("digits",), ("short",), "why")}', "declares one of"),
+    ('{"Z9.refuted": Finding("refuted", ("digits",), ("short",), "by {typo}")}', "unknown fields ['typo']"),
 ])
 def test_a_bad_finding_is_a_collection_error_of_one_line(tmp_path, finding, fragment):
     module = FINDINGS_MODULE.replace(FINDINGS_MODULE[FINDINGS_MODULE.index("FINDINGS = {"):

@@ -458,7 +458,7 @@ MEASURED = Claim(statement="time grows linearly", source="test", metric="slope",
                  threshold=0.1, threshold_reason="test", criterion="slope within 0.1 of 1")
 CHECKS = declare({"A1.with_figures": PAIRED, "A1-talk.default_plot": PAIRED, "R1.refuted": PAIRED,
                   "R2.slope": MEASURED})
-FINDINGS = {"R1.refuted": Finding("inconclusive", ("digits",), ("quick",), "the arms differ by {effect} only")}
+FINDINGS = {"R1.refuted": Finding("inconclusive", ("digits",), ("short",), "the arms differ by {effect} only")}
 SEEDS = (0, 1, 2)
 
 
@@ -526,7 +526,7 @@ def make_project(root: Path) -> Path:
     return root
 
 
-PROJECT_OPTIONS = ("--claims-dataset", "digits", "--claims-seeds", "3")
+PROJECT_OPTIONS = ("--claims-profile", "short", "--claims-dataset", "digits", "--claims-seeds", "3")
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 
 from bnclaims import spec as spec_module
-from bnclaims.settings import Settings, SettingsError, format_seeds, parse_seeds, worker_threads
+from bnclaims.settings import (DEFAULT_SEEDS, Settings, SettingsError, format_seeds, parse_seeds, passes_for,
+                               worker_threads)
 from bnclaims.spec import ENGINES, RunContext, RunSpec, SpecError, run_key
 
 CONTEXT = RunContext(engine="compiled", backend="jax", platform="cpu", data="a" * 64)
@@ -109,15 +110,30 @@ def test_format_seeds():
 
 def test_profiles_resolve(tmp_path, monkeypatch):
     monkeypatch.delenv("BNCLAIMS_CACHE_DIR", raising=False)
-    quick = Settings.resolve(root=tmp_path)
-    assert (quick.dataset, quick.seeds) == ("mnist5k", (0, 1, 2, 3, 4))
-    assert quick.cache_dir == (tmp_path / ".claims-cache").resolve()
+    default = Settings.resolve(root=tmp_path)
+    assert (default.profile, default.dataset, default.seeds) == ("default", "mnist5k", tuple(range(DEFAULT_SEEDS)))
+    assert default.examples == 480_000 and "budget 480,000 examples per run" in default.describe()[0]
+    assert default.budget() == {"examples_seen": 480_000, "passes": 150, "steps": 3_750, "batch_size": 128}
+    assert default.cache_dir == (tmp_path / ".claims-cache").resolve()
+    short = Settings.resolve(profile="short", root=tmp_path)
+    assert (short.seeds, short.budget()) == ((0, 1, 2, 3, 4), {"examples_seen": 32_000, "passes": 10, "steps": 250,
+                                                                  "batch_size": 128})
     paper = Settings.resolve(profile="paper", root=tmp_path)
-    assert (paper.dataset, len(paper.seeds)) == ("mnist", 10)
+    assert (paper.dataset, len(paper.seeds), paper.examples) == ("mnist", 10, 480_000)
     custom = Settings.resolve(profile="paper", dataset="digits", seeds="2-4", root=tmp_path)
     assert (custom.dataset, custom.seeds) == ("digits", (2, 3, 4))
     assert custom.rerun_command() == "pytest claims/ --claims-profile paper --claims-dataset digits --claims-seeds 2-4"
-    assert quick.engine == "compiled" and "engine compiled (Keras on jax)" in quick.describe()[1]
+    assert default.engine == "compiled" and "engine compiled (Keras on jax)" in default.describe()[1]
+
+
+def test_a_budget_of_examples_sets_the_passes_and_is_stated_when_it_is_not_the_profiles(tmp_path):
+    assert passes_for(480_000, 3_200) == 150 and passes_for(480_000, 48_000) == 10 and passes_for(10, 3_200) == 1
+    shorter = Settings.resolve(profile="paper", examples="2,400", root=tmp_path)
+    assert shorter.examples == 2_400 and "--claims-budget 2400" in shorter.rerun_command()
+    assert "--claims-budget" not in Settings.resolve(profile="short", examples=32_000, root=tmp_path).rerun_command()
+    for bad in ("0", "-5", "lots", "1.5"):
+        with pytest.raises(SettingsError, match="--claims-budget .* is not a positive number"):
+            Settings.resolve(examples=bad, root=tmp_path)
 
 
 def test_engine_setting(tmp_path):

@@ -2,10 +2,10 @@
 
 Layout: <root>/<key[:2]>/<key>.json (+ <key>.lock). Keys are run keys (bnclaims.spec.run_key). A run
 is trained at most once even when several pytest-xdist workers ask for it at the same moment: the first
-takes the key's lock and trains, the others wait on the lock and then read what it wrote. A group of
-runs trained together holds the locks of its missing keys, taken in sorted order so that two workers
-with overlapping groups cannot deadlock. A damaged entry is moved aside (never deleted), reported,
-and trained again.
+takes the key's lock and trains, the others read what it wrote. Workers whose groups of runs overlap
+share the work: each takes the locks it can get without waiting, trains those runs, and only then waits
+for the runs another worker holds, so neither sits idle while the other trains a whole group. A damaged
+entry is moved aside (never deleted), reported, and trained again.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from contextlib import ExitStack
 from typing import Callable
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from .results import DamagedEntry, RunResult
 
@@ -93,26 +92,72 @@ class RunCache:
         [(result, hit)] = self.get_or_train_many([key], lambda missing: [train()])
         return result, hit
 
-    def get_or_train_many(self, keys: list[str],
-                          train: Callable[[list[int]], list[RunResult]]) -> list[tuple[RunResult, bool]]:
+    def _lock(self, key: str) -> FileLock:
+        path = self.entry_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(path.with_suffix(".lock")))
+
+    def _usable(self, key: str) -> RunResult | None:
+        """The stored result this session may serve: any in mode 'use', its own in 'rebuild'."""
+        stored = self.load(key)
+        if stored is not None and (self.mode == "use" or stored[1] == self.session_id):
+            return stored[0]
+        return None
+
+    def get_or_train_many(self, keys: list[str], train: Callable[[list[int]], list[RunResult]],
+                          *, chunk: int | None = None) -> list[tuple[RunResult, bool]]:
         """[(result, served_from_cache)] for each key. train(positions) trains the runs at those
-        positions of `keys` that the cache cannot serve, in one call, and returns them in that order."""
+        positions of `keys` that the cache cannot serve and returns them in that order; it is called
+        with at most `chunk` positions at a time (all at once when None: an engine in a subprocess
+        starts once), each under the locks of its keys. Keys another process holds are left for last
+        and then waited for: that process is training them."""
         if self.mode == "bypass":
             return [(result, False) for result in train(list(range(len(keys))))]
-        found: dict[int, RunResult] = {}
-        with ExitStack() as locks:
-            for key in sorted(set(keys)):
-                path = self.entry_path(key)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                locks.enter_context(FileLock(str(path.with_suffix(".lock"))))
-            for position, key in enumerate(keys):
-                stored = self.load(key)
-                if stored is not None and (self.mode == "use" or stored[1] == self.session_id):
-                    found[position] = stored[0]
-            missing = [position for position in range(len(keys)) if position not in found]
-            trained = dict(zip(missing, train(missing))) if missing else {}
-            for position, result in trained.items():
-                if result.key != keys[position]:
-                    raise ValueError(f"trained a run under key {result.key[:12]} for key {keys[position][:12]}")
-                self.store(result)
-        return [(found[p], True) if p in found else (trained[p], False) for p in range(len(keys))]
+        first = {}
+        for position, key in enumerate(keys):
+            first.setdefault(key, position)
+        results: dict[str, tuple[RunResult, bool]] = {}
+        queue, held_elsewhere = list(first), []
+        size = chunk or len(queue)
+        while queue:
+            batch, locks, rest = [], [], []
+            for key in queue:
+                if len(batch) >= size:
+                    rest.append(key)
+                    continue
+                lock = self._lock(key)
+                try:
+                    lock.acquire(timeout=0)
+                except Timeout:
+                    held_elsewhere.append(key)
+                    continue
+                stored = self._usable(key)
+                if stored is not None:
+                    results[key] = (stored, True)
+                    lock.release()
+                else:
+                    batch.append(key)
+                    locks.append(lock)
+            try:
+                self._train_and_store(batch, first, keys, train, results)
+            finally:
+                for lock in locks:
+                    lock.release()
+            queue = rest
+        for key in held_elsewhere:
+            with self._lock(key):
+                stored = self._usable(key)
+                if stored is not None:
+                    results[key] = (stored, True)
+                else:       # the other process stopped without storing it
+                    self._train_and_store([key], first, keys, train, results)
+        return [results[key] for key in keys]
+
+    def _train_and_store(self, batch: list[str], first: dict, keys: list[str], train, results: dict) -> None:
+        if not batch:
+            return
+        for key, result in zip(batch, train([first[key] for key in batch])):
+            if result.key != key:
+                raise ValueError(f"trained a run under key {result.key[:12]} for key {key[:12]}")
+            self.store(result)
+            results[key] = (result, False)

@@ -115,9 +115,16 @@ class Lab:
 
             def train(missing: list[int]) -> list[RunResult]:
                 group = [specs[positions[m]] for m in missing]
-                return runner.train(group, self.dataset, self.engine, self.settings.threads, self.run_context)
+                trained = runner.train(group, self.dataset, self.engine, self.settings.threads, self.run_context)
+                for m, result in zip(missing, trained):   # progress as each run ends, not when the group does
+                    self.say(self._record(specs[positions[m]], result, contexts[positions[m]], False,
+                                          result.wall_seconds).line())
+                return trained
 
-            obtained = self.cache.get_or_train_many([keys[p] for p in positions], train)
+            # One run at a time where this process trains: workers asking for overlapping runs share
+            # them. An engine in a subprocess gets the whole group, so that it starts once.
+            chunk = 1 if runner.runs_here(self.engine) else None
+            obtained = self.cache.get_or_train_many([keys[p] for p in positions], train, chunk=chunk)
             for position, (result, hit) in zip(positions, obtained):
                 self._memo[keys[position]] = result
                 hits[keys[position]] = hit
@@ -126,13 +133,16 @@ class Lab:
         for spec, key, label in zip(specs, keys, contexts):
             result = self._memo[key]
             from_cache = hits.get(key, True)
-            record = RunRecord(label, spec.label(), spec.seed, key, from_cache,
-                               lookup if from_cache else result.wall_seconds, result.outcome, result.test_accuracy,
-                               *self.budget_of(spec))
+            record = self._record(spec, result, label, from_cache, lookup if from_cache else result.wall_seconds)
             self.records.append(record)
-            self.say(record.line())
+            if from_cache:                  # a trained run said its line when it ended
+                self.say(record.line())
             results.append(result)
         return results
+
+    def _record(self, spec: RunSpec, result: RunResult, context: str, from_cache: bool, seconds: float) -> RunRecord:
+        return RunRecord(context, spec.label(), spec.seed, result.key, from_cache, seconds, result.outcome,
+                         result.test_accuracy, *self.budget_of(spec))
 
     def take_new_records(self) -> list[RunRecord]:
         """Records since the last call: each run is reported once, whichever test asked first."""

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,36 @@ def test_racing_processes_train_a_key_once(tmp_path):
     lines = sorted(out.strip() for out, _ in outputs)
     assert len({line.rsplit(" ", 1)[0] for line in lines}) == 1, "every racer got the same result"
     assert [line.endswith("True") for line in lines].count(False) == 1, "one trained, the others read"
+
+
+def test_chunks_train_one_at_a_time_and_a_run_another_process_holds_is_waited_for(tmp_path, result_factory):
+    """Two workers with overlapping groups share the work: keys another process has locked are skipped,
+    the rest trained (one per call with chunk=1), and the held ones read once that process stored them."""
+    import threading
+
+    from filelock import FileLock
+
+    cache = RunCache(tmp_path)
+    specs = [SPEC.replace(seed=seed) for seed in range(3)]
+    keys = [s.key() for s in specs]
+    cache.entry_path(keys[0]).parent.mkdir(parents=True, exist_ok=True)
+    holding = threading.Event()
+    calls = []
+
+    def other_worker():   # holds the first run's lock while it "trains" it
+        with FileLock(str(cache.entry_path(keys[0]).with_suffix(".lock"))):
+            holding.set()
+            time.sleep(0.5)
+            cache.store(result_factory(specs[0], accuracy=0.3))
+
+    def train(missing):
+        calls.append(missing)
+        return [result_factory(specs[m], accuracy=0.5) for m in missing]
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    holding.wait()
+    got = cache.get_or_train_many(keys, train, chunk=1)
+    thread.join()
+    assert calls == [[1], [2]]
+    assert [(r.test_accuracy, hit) for r, hit in got] == [(0.3, True), (0.5, False), (0.5, False)]

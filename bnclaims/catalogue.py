@@ -182,38 +182,59 @@ def reason_fields(reason: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(reason) if name is not None}
 
 
-def validate_findings(findings: Mapping[str, Finding], checks: Mapping[str, Check], *,
+def findings_of(declared) -> tuple:
+    """A FINDINGS value as a tuple: one Finding, or several for different regimes of one check."""
+    return tuple(declared) if isinstance(declared, (tuple, list)) else (declared,)
+
+
+def applicable_finding(declared, dataset: str, profile: str, engine: str | None = None) -> Finding | None:
+    """The declared finding (if any) whose datasets, profiles and engines cover this session."""
+    return next((f for f in findings_of(declared) if f.applies(dataset, profile, engine)), None)
+
+
+def validate_findings(findings: Mapping[str, Finding | tuple], checks: Mapping[str, Check], *,
                       datasets: Iterable[str], profiles: Iterable[str], engines: Iterable[str] = ()) -> None:
     """Raise CatalogueError (one line) for a finding that names an unknown check, dataset, profile or
-    reason field, or declares an outcome its check cannot have."""
+    reason field, declares an outcome its check cannot have, or overlaps another finding of its check."""
     datasets, profiles = tuple(datasets), tuple(profiles)
-    for check_id, finding in findings.items():
+    for check_id, declared in findings.items():
         where = f"FINDINGS[{check_id!r}]"
         if check_id not in checks:
             raise CatalogueError(f"{where} names no check of this module; its checks: {', '.join(checks)}")
-        if not isinstance(finding, Finding):
-            raise CatalogueError(f"{where} must be a Finding, got {type(finding).__name__}")
-        tier = checks[check_id].tier
-        allowed = ("refuted", "inconclusive") if tier == "empirical" else ("fails",)
-        if finding.outcome not in allowed:
-            raise CatalogueError(f"{where}: a finding of an {tier} check declares one of {allowed}, "
-                                 f"not {finding.outcome!r}")
-        unknown = [d for d in finding.datasets if d not in datasets and not d.startswith("idx:")]
-        if unknown or not finding.datasets:
-            raise CatalogueError(f"{where}: unknown dataset {unknown or '(none given)'}; known: "
-                                 f"{', '.join(datasets)} or idx:<folder>")
-        unknown = [p for p in finding.profiles if p not in profiles]
-        if unknown or not finding.profiles:
-            raise CatalogueError(f"{where}: unknown profile {unknown or '(none given)'}; known: {', '.join(profiles)}")
-        unknown = [e for e in finding.engines if engines and e not in tuple(engines)]
-        if unknown:
-            raise CatalogueError(f"{where}: unknown engine {unknown}; known: {', '.join(engines)}")
-        unknown = sorted(reason_fields(finding.reason) - set(REASON_FIELDS))
-        if unknown:
-            raise CatalogueError(f"{where}: the reason quotes unknown fields {unknown}; known: "
-                                 f"{', '.join(REASON_FIELDS)}")
-        if not finding.reason.strip():
-            raise CatalogueError(f"{where}: a finding explains its mechanism in its reason")
+        regimes = set()
+        for finding in findings_of(declared):
+            _validate_finding(where, finding, checks[check_id], datasets, profiles, tuple(engines))
+            for regime in ((d, p, e) for d in finding.datasets for p in finding.profiles
+                           for e in (finding.engines or ("any",))):
+                clash = [r for r in regimes if r[:2] == regime[:2] and (r[2] == regime[2] or "any" in (r[2], regime[2]))]
+                if clash:
+                    raise CatalogueError(f"{where}: two findings apply to dataset {regime[0]}, profile {regime[1]}")
+                regimes.add(regime)
+
+
+def _validate_finding(where: str, finding, check: Check, datasets, profiles, engines) -> None:
+    if not isinstance(finding, Finding):
+        raise CatalogueError(f"{where} must be a Finding, got {type(finding).__name__}")
+    allowed = ("refuted", "inconclusive") if check.tier == "empirical" else ("fails",)
+    if finding.outcome not in allowed:
+        raise CatalogueError(f"{where}: a finding of an {check.tier} check declares one of {allowed}, "
+                             f"not {finding.outcome!r}")
+    unknown = [d for d in finding.datasets if d not in datasets and not d.startswith("idx:")]
+    if unknown or not finding.datasets:
+        raise CatalogueError(f"{where}: unknown dataset {unknown or '(none given)'}; known: "
+                             f"{', '.join(datasets)} or idx:<folder>")
+    unknown = [p for p in finding.profiles if p not in profiles]
+    if unknown or not finding.profiles:
+        raise CatalogueError(f"{where}: unknown profile {unknown or '(none given)'}; known: {', '.join(profiles)}")
+    unknown = [e for e in finding.engines if engines and e not in engines]
+    if unknown:
+        raise CatalogueError(f"{where}: unknown engine {unknown}; known: {', '.join(engines)}")
+    unknown = sorted(reason_fields(finding.reason) - set(REASON_FIELDS))
+    if unknown:
+        raise CatalogueError(f"{where}: the reason quotes unknown fields {unknown}; known: "
+                             f"{', '.join(REASON_FIELDS)}")
+    if not finding.reason.strip():
+        raise CatalogueError(f"{where}: a finding explains its mechanism in its reason")
 
 
 def clopper_pearson_min_seeds(rate: float, alpha: float) -> int:

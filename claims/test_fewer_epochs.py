@@ -59,11 +59,32 @@ CHECKS = declare({
 
 SEED_COUNT_FINDING = Finding(
     outcome="inconclusive", datasets=("mnist5k",), profiles=("short",),
-    reason="BN saves {effect} epochs on average (plain {a_values} against BN {b_values} epochs), ahead on "
-           "{wins} seeds, but whole epochs are tied and censored, so the test is the exact sign-flip test, "
-           "whose smallest p with {n} seeds is 2^-{n}, above this family's level {alpha}: the quick profile's "
-           "seed count cannot decide this check either way")
-FINDINGS = {"A2.inference": SEED_COUNT_FINDING, "A2.training": SEED_COUNT_FINDING}
+    reason="BN saves {effect} talk epochs on average (plain {a_values} against BN {b_values}), ahead on "
+           "{wins} seeds, but the counts are tied and censored, so the test is the exact sign-flip test, "
+           "whose smallest p with {n} seeds is 2^-{n}, above this family's level {alpha}: the short "
+           "profile's seed count cannot decide this check either way")
+FINDINGS = {
+    "A2.inference": (
+        SEED_COUNT_FINDING,
+        Finding(
+            outcome="refuted", datasets=("mnist5k",), profiles=("default",), engines=("compiled",),
+            reason="in inference mode BN reaches 90% of the plain model's final validation accuracy {effect} "
+                   "talk epochs sooner ({ci}, {ci_method}; plain {a_values} against BN {b_values}), credibly "
+                   "less than one (mirror p={mirror_p} at {alpha}). At the talk's budget both arms pass that "
+                   "target within the first tenth of training, so neither can save a whole tenth; BN is ahead, "
+                   "but by less than the talk's unit. Its moving statistics (momentum 0.99) also lag early in "
+                   "training, which holds back inference-mode accuracy more than training-mode (A2.training)"),
+    ),
+    "A2.training": (
+        SEED_COUNT_FINDING,
+        Finding(
+            outcome="inconclusive", datasets=("mnist5k",), profiles=("default",), engines=("compiled",),
+            reason="in training mode BN saves {effect} talk epochs ({ci}, {ci_method}; plain {a_values} against "
+                   "BN {b_values}): about one, the threshold itself, so neither the claim test (p={p}) nor its "
+                   "mirror (p={mirror_p}) rejects at {alpha}. Both arms pass the target within the first fifth "
+                   "of the talk's budget: a saving near one talk epoch is all there is to find"),
+    ),
+}
 
 
 def epochs_to_target(with_bn, plain, history_key: str) -> tuple[list[float], list[float]]:

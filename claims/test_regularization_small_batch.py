@@ -26,7 +26,7 @@ from __future__ import annotations
 import pytest
 
 from bnclaims import figures, metrics
-from bnclaims.catalogue import Claim, declare
+from bnclaims.catalogue import Claim, Finding, declare
 from bnclaims.evidence import arm_from_runs
 
 GROUP_SIZES = (8, 32, 128)
@@ -40,6 +40,15 @@ CHECKS = declare({
         threshold_reason="a slight effect: half a point of generalization gap, above paired test-set resolution"),
 })
 
+
+FINDINGS = {
+    "A6.ghost8_vs_128": Finding(
+        outcome="inconclusive", datasets=("mnist5k",), profiles=("default",), engines=("compiled",),
+        reason="at the talk's budget, BN statistics over groups of 8 shrink the generalization gap by {effect} "
+               "({ci}, {ci_method}): most likely more than the half-point threshold, but not credibly so "
+               "(p={p} at {alpha}), nor credibly less (p={mirror_p}). The design's power at this spread is "
+               "below 0.8 (see the design note): more seeds are needed to decide"),
+}
 
 @pytest.mark.parametrize("check", ["A6.ghost8_vs_128"])
 def test_small_statistics_batches_regularize(check, lab, verify, figure):

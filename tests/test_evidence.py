@@ -15,7 +15,8 @@ import math
 import numpy as np
 import pytest
 
-from bnclaims.catalogue import REASON_FIELDS, CatalogueError, Check, Claim, Finding, declare, validate_findings
+from bnclaims.catalogue import (REASON_FIELDS, CatalogueError, Check, Claim, Finding, applicable_finding, declare,
+                                validate_findings)
 from bnclaims.evidence import (
     Arm,
     ClaimNotSupported,
@@ -635,3 +636,18 @@ def test_a_deliberately_wrong_claim_is_refuted_on_real_runs(tmp_path) -> None:
     assert lines[5].startswith("  arms: plain mean ") and "BN mean" in lines[5]
     assert lines[6].startswith("  failures: plain ") and "of 3 failed" in lines[6]
     assert lines[-2:] == ["  outcome: refuted", "  rerun: pytest claims/wrong.py"]
+
+
+def test_a_check_may_declare_one_finding_per_regime() -> None:
+    checks = {"X1.better": check()}
+    known = dict(datasets=("digits", "mnist5k"), profiles=("short", "default"), engines=("compiled", "fit"))
+    short = Finding("refuted", ("mnist5k",), ("short",), "short: {effect}")
+    default = Finding("inconclusive", ("mnist5k",), ("default",), "default: {effect}", engines=("compiled",))
+    validate_findings({"X1.better": (short, default)}, checks, **known)
+    assert applicable_finding((short, default), "mnist5k", "short", "fit") is short
+    assert applicable_finding((short, default), "mnist5k", "default", "compiled") is default
+    assert applicable_finding((short, default), "mnist5k", "default", "fit") is None
+    assert applicable_finding(short, "digits", "short") is None
+    overlapping = Finding("refuted", ("mnist5k",), ("default",), "again: {effect}")
+    with pytest.raises(CatalogueError, match="two findings apply to dataset mnist5k, profile default"):
+        validate_findings({"X1.better": (default, overlapping)}, checks, **known)

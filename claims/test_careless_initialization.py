@@ -1,20 +1,33 @@
 """A3: Batch Normalization "allows us to be more careless about weight initialization" (talk, Summary;
-evidence: Comparison 3, "Too Big Weights").
+evidence: Comparison 3, "Too Big Weights": RandomUniform(-5, 5), BN 0.9660 against its 0.9739 at the
+default initialization, plain 0.3525).
 
 Experiment: kernels initialized with RandomUniform(-a, a) for a = 0.05, 0.15, 0.5, 1.5, 5 (half-decade
 steps, from too small to the talk's too big) plus the default glorot_uniform, with and without BN, at the
-talk's base setting, across the profile's seeds. Test accuracy per run.
+talk's base setting, across the profile's seeds. Test accuracy per run; the figures show each arm's
+accuracy against the initialization.
 
-Claim A3: per seed, the spread of test accuracy across the six initializations (max - min) is smaller
-with BN than without, by more than 0.10. Threshold reason: "far less" variation must be a difference a
-reader sees at a glance on the sweep plot: ten accuracy points, several times the seed noise.
-The talk's own point (a = 5: BN 0.9660 against plain 0.3525) is TABLE-3 in test_talk_table.py; its
-runs are the a = 5 column of this sweep, trained once.
+"Careless" means that a bad initialization costs BN little, while it costs the plain model a lot:
+- A3.bn_worst_init (non-inferiority): BN at its worst initialization of the sweep scores within 2 points
+  of BN at glorot_uniform (paired by seed: worst - glorot > -0.02).
+- A3.plain_worst_init (superiority): the plain model at its worst initialization scores more than 2
+  points below the plain model at glorot_uniform (glorot - worst > 0.02), i.e. the sweep is one on
+  which carelessness costs a model without BN; without it, A3.bn_worst_init would show nothing about BN.
+The worst initialization of an arm is the scale with the lowest mean VALIDATION accuracy across seeds;
+the effect is then measured on the test split, so choosing the worst scale does not bias the test's
+numbers (picking the per-seed minimum of the test accuracies would drag BN's value down by the noise).
+Threshold reason (both checks): 2 points. The talk calls BN's loss at RandomUniform(-5, 5), 0.8 points
+(0.9739 to 0.9660), careless; 2 points allows more than twice that, and is several times the seed noise
+of these models' test accuracy, so a cost above it is one a practitioner would see and care about.
+The two checks are one Bonferroni family (A3 is supported only when both are).
+
+The talk's own point (a = 5: BN 0.9660 against plain 0.3525) is TABLE-3 in test_talk_table.py; its runs
+are the a = 5 column of this sweep, trained once.
 
 Literature: Ioffe & Szegedy (2015, Sec. 3.3): BN makes backpropagation invariant to the scale of the
 weights, BN(aWu) = BN(Wu); Bjorck et al. (2018) and Santurkar et al. (2018) on BN's robustness.
-Note: the invariance is exact only in training mode; a larger a also makes the softmax layer (no BN)
-start saturated, which BN cannot fix.
+The invariance is exact only for the layers BN follows and only in training mode: a larger a also makes
+the output layer (no BN) start saturated, which BN cannot fix.
 """
 
 from __future__ import annotations
@@ -22,54 +35,76 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bnclaims import figures
+from bnclaims import figures, metrics
 from bnclaims.catalogue import Claim, Finding, declare
-from bnclaims.evidence import Arm
+from bnclaims.evidence import arm_from_runs
 
 SCALES = (0.05, 0.15, 0.5, 1.5, 5.0)
-INITIALIZERS = ("glorot_uniform", *(f"uniform:{a:g}" for a in SCALES))
+REFERENCE = "glorot_uniform"
+INITIALIZERS = (REFERENCE, *(f"uniform:{a:g}" for a in SCALES))
 SOURCE = "talk, Summary slide and Comparison 3"
+MARGIN = 0.02
+MARGIN_REASON = ("two points: more than twice the 0.8 points BN loses at RandomUniform(-5, 5) in the talk, "
+                 "which it calls careless, and several times seed noise")
 
 CHECKS = declare({
-    "A3.init_spread": Claim(
-        statement="allows us to be more careless about weight initialization", source=SOURCE,
-        metric="spread of test accuracy across initializations (max - min)", test="superiority",
-        threshold=0.10, threshold_reason="'far less' variation: ten accuracy points, several times seed noise"),
+    "A3.bn_worst_init": Claim(
+        statement="allows us to be more careless about weight initialization: with BN, the worst "
+                  "initialization of the sweep scores within 2 points of glorot_uniform",
+        source=SOURCE, metric="test accuracy, BN at its worst initialization - BN at glorot_uniform",
+        test="non_inferiority", threshold=MARGIN, threshold_reason=MARGIN_REASON, family="A3"),
+    "A3.plain_worst_init": Claim(
+        statement="without BN, the worst initialization of the sweep costs more than 2 points against "
+                  "glorot_uniform (the sweep is one where carelessness costs)",
+        source=SOURCE, metric="test accuracy, plain at glorot_uniform - plain at its worst initialization",
+        test="superiority", threshold=MARGIN, threshold_reason=MARGIN_REASON, family="A3"),
 })
 
 FINDINGS = {
-    "A3.init_spread": Finding(
-        outcome="inconclusive", datasets=("mnist5k",), profiles=("short",), engines=("compiled",),
-        reason="BN narrows the spread of test accuracy across initializations by {effect} ({ci}, {ci_method}: "
-               "plain's spread {a_mean} against BN's {b_mean}), an interval that straddles the 0.10 threshold "
-               "(p={p}, mirror p={mirror_p}). BN's own spread stays large: its accuracy falls as the "
-               "initialization grows within the short budget, while the plain model's spread is capped by the "
-               "0.10 a diverged model scores"),
+    "A3.bn_worst_init": Finding(
+        outcome="refuted", datasets=("mnist5k",), profiles=("short",), engines=("compiled",),
+        reason="{a} scores {effect} against glorot_uniform ({ci}, {ci_method}; means {a_mean} against "
+               "{b_mean}), credibly beyond the 2-point margin (mirror p={mirror_p} at {alpha}). BN's scale "
+               "invariance makes the gradient of a layer's weights shrink as the weights grow, so the effective "
+               "learning rate of large initial weights is lr / a^2 and the short budget leaves them far from "
+               "trained; the output layer, which has no BN, also starts with saturated logits"),
 }
+
+ARMS = {"A3.bn_worst_init": ("BN", "before"), "A3.plain_worst_init": ("plain", "none")}
 
 
 def init_sweep(lab) -> dict[str, dict[str, list]]:
     return {arm: lab.sweep({init: lab.base_spec(batch_norm=bn, kernel_init=init) for init in INITIALIZERS},
                            context=f"A3 {arm} init")
-            for arm, bn in (("BN", "before"), ("plain", "none"))}
+            for arm, bn in ARMS.values()}
 
 
-def spreads(by_init: dict[str, list]) -> np.ndarray:
-    accuracy = np.array([[run.test_accuracy for run in runs] for runs in by_init.values()])  # inits x seeds
-    return accuracy.max(axis=0) - accuracy.min(axis=0)
+def worst_initialization(by_init: dict[str, list]) -> str:
+    """The swept scale with the lowest mean validation accuracy (a diverged run scores 0 there)."""
+    swept = [init for init in by_init if init != REFERENCE]
+    return min(swept, key=lambda init: np.mean([metrics.final_val_accuracy(run) for run in by_init[init]]))
 
 
-@pytest.mark.parametrize("check", ["A3.init_spread"])
-def test_accuracy_varies_less_across_initializations(check, lab, verify, figure):
-    arms = init_sweep(lab)
+def mean_test_accuracy(runs) -> float:
+    return float(np.mean([run.test_accuracy for run in runs]))
+
+
+@pytest.mark.parametrize("check", ["A3.bn_worst_init", "A3.plain_worst_init"])
+def test_worst_initialization_costs_little_with_bn(check, lab, verify, figure):
+    sweep = init_sweep(lab)
+    arm, _ = ARMS[check]
     figure(figures.sweep("Test accuracy against initialization", "kernel initializer", "test accuracy",
-                         {arm: {init: [r.test_accuracy for r in runs] for init, runs in by_init.items()}
-                          for arm, by_init in arms.items()}, claim_id="A3"))
-    # The effect is plain's spread minus BN's: how much variation BN removes.
-    bn_spread, plain_spread = spreads(arms["BN"]), spreads(arms["plain"])
-    seeds = tuple(run.spec.seed for run in arms["BN"]["glorot_uniform"])
-    verify(check, Arm("plain", tuple(plain_spread), seeds), Arm("BN", tuple(bn_spread), seeds),
-           notes=[f"BN's own spread across initializations averages {bn_spread.mean():.3f}: "
-                  "BN narrows the spread, it does not remove it",
-                  f"outcomes at a=5: BN {[r.outcome for r in arms['BN']['uniform:5']]}, "
-                  f"plain {[r.outcome for r in arms['plain']['uniform:5']]}"])
+                         {name: {init: [r.test_accuracy for r in runs] for init, runs in by_init.items()}
+                          for name, by_init in sweep.items()}, claim_id="A3"))
+    by_init = sweep[arm]
+    worst = worst_initialization(by_init)
+    worst_arm = arm_from_runs(f"{arm} at {worst}", by_init[worst], metrics.test_accuracy)
+    reference_arm = arm_from_runs(f"{arm} at {REFERENCE}", by_init[REFERENCE], metrics.test_accuracy)
+    means = ", ".join(f"{init} {mean_test_accuracy(runs):.4f}" for init, runs in by_init.items())
+    notes = [f"{arm}'s worst initialization, by mean validation accuracy: {worst}",
+             f"{arm}'s mean test accuracy per initialization: {means}",
+             f"{arm}'s outcomes at {worst}: {[r.outcome for r in by_init[worst]]}"]
+    if check == "A3.bn_worst_init":   # non-inferiority: the worst initialization is the new arm
+        verify(check, worst_arm, reference_arm, notes=notes)
+    else:                             # superiority: glorot beats the worst by more than the margin
+        verify(check, reference_arm, worst_arm, notes=notes)

@@ -16,9 +16,14 @@ Thresholds (fixed before running, smallest effect that counts):
   of seed-to-seed variation of small MNIST MLPs and would not change anyone's choice of architecture.
 - Comparisons 2-4: 0.10 (ten points). The talk's gaps are 61-86 points because the plain model failed
   (0.0892 and 0.1135 are the shares of the digits 5 and 1 in the test set: one-class predictors).
-  "BN trains where the plain model fails" needs a gap of at least ten points: far above seed and
-  test-set noise, and far below the talk's gaps, so the check asks for the talk's qualitative result,
-  not for its exact numbers, which came from one seed on full MNIST.
+  "BN does far better where the plain model fails" needs a gap of at least ten points: far above seed
+  and test-set noise, and far below the talk's gaps, so the check asks for the talk's qualitative
+  result, not for its exact numbers, which came from one seed on full MNIST.
+  A pass says BN beats the plain model, not that BN trains well: in Comparison 3 BN can score far below
+  its own base accuracy and still clear ten points over a diverged plain model. Whether BN is unharmed
+  by the bad setting is asked by the advantage's own checks (A3.bn_worst_init for Comparison 3,
+  A4.bn_raw_vs_scaled for Comparison 4); each comparison's evidence notes BN's accuracy against its
+  accuracy at the base setting.
 Collapsed (one class >= 90% of predictions) and diverged (non-finite loss) runs are kept as outcomes:
 their test accuracy is what the model scores, as in the talk, and the arm's outcome counts are reported.
 """
@@ -45,7 +50,7 @@ class Comparison:
     talk_plain: float = 0.0
     talk_bn: float = 0.0
     threshold: float = 0.10
-    threshold_reason: str = ("BN trains where the plain model fails: >= 10 points, far above seed noise, "
+    threshold_reason: str = ("BN far above the plain model: >= 10 points, far above seed noise, "
                              "far below the talk's 61-86 point gaps")
 
 
@@ -105,8 +110,16 @@ def test_talk_comparison(check, lab, verify, figure):
                          [["BN", comparison.talk_bn, mean_accuracy(with_bn), accuracies(with_bn)],
                           ["plain", comparison.talk_plain, mean_accuracy(plain), accuracies(plain)]],
                          claim_id=claim_id))
+    notes = []
+    if comparison.change:   # beating the plain model is not training well: set BN against its base self
+        base = COMPARISONS["TABLE-1.convergence_speed"]
+        with_bn_at_base = lab.across_seeds(lab.base_spec(), context=context)
+        notes.append(f"BN here scores {mean_accuracy(with_bn):.4f} on average, against "
+                     f"{mean_accuracy(with_bn_at_base):.4f} at the base setting "
+                     f"(talk: {comparison.talk_bn:.4f} against {base.talk_bn:.4f})")
     verify(
         check,
         arm_from_runs("BN", with_bn, metrics.test_accuracy, talk_value=comparison.talk_bn),
         arm_from_runs("plain", plain, metrics.test_accuracy, talk_value=comparison.talk_plain),
+        notes=notes,
     )

@@ -174,6 +174,16 @@ class Program:
         accuracy = jnp.mean((jnp.argmax(probabilities, axis=1) == labels).astype(jnp.float32))
         return self._loss(targets, logits) + penalty, accuracy, probabilities
 
+    def _step_accuracies(self, weights, state, x, labels):
+        """(inference-mode, training-mode) accuracy on the step-validation examples (results.STEP_KEYS).
+        The training-mode pass's updated state is dropped: BN's moving statistics and the random layers'
+        draws stay as training left them."""
+        import jax.numpy as jnp
+
+        logits, _, _ = self._forward(weights, state, x, training=True)
+        train_mode = jnp.mean((jnp.argmax(self._softmax(logits), axis=1) == labels).astype(jnp.float32))
+        return self._evaluate(weights, state, x, labels)[1], train_mode
+
     def _percentile_probe(self, keras):
         if not self.signature.percentiles:
             return None, None, None
@@ -205,7 +215,8 @@ class Program:
         count = len(self.logged)
 
         def step(carry, indices):
-            (weights, state, optimizer), tally, diverged_at, step_number, logged_loss, logged_accuracy = carry
+            (weights, state, optimizer), tally, diverged_at, step_number, logged_loss, logged_accuracy, \
+                logged_train_mode = carry
             loss, logits, new_weights, new_state, new_optimizer = self._training_step(
                 weights, state, optimizer, x_train[indices], y_train[indices])
             step_number = step_number + 1
@@ -221,12 +232,15 @@ class Program:
             slot = jnp.minimum(jnp.searchsorted(logged, step_number), count - 1)
             # The condition depends on the step number alone, so that it stays a branch (and is not
             # evaluated at every step) should the program be vectorized over runs.
-            accuracy = lax.cond(logged[slot] == step_number, lambda s: self._evaluate(*s, x_steps, y_steps)[1],
-                                lambda s: jnp.float32(jnp.nan), kept[:2])
+            accuracy, train_mode = lax.cond(logged[slot] == step_number,
+                                            lambda s: self._step_accuracies(*s, x_steps, y_steps),
+                                            lambda s: (jnp.float32(jnp.nan), jnp.float32(jnp.nan)), kept[:2])
             is_logged = (logged[slot] == step_number) & ~stopped
             logged_loss = logged_loss.at[slot].set(jnp.where(is_logged, loss, logged_loss[slot]))
             logged_accuracy = logged_accuracy.at[slot].set(jnp.where(is_logged, accuracy, logged_accuracy[slot]))
-            return (kept, tally, diverged_at, step_number, logged_loss, logged_accuracy), None
+            logged_train_mode = logged_train_mode.at[slot].set(
+                jnp.where(is_logged, train_mode, logged_train_mode[slot]))
+            return (kept, tally, diverged_at, step_number, logged_loss, logged_accuracy, logged_train_mode), None
 
         def epoch(carry, order):
             zero = jnp.float32(0)
@@ -243,12 +257,14 @@ class Program:
             return carry, outputs
 
         nan_log = jnp.full((count,), jnp.nan, jnp.float32)
-        start = ((weights, state, optimizer), (jnp.float32(0),) * 3, jnp.int32(0), jnp.int32(0), nan_log, nan_log)
+        start = ((weights, state, optimizer), (jnp.float32(0),) * 3, jnp.int32(0), jnp.int32(0), nan_log, nan_log,
+                 nan_log)
         carry, per_epoch = lax.scan(epoch, start, orders)
-        (weights, state, optimizer), _, diverged_at, _, logged_loss, logged_accuracy = carry
+        (weights, state, optimizer), _, diverged_at, _, logged_loss, logged_accuracy, logged_train_mode = carry
         _, _, test_probabilities = self._evaluate(weights, state, x_test, y_test)
         outputs = {"per_epoch": per_epoch, "diverged_at": diverged_at, "logged_loss": logged_loss,
-                   "logged_accuracy": logged_accuracy, "test_probabilities": test_probabilities,
+                   "logged_accuracy": logged_accuracy, "logged_train_mode": logged_train_mode,
+                   "test_probabilities": test_probabilities,
                    "weights": weights, "state": state}
         if sig.percentiles:
             outputs["initial_preactivations"] = self._preactivations(*start[0][:2], x_probe)
@@ -299,7 +315,8 @@ class Program:
         ran = [i for i, s in enumerate(self.logged) if not diverged_at or s <= diverged_at]
         steps = {"step": [int(self.logged[i]) for i in ran],
                  "train_loss": [float(outputs["logged_loss"][i]) for i in ran],
-                 "val_accuracy": [float(outputs["logged_accuracy"][i]) for i in ran]}
+                 "val_accuracy": [float(outputs["logged_accuracy"][i]) for i in ran],
+                 "val_accuracy_train_mode": [float(outputs["logged_train_mode"][i]) for i in ran]}
 
         probabilities = np.asarray(outputs["test_probabilities"])
         test_loss, test_accuracy = cross_entropy_and_accuracy(probabilities, dataset.y_test)

@@ -18,11 +18,16 @@ COLLAPSE_SHARE = 0.9
 HISTORY_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
 
 # The step-level record: at about 20 log-spaced steps (log_steps), the loss of that step's mini-batch
-# (training mode, what the gradient was taken of) and the accuracy after its update (inference mode) on
-# the first STEP_VALIDATION_EXAMPLES of the validation split, for convergence measured in steps rather
-# than epochs. A subset, because twenty passes over a 12,000-image validation split would cost more than
-# a short run's training; 2,048 images give a binomial standard error under one point.
-STEP_KEYS = ("step", "train_loss", "val_accuracy")
+# (training mode, what the gradient was taken of) and the accuracy after its update on the first
+# STEP_VALIDATION_EXAMPLES of the validation split, in inference mode (val_accuracy: moving statistics,
+# what a deployed model scores) and in training mode (val_accuracy_train_mode: BN normalizes by the
+# statistics of those examples themselves, dropout and noise layers on; the state this pass would update
+# is discarded, so recording disturbs no run). The two differ only by BN's moving averages (and dropout
+# or noise): their gap early in training is the moving-average lag. For convergence measured in steps
+# rather than epochs. A subset, because twenty passes over a 12,000-image validation split would cost
+# more than a short run's training; 2,048 images give a binomial standard error under one point.
+# A stored run without one of these keys is a damaged entry: it is moved aside and trained again.
+STEP_KEYS = ("step", "train_loss", "val_accuracy", "val_accuracy_train_mode")
 LOGGED_STEPS = 20
 STEP_VALIDATION_EXAMPLES = 2048
 

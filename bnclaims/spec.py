@@ -50,7 +50,8 @@ DEFAULT_ENGINE = "compiled"
 
 # Bump when the meaning of an existing field or default changes: every cached run is then retrained.
 # Adding a field with a default needs no bump, since keys leave out fields at their defaults.
-KEY_VERSION = 4
+# 5: every run's step-level record gained the training-mode accuracy (results.STEP_KEYS).
+KEY_VERSION = 5
 
 _INIT_PATTERN = re.compile(r"^(glorot_uniform|he_normal|uniform:(?P<a>[0-9.eE+-]+)|normal:(?P<s>[0-9.eE+-]+))$")
 

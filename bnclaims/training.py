@@ -173,7 +173,7 @@ def _step_record(keras, logged: list[int], n_train: int, batch_size: int, x_val:
             super().__init__()
             self.logged = set(logged)
             self.steps_per_epoch = math.ceil(n_train / batch_size)
-            self.record = {"step": [], "train_loss": [], "val_accuracy": []}
+            self.record = {"step": [], "train_loss": [], "val_accuracy": [], "val_accuracy_train_mode": []}
             self.diverged_step: int | None = None
 
         def on_epoch_begin(self, epoch, logs=None):
@@ -192,9 +192,16 @@ def _step_record(keras, logged: list[int], n_train: int, batch_size: int, x_val:
             if step in self.logged and (self.diverged_step is None or step == self.diverged_step):
                 # A direct call, not predict(): one forward pass needs no input pipeline.
                 probabilities = keras.ops.convert_to_numpy(self.model(x_val, training=False))
+                # Stateless, so that the training-mode pass updates neither BN's moving statistics nor
+                # the random layers' seeds: the run trains on as if nothing had been recorded.
+                train_mode, _ = self.model.stateless_call([v.value for v in self.model.trainable_variables],
+                                                          [v.value for v in self.model.non_trainable_variables],
+                                                          x_val, training=True)
+                train_mode = keras.ops.convert_to_numpy(train_mode)
                 self.record["step"].append(step)
                 self.record["train_loss"].append(loss)
                 self.record["val_accuracy"].append(float(np.mean(np.argmax(probabilities, axis=1) == y_val)))
+                self.record["val_accuracy_train_mode"].append(float(np.mean(np.argmax(train_mode, axis=1) == y_val)))
 
         def result(self) -> dict:
             return self.record

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+import numpy as np
 
 from .results import RunResult
 
@@ -47,3 +49,47 @@ def generalization_gap(run: RunResult) -> float:
 def failed(run: RunResult, chance_multiple: float = 2.0, num_classes: int = 10) -> bool:
     """Collapsed, diverged, or scoring below twice chance: the talk's "did not train"."""
     return run.collapsed or run.diverged or run.test_accuracy < chance_multiple / num_classes
+
+
+def steps_to_reach(record: dict, key: str, target: float, total_steps: int, *, censored_factor: float = 2.0) -> float:
+    """The first logged step (RunResult.steps) whose `key` reaches target. A run that never does, a
+    diverged one included, is censored at censored_factor x the steps of its budget: possibly below
+    its unknown true value, which a caller comparing runs must allow for."""
+    for step, value in zip(record["step"], record[key]):
+        if math.isfinite(value) and value >= target:
+            return float(step)
+    return censored_factor * total_steps
+
+
+def last_finite(values: Sequence[float]) -> float:
+    """The last finite value of a record (a diverged run's record ends in NaN); NaN when none is."""
+    finite = [v for v in values if math.isfinite(v)]
+    return finite[-1] if finite else math.nan
+
+
+def final_train_loss(run: RunResult, num_classes: int = 10) -> float:
+    """Training loss over the last pass (training mode, as Keras prints it). A diverged run did not
+    converge at all: it scores ln(num_classes), an untrained softmax's loss, so that it stays finite
+    and no better than a model that never learned."""
+    value = run.history["train_loss"][-1]
+    return value if math.isfinite(value) and not run.diverged else math.log(num_classes)
+
+
+def largest_usable_rate(val_accuracies: Mapping[float, float], usable: Mapping[float, bool],
+                        fraction: float = 0.9) -> float:
+    """The largest learning rate whose validation accuracy is at least `fraction` of the best one of
+    the sweep and whose run is usable (trained: neither diverged nor collapsed); the smallest rate of
+    the sweep when none is. NaN accuracies (diverged runs) count as 0."""
+    finite = {lr: (acc if math.isfinite(acc) else 0.0) for lr, acc in val_accuracies.items()}
+    best = max(finite.values())
+    candidates = [lr for lr, acc in finite.items() if usable[lr] and acc >= fraction * best]
+    return max(candidates) if candidates else min(finite)
+
+
+def best_mean_rate(val_accuracies: Mapping[float, Sequence[float]]) -> float:
+    """The learning rate whose validation accuracies have the best mean over seeds (NaN counts as 0);
+    ties go to the smaller rate, the safer setting."""
+    means = {lr: float(np.mean([a if math.isfinite(a) else 0.0 for a in accs]))
+             for lr, accs in val_accuracies.items()}
+    best = max(means.values())
+    return min(lr for lr, mean in means.items() if mean == best)

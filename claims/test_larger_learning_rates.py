@@ -1,20 +1,41 @@
 """A1: Batch Normalization "allows larger learning rates" (talk, Summary; evidence: Comparison 2).
 
 Experiment: a learning-rate sweep, 0.01 to 3 in half-decade steps, with and without BN, at the talk's
-base setting otherwise (batch 128, 10 epochs, SGD), across the profile's seeds. Per seed and arm, the
-largest usable learning rate is the largest rate whose final validation accuracy (inference mode) is at
-least 90% of the best validation accuracy that arm reached on that seed over the whole sweep, and
-whose run neither diverged nor collapsed. Validation, not test, data picks the rate, as a practitioner
-would.
+base setting otherwise (batch 128, the profile's budget, SGD), across the profile's seeds. Per seed and
+arm, the largest usable learning rate is the largest rate whose final validation accuracy (inference
+mode) is at least 90% of the best validation accuracy that arm reached on that seed over the whole
+sweep, and whose run neither diverged nor collapsed. Validation, not test, data picks the rate, as a
+practitioner would.
+
+The grid grows until the effect is not censored: while an arm's largest usable rate sits at the top of
+its grid on any seed, that arm's grid gets the next half-decade rate (10, 30, 100; each new rate costs
+one run per seed), so that the largest usable rate is interior on every seed. The rule is fixed before
+the runs, and the runs decide only how far it goes. Should a seed still sit at the top of the extended
+grid (100), its value is a lower bound: the effect is then reported as ">=", and the one-sided claim
+test on the censored differences is conservative (a censored BN rate understates BN's advantage). The
+evidence notes count the censored seeds of each arm, before and after the extension.
 
 Claim A1 (paired by seed): log10(largest usable rate with BN) - log10(largest usable rate without BN)
 > log10(2), i.e. BN's largest usable rate is more than twice the plain model's on average. The metric
-is a grid index (steps of log10 sqrt(10) = 0.5) and censored at the top of the grid, so the test is the
-exact sign-flip test on the paired differences (a t-test would give p = 0 for a constant difference);
-it needs at least 5 seeds to reach alpha 0.05.
+is a grid index (steps of log10 sqrt(10) = 0.5), so the test is the exact sign-flip test on the paired
+differences (a t-test would give p = 0 for a constant difference); it needs at least 5 seeds to reach
+alpha 0.05.
 Threshold reason: twice is the smallest change of learning rate that matters in practice (learning-rate
 searches move in factors of 2-10); the grid step is sqrt(10) ~ 3.2, so BN being one step ahead on
 every seed satisfies it, and one step ahead on only some seeds does not.
+
+Claim A1-tuned (each arm at its own best learning rate; Bjorck et al. 2018 argue that BN's benefit is
+mostly the larger learning rate it permits): from the same sweep (the same runs), each arm's rate is the
+one with the best mean final validation accuracy over the session's seeds (inference mode; a diverged
+run scores 0), and the arms' test accuracies at their rates are compared, paired by seed. One rate per
+arm, not one per seed: a practitioner tunes once and then trains, and a mean over seeds picks the rate
+with less of the validation split's noise (about 0.8 points per seed on mnist5k's 1,800 validation
+images) than a per-seed choice, which would chase it. Selection reads validation only, so the test
+split stays held out. Superiority: BN - plain test accuracy > 0.005 (half a point), the threshold of the
+talk table's Comparison 1 and for its reason: smaller gaps are seed-to-seed noise for MNIST MLPs and
+would change no one's choice of architecture. Refuted (BN's gain credibly below half a point once both
+arms are tuned) is what Bjorck et al.'s account predicts. Continuous metric: paired t-test, its own
+family.
 
 Claim A1-talk (the talk's single point): at lr 1 and batch 1024 the plain model does not train
 (talk: 0.0892, a one-class predictor) while BN does (0.9505). Criterion: BN trains on every seed, and
@@ -41,9 +62,11 @@ from scipy import stats as scipy_stats
 
 from bnclaims import figures, metrics
 from bnclaims.catalogue import Claim, Finding, clopper_pearson_min_seeds, declare
-from bnclaims.evidence import Arm
+from bnclaims.evidence import Arm, arm_from_runs
 
 LEARNING_RATES = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+# Rates an arm's grid grows by, in order, while its largest usable rate sits at the top on some seed.
+EXTENSION_RATES = (10.0, 30.0, 100.0)
 USABLE_FRACTION = 0.9
 SOURCE = "talk, Summary slide and Comparison 2"
 TALK_POINT_ALPHA = 0.05
@@ -65,6 +88,13 @@ CHECKS = declare({
         mirror_criterion="the plain model's one-sided 95% Clopper-Pearson upper bound of its failure rate < 0.5 "
                          "(it credibly trains on most seeds), or BN's lower bound > 0.5",
         min_seeds=clopper_pearson_min_seeds(MOST_SEEDS, TALK_POINT_ALPHA)),
+    "A1-tuned.test_accuracy": Claim(
+        statement="with each arm at its own best learning rate (chosen on validation), BN still reaches a "
+                  "higher test accuracy", source="Bjorck et al. (2018): BN's benefit is mostly the larger "
+                  "learning rate it permits; the talk's Comparison 2",
+        metric="test accuracy at the arm's best-validation learning rate", test="superiority", threshold=0.005,
+        threshold_reason="half a point, as the talk table's Comparison 1: smaller gaps are seed noise for MNIST "
+                         "MLPs and would not change anyone's choice of architecture"),
 })
 
 FINDINGS = {
@@ -86,41 +116,83 @@ FINDINGS = {
 }
 
 
-def largest_usable_rate(val_accuracies: dict[float, float], usable: dict[float, bool]) -> float:
-    """The largest rate within USABLE_FRACTION of the best validation accuracy (and usable)."""
-    best = max(val_accuracies.values())
-    candidates = [lr for lr, acc in val_accuracies.items() if usable[lr] and acc >= USABLE_FRACTION * best]
-    return max(candidates) if candidates else min(val_accuracies)
-
-
 def per_seed_largest_rates(runs_by_rate: dict[float, list]) -> dict[int, float]:
     """{seed: largest usable rate} from {rate: runs across seeds}."""
     rates = {}
     for runs in zip(*runs_by_rate.values()):
         by_rate = dict(zip(runs_by_rate, runs))
-        seed = runs[0].spec.seed
-        rates[seed] = largest_usable_rate({lr: metrics.final_val_accuracy(r) for lr, r in by_rate.items()},
-                                          {lr: r.outcome == "trained" for lr, r in by_rate.items()})
+        rates[runs[0].spec.seed] = metrics.largest_usable_rate(
+            {lr: metrics.final_val_accuracy(r) for lr, r in by_rate.items()},
+            {lr: r.outcome == "trained" for lr, r in by_rate.items()}, USABLE_FRACTION)
     return rates
+
+
+def censored_seeds(largest: dict[int, float], grid) -> list[int]:
+    """Seeds whose largest usable rate is the top of the grid: the true one may be higher."""
+    return [seed for seed, rate in largest.items() if rate == max(grid)]
+
+
+def learning_rate_sweep(lab) -> tuple[dict, dict]:
+    """({arm: {rate: runs across seeds}}, {arm: censored seeds on the base grid}), each arm's grid
+    extended by EXTENSION_RATES while a seed's largest usable rate sits at its top. The Lab keeps the
+    runs, so a second call (the next check) trains nothing."""
+    arms, censored_on_base = {}, {}
+    for arm, batch_norm in (("BN", "before"), ("plain", "none")):
+        spec = lambda lr: lab.base_spec(batch_norm=batch_norm, learning_rate=lr)
+        by_rate = lab.sweep({lr: spec(lr) for lr in LEARNING_RATES}, context=f"A1 {arm} lr")
+        censored_on_base[arm] = censored_seeds(per_seed_largest_rates(by_rate), by_rate)
+        for lr in EXTENSION_RATES:
+            if not censored_seeds(per_seed_largest_rates(by_rate), by_rate):
+                break
+            by_rate.update(lab.sweep({lr: spec(lr)}, context=f"A1 {arm} lr"))
+        arms[arm] = by_rate
+    return arms, censored_on_base
+
+
+def _sweep_figure(arms: dict) -> dict:
+    return figures.sweep("Final validation accuracy against learning rate (batch 128)", "learning rate",
+                         "validation accuracy (inference mode)",
+                         {arm: {lr: [metrics.final_val_accuracy(r) for r in runs] for lr, runs in by_rate.items()}
+                          for arm, by_rate in arms.items()}, x_log=True, claim_id="A1")
 
 
 @pytest.mark.parametrize("check", ["A1.lr_sweep"])
 def test_larger_learning_rates(check, lab, verify, figure):
-    arms = {}
-    for arm, batch_norm in (("BN", "before"), ("plain", "none")):
-        specs = {lr: lab.base_spec(batch_norm=batch_norm, learning_rate=lr) for lr in LEARNING_RATES}
-        arms[arm] = lab.sweep(specs, context=f"A1 {arm} lr")
-    figure(figures.sweep("Final validation accuracy against learning rate (batch 128)", "learning rate",
-                         "validation accuracy (inference mode)",
-                         {arm: {lr: [metrics.final_val_accuracy(r) for r in runs] for lr, runs in by_rate.items()}
-                          for arm, by_rate in arms.items()}, x_log=True, claim_id="A1"))
+    arms, censored_on_base = learning_rate_sweep(lab)
+    figure(_sweep_figure(arms))
     largest = {arm: per_seed_largest_rates(by_rate) for arm, by_rate in arms.items()}
+    censored = {arm: censored_seeds(largest[arm], arms[arm]) for arm in arms}
     log_arm = lambda name: Arm(name, tuple(np.log10(list(largest[name].values()))), tuple(largest[name]))
+    bound = ("the effect is a lower bound (>=): on the censored seeds the true largest usable rate may be "
+             "higher, which can only understate BN's advantage (conservative for the claim test)"
+             if censored["BN"] else "no seed censored after the extension: the effect is not a bound")
     verify(check, log_arm("BN"), log_arm("plain"),
            notes=[f"largest usable rate per seed: BN {list(largest['BN'].values())}, "
                   f"plain {list(largest['plain'].values())}",
-                  f"a rate equal to the top of the grid ({LEARNING_RATES[-1]:g}) is censored: the true "
-                  "largest usable rate may be higher, so the effect is a lower bound"])
+                  f"grids: BN {list(arms['BN'])}, plain {list(arms['plain'])}",
+                  f"censored at the top of the base grid ({LEARNING_RATES[-1]:g}): BN {len(censored_on_base['BN'])} "
+                  f"of {len(largest['BN'])} seeds, plain {len(censored_on_base['plain'])} of {len(largest['plain'])}; "
+                  f"after the extension: BN {len(censored['BN'])}, plain {len(censored['plain'])}",
+                  bound])
+
+
+@pytest.mark.parametrize("check", ["A1-tuned.test_accuracy"])
+def test_bn_wins_at_each_arms_best_learning_rate(check, lab, verify, figure):
+    arms, _ = learning_rate_sweep(lab)
+    figure(_sweep_figure(arms))
+    best = {arm: metrics.best_mean_rate({lr: [metrics.final_val_accuracy(r) for r in runs]
+                                         for lr, runs in by_rate.items()}) for arm, by_rate in arms.items()}
+    mean_val = {arm: {lr: round(float(np.mean([metrics.final_val_accuracy(r) for r in runs])), 4)
+                      for lr, runs in by_rate.items()} for arm, by_rate in arms.items()}
+    grid = sorted({lr for by_rate in arms.values() for lr in by_rate})
+    figure(figures.table("Mean final validation accuracy per learning rate (the chosen rate starred)",
+                         ["arm", *[f"{lr:g}" for lr in grid]],
+                         [[arm, *[f"{mean_val[arm][lr]:.4f}{'*' if lr == best[arm] else ''}" if lr in mean_val[arm]
+                                  else "" for lr in grid]] for arm in arms], claim_id="A1-tuned"))
+    verify(check, arm_from_runs(f"BN (lr {best['BN']:g})", arms["BN"][best["BN"]], metrics.test_accuracy),
+           arm_from_runs(f"plain (lr {best['plain']:g})", arms["plain"][best["plain"]], metrics.test_accuracy),
+           notes=[f"best rate by mean validation accuracy: BN {best['BN']:g}, plain {best['plain']:g}",
+                  f"mean validation accuracy per rate: BN {mean_val['BN']}, plain {mean_val['plain']}"])
 
 
 def one_sided_bounds(failures: int, n: int, alpha: float) -> tuple[float, float]:

@@ -46,6 +46,66 @@ def generalization_gap(run: RunResult) -> float:
     return run.extras["train_inference"]["accuracy"] - run.test_accuracy
 
 
+def final_test_loss(run: RunResult, num_classes: int = 10) -> float:
+    """Test cross-entropy at the end of training (inference mode). A diverged run scores ln(num_classes),
+    an untrained softmax's loss: finite, and no better than a model that never learned."""
+    value = run.test_loss
+    return value if math.isfinite(value) and not run.diverged else math.log(num_classes)
+
+
+def best_mean_dose(val_accuracies) -> float:
+    """{regularizer strength: per-seed validation accuracies} -> the strength with the best mean over
+    seeds (NaN, a diverged run, counts as 0). Ties go to the stronger dose: the harder test of a claim
+    that adding the regularizer does no harm."""
+    means = {dose: sum(a if math.isfinite(a) else 0.0 for a in accs) / len(accs)
+             for dose, accs in val_accuracies.items()}
+    best = max(means.values())
+    return max(dose for dose, mean in means.items() if mean == best)
+
+
+GENERALIZATION_READINGS = ("regularization", "underfitting", "overfitting", "worse", "mixed", "no change")
+
+
+def _credible_sign(changes, confidence: float) -> tuple[int, str]:
+    """+1 / -1 when the Student t interval of the mean change lies above / below 0, else 0; with the
+    interval in words. Non-finite changes (a diverged run's) are left out; under two finite: 0."""
+    from . import stats
+
+    finite = [float(c) for c in changes if math.isfinite(c)]
+    if len(finite) < 2:
+        return 0, f"{len(finite)} finite values"
+    interval = stats.mean_ci_t(finite, confidence=confidence)
+    sign = 1 if interval.low > 0 else -1 if interval.high < 0 else 0
+    return sign, f"{interval.point:+.4f} [{interval.low:+.4f}, {interval.high:+.4f}]"
+
+
+def generalization_reading(accuracy_changes, loss_changes, gap_changes,
+                           confidence: float = 0.95) -> tuple[str, str]:
+    """What a change of setting did to generalization, from per-seed paired changes (new setting minus
+    reference) of test accuracy, test loss and generalization gap, each judged by its t interval.
+
+    Regularization is a better test result (accuracy credibly higher or loss credibly lower) and none
+    credibly worse. A credibly worse test result with a credibly smaller gap is underfitting: the model
+    fits its training data less, it does not generalize better. Worse with a larger gap is overfitting;
+    worse with the gap unresolved is "worse"; better on one measure and worse on the other is "mixed";
+    neither is "no change", whatever the gap did. Returns (reading, the three intervals in words)."""
+    accuracy, accuracy_text = _credible_sign(accuracy_changes, confidence)
+    loss, loss_text = _credible_sign(loss_changes, confidence)
+    gap, gap_text = _credible_sign(gap_changes, confidence)
+    better, worse = accuracy > 0 or loss < 0, accuracy < 0 or loss > 0
+    if better and worse:
+        reading = "mixed"
+    elif better:
+        reading = "regularization"
+    elif worse:
+        reading = "underfitting" if gap < 0 else "overfitting" if gap > 0 else "worse"
+    else:
+        reading = "no change"
+    words = (f"test accuracy {accuracy_text}, test loss {loss_text}, generalization gap {gap_text} "
+             f"(mean change, Student t {confidence:.0%})")
+    return reading, words
+
+
 def failed(run: RunResult, chance_multiple: float = 2.0, num_classes: int = 10) -> bool:
     """Collapsed, diverged, or scoring below twice chance: the talk's "did not train"."""
     return run.collapsed or run.diverged or run.test_accuracy < chance_multiple / num_classes

@@ -1,0 +1,86 @@
+"""The measures behind A6 (small batches regularize) and R2 (BN with L2 or Dropout): the test loss of a
+diverged run, the dose chosen on validation, and the reading of a change as regularization or
+underfitting. Each must say nothing on a placebo and find an injected effect; none trains a model."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from bnclaims import metrics
+from bnclaims.spec import RunSpec
+
+SEEDS = 7
+
+
+def noise(scale: float, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0.0, scale, SEEDS)
+
+
+def test_final_test_loss_is_the_run_loss_and_an_untrained_softmax_after_divergence(result_factory):
+    run = result_factory(RunSpec(epochs=1))
+    assert metrics.final_test_loss(run) == pytest.approx(0.3)
+    diverged = dataclasses.replace(run, test_loss=math.nan, diverged=True)
+    assert metrics.final_test_loss(diverged) == pytest.approx(math.log(10))
+    assert metrics.final_test_loss(diverged, num_classes=2) == pytest.approx(math.log(2))
+
+
+def test_best_mean_dose_finds_the_injected_best_and_breaks_ties_toward_the_stronger_dose():
+    rng = np.random.default_rng(0)
+    base = list(0.90 + rng.normal(0, 0.002, SEEDS))
+    injected = {1e-4: base, 1e-3: [v + 0.01 for v in base], 1e-2: [v - 0.05 for v in base]}
+    assert metrics.best_mean_dose(injected) == 1e-3
+    placebo = {0.1: base, 0.3: base, 0.5: base}      # every dose the same: the strongest
+    assert metrics.best_mean_dose(placebo) == 0.5
+
+
+def test_best_mean_dose_counts_a_diverged_run_as_zero():
+    doses = {1e-3: [0.9, 0.9, 0.9], 1e-2: [0.95, math.nan, 0.95]}
+    assert metrics.best_mean_dose(doses) == 1e-3
+
+
+def test_reading_of_a_placebo_is_no_change_at_the_intervals_rate():
+    assert metrics.generalization_reading([0.0] * SEEDS, [0.0] * SEEDS, [0.0] * SEEDS)[0] == "no change"
+    # Changes that are noise only: a reading other than "no change" needs one of two 95% intervals to
+    # miss 0, about 1 - 0.95^2 = 9.75% of draws.
+    readings = [metrics.generalization_reading(noise(0.004, seed), noise(0.01, seed + 1000),
+                                               noise(0.004, seed + 2000))[0] for seed in range(400)]
+    assert 0.04 < 1 - readings.count("no change") / len(readings) < 0.16
+
+
+def test_reading_finds_injected_regularization_by_accuracy_or_by_loss():
+    gain = metrics.generalization_reading(0.02 + noise(0.004, 1), noise(0.01, 2), -0.02 + noise(0.004, 3))
+    assert gain[0] == "regularization"
+    lower_loss = metrics.generalization_reading(noise(0.004, 4), -0.05 + noise(0.01, 5), noise(0.004, 6))
+    assert lower_loss[0] == "regularization"
+
+
+def test_a_smaller_gap_with_lower_test_accuracy_is_underfitting_not_regularization():
+    # The pattern of ghost batches of 8 against 128: the gap shrinks because training accuracy falls more.
+    reading, words = metrics.generalization_reading(-0.03 + noise(0.004, 7), 0.05 + noise(0.01, 8),
+                                                    -0.04 + noise(0.004, 9))
+    assert reading == "underfitting"
+    assert "generalization gap -0.04" in words
+    # A smaller gap alone, test results unchanged, is not regularization either.
+    assert metrics.generalization_reading(noise(0.004, 10), noise(0.01, 11),
+                                          -0.03 + noise(0.004, 12))[0] == "no change"
+
+
+def test_reading_names_overfitting_harm_and_mixed_results():
+    assert metrics.generalization_reading(-0.03 + noise(0.004, 13), noise(0.01, 14),
+                                          0.03 + noise(0.004, 15))[0] == "overfitting"
+    assert metrics.generalization_reading(-0.03 + noise(0.004, 16), noise(0.01, 17),
+                                          noise(0.004, 18))[0] == "worse"
+    assert metrics.generalization_reading(0.03 + noise(0.004, 19), 0.05 + noise(0.01, 20),
+                                          noise(0.004, 21))[0] == "mixed"
+
+
+def test_reading_leaves_out_diverged_seeds_instead_of_failing():
+    accuracy = list(0.02 + noise(0.004, 22))
+    accuracy[0] = math.nan
+    reading, words = metrics.generalization_reading(accuracy, [math.nan] * SEEDS, noise(0.004, 23))
+    assert reading == "regularization"
+    assert "test loss 0 finite values" in words

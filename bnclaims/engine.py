@@ -61,6 +61,7 @@ class Signature:
     batch_norm: str
     bn_group: int
     bn_noise: float
+    bn_noise_mode: str
     dropout: float
     l2: float
     momentum: float      # Keras SGD keeps no velocity at momentum 0: a different program
@@ -76,8 +77,8 @@ class Signature:
 
     @classmethod
     def of(cls, spec: RunSpec, dataset: Dataset) -> "Signature":
-        return cls(spec.hidden, spec.activation, spec.batch_norm, spec.bn_group, spec.bn_noise, spec.dropout,
-                   spec.l2, spec.momentum, spec.batch_size, spec.epochs,
+        return cls(spec.hidden, spec.activation, spec.batch_norm, spec.bn_group, spec.bn_noise, spec.bn_noise_mode,
+                   spec.dropout, spec.l2, spec.momentum, spec.batch_size, spec.epochs,
                    "preactivation_percentiles" in spec.record, "train_inference" in spec.record,
                    dataset.num_features, dataset.num_classes, len(dataset.y_train), len(dataset.y_val),
                    len(dataset.y_test))
@@ -85,8 +86,8 @@ class Signature:
     def spec(self) -> RunSpec:
         """A spec with this architecture, for building the program's template model."""
         return RunSpec(hidden=self.hidden, activation=self.activation, batch_norm=self.batch_norm,
-                       bn_group=self.bn_group, bn_noise=self.bn_noise, dropout=self.dropout, l2=self.l2,
-                       momentum=self.momentum, batch_size=self.batch_size, epochs=self.epochs)
+                       bn_group=self.bn_group, bn_noise=self.bn_noise, bn_noise_mode=self.bn_noise_mode,
+                       dropout=self.dropout, l2=self.l2, momentum=self.momentum, batch_size=self.batch_size, epochs=self.epochs)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -329,7 +330,7 @@ class Program:
             snapshots = [outputs["initial_preactivations"], *outputs["per_epoch"]["preactivations"]]
             extras["preactivation_percentiles"] = {"percentiles": list(probes.PERCENTILES),
                                                    "snapshots": [probes.percentile_snapshot(s) for s in snapshots]}
-        if {"bn_input_noise", "gradient_noise"} & set(spec.record):
+        if {"bn_input_noise", "gradient_noise", "fixed_example_noise", "gradient_ics"} & set(spec.record):
             extras.update(self._trained_model_probes(spec, dataset, outputs, data))
 
         diverged = bool(diverged_at) or not math.isfinite(test_loss)
@@ -355,6 +356,20 @@ class Program:
         if "gradient_noise" in spec.record:
             one_hot = np.eye(dataset.num_classes, dtype=np.float32)[dataset.y_train]
             extras["gradient_noise"] = probes.gradient_noise(self.model, x_train, one_hot, rng, from_logits=True)
+        if "fixed_example_noise" in spec.record:
+            extras["fixed_example_noise"] = probes.fixed_example_noise(self.model, x_train,
+                                                                       np.random.default_rng([spec.seed, 3]))
+        if "gradient_ics" in spec.record:
+            one_hot = np.eye(dataset.num_classes, dtype=np.float32)[dataset.y_train]
+
+            def ics():   # the same batches at the start and at the end of training
+                return probes.gradient_ics(self.model, x_train, one_hot, np.random.default_rng([spec.seed, 4]),
+                                           learning_rate=spec.learning_rate, batch_size=spec.batch_size,
+                                           from_logits=True)
+
+            trained = ics()
+            with probes.holding(self.model, *self.initial_state(spec)[:2]):
+                extras["gradient_ics"] = {"initial": ics(), "trained": trained}
         return extras
 
 

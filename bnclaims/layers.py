@@ -58,26 +58,56 @@ class GhostBatchNormalization(keras.layers.Layer):
                 "epsilon": self.epsilon}
 
 
+from .spec import BN_NOISE_MODES as NOISE_MODES
+
+
 @keras.saving.register_keras_serializable(package="bnclaims")
 class RandomShiftScale(keras.layers.Layer):
-    """Santurkar et al. (2018)'s "noisy BN": after BN, in training mode only, shift each unit by
-    U(-strength, strength) and scale it by 2**U(-strength/2, strength/2), drawn anew at every step and
-    shared by the batch. The distribution of the next layer's inputs then changes at every step: far more
-    internal covariate shift than BN's, with BN's normalization intact."""
+    """Noise after BN, in training mode only, new at every step; the identity at inference.
 
-    def __init__(self, strength: float, seed: int | None = None, **kwargs):
+    Santurkar et al. (2018, "How Does Batch Normalization Help Optimization?", Sec. 2.1 and Fig. 2)
+    train "noisy BatchNorm" networks: after each BN layer, they "perturb each activation for each
+    sample in the batch using i.i.d. noise sampled from a non-zero mean and non-unit variance
+    distribution", and "this noise distribution changes at each time step" (as we read their Appendix A:
+    at every step the noise distribution's mean and scale are themselves drawn at random, then every
+    activation of every example draws its own noise from that distribution). The
+    point is a covariate shift far larger than a network without BN has, with BN's normalization
+    intact. Their exact ranges for the mean and scale could not be consulted here; the ranges below
+    are this suite's, chosen so that `strength` is the noise's magnitude (0: none).
+
+    mode "per_example" (theirs): at every step, for each unit j, a mean m_j ~ U(-strength, strength)
+    and a standard deviation s_j ~ U(0, strength) are drawn; every example i then gets
+    x_ij + m_j + s_j * e_ij with e_ij ~ N(0, 1) i.i.d. So each activation's distribution moves by up
+    to `strength` (BN's outputs have unit scale) and widens by up to `strength` at every step, and no
+    two examples of a batch see the same noise.
+
+    mode "shared" (this suite's first reading, kept so that runs trained with it keep their meaning
+    and their cache keys): at every step, each unit is shifted by U(-strength, strength) and scaled by
+    2**U(-strength/2, strength/2), one draw shared by the whole batch. A shift shared by the batch is
+    a change of the layer's input distribution from step to step, but not per-example noise.
+    """
+
+    def __init__(self, strength: float, seed: int | None = None, mode: str = "shared", **kwargs):
         super().__init__(**kwargs)
+        if mode not in NOISE_MODES:
+            raise ValueError(f"mode must be one of {NOISE_MODES}, got {mode!r}")
         self.strength = float(strength)
         self.seed = seed
+        self.mode = mode
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, inputs, training=None):
         if not training:
             return inputs
         units = (1, inputs.shape[-1])
+        if self.mode == "per_example":
+            mean = keras.random.uniform(units, -self.strength, self.strength, seed=self.seed_generator)
+            scale = keras.random.uniform(units, 0.0, self.strength, seed=self.seed_generator)
+            noise = keras.random.normal(ops.shape(inputs), seed=self.seed_generator)
+            return inputs + mean + scale * noise
         shift = keras.random.uniform(units, -self.strength, self.strength, seed=self.seed_generator)
         exponent = keras.random.uniform(units, -self.strength / 2, self.strength / 2, seed=self.seed_generator)
         return inputs * ops.power(2.0, exponent) + shift
 
     def get_config(self):
-        return {**super().get_config(), "strength": self.strength, "seed": self.seed}
+        return {**super().get_config(), "strength": self.strength, "seed": self.seed, "mode": self.mode}

@@ -61,7 +61,9 @@ def build_model(spec: RunSpec, num_features: int, num_classes: int, seed: int | 
         from .layers import GhostBatchNormalization, RandomShiftScale
 
         normalization = GhostBatchNormalization(spec.bn_group) if spec.bn_group else layers.BatchNormalization()
-        return [normalization, RandomShiftScale(spec.bn_noise, seed=next_seed())] if spec.bn_noise else [normalization]
+        if not spec.bn_noise:
+            return [normalization]
+        return [normalization, RandomShiftScale(spec.bn_noise, seed=next_seed(), mode=spec.bn_noise_mode)]
 
     stack = [keras.Input(shape=(num_features,))]
     for width in spec.hidden:

@@ -133,3 +133,201 @@ class PreactivationPercentiles:
 
     def result(self) -> dict:
         return {"percentiles": list(PERCENTILES), "snapshots": self.snapshots}
+
+
+# ---------------------------------------------------------------------------------------------------
+# R1: the noise BN adds to one example's activations, against the batch size it is trained in
+
+NOISE_BATCH_SIZES = (8, 16, 32, 64, 128)
+FIXED_EXAMPLES = 32          # examples followed, drawn once per run from the training split
+BATCHES_PER_EXAMPLE = 32     # random mini-batches each of them is placed in, per batch size
+STATISTICS = ("batch", "moving")
+
+
+def fixed_example_noise(model, x: np.ndarray, rng: np.random.Generator, *, statistics: str = "batch",
+                        batch_sizes=NOISE_BATCH_SIZES, examples: int = FIXED_EXAMPLES,
+                        batches: int = BATCHES_PER_EXAMPLE) -> dict:
+    """Per BN layer and batch size: how much a fixed example's BN output varies with the mini-batch.
+
+    Each followed example is placed in `batches` mini-batches whose other members are drawn from `x`
+    without replacement (as an epoch's batches are), and the network runs forward on each batch in
+    training mode as far as normalization goes: every BN layer normalizes with the batch's own mean
+    and (biased) variance, exactly as a training step does, so the example's activations in later
+    layers carry the earlier layers' noise too. Other random layers (Dropout, noise after BN) run in
+    inference mode: what varies is BN's noise alone. The measure: the standard deviation across the
+    batches of the example's BN output, per unit, averaged over the layer's units and the examples.
+
+    statistics "moving" normalizes with the moving averages instead: a layer with fixed statistics,
+    whose output for an example cannot depend on its batch (the placebo; its noise is exactly zero).
+    Non-finite values (a diverged run) are reported as None.
+    """
+    if statistics not in STATISTICS:
+        raise ValueError(f"statistics must be one of {STATISTICS}, got {statistics!r}")
+    if max(batch_sizes) > len(x):
+        raise ValueError(f"batch sizes up to {max(batch_sizes)} need as many examples, got {len(x)}")
+    if not _normalization_layers(model):
+        raise ValueError("the model has no BatchNormalization layer whose noise could be measured")
+    followed = rng.choice(len(x), size=min(examples, len(x)), replace=False)
+    by_layer: dict[str, list] = {}
+    for size in batch_sizes:
+        spread = []   # examples x layers
+        for example in followed:
+            # The example first, then size - 1 others, distinct and not the example itself.
+            others = np.argsort(rng.random((batches, len(x) - 1)), axis=1)[:, :size - 1]
+            others = others + (others >= example)
+            members = np.concatenate([np.full((batches, 1), example), others], axis=1)
+            outputs = _normalized_outputs(model, x[members], statistics)
+            # Deviations from the first batch's value, in float64: identical values give exactly zero.
+            spread.append([float(np.mean(np.std(values[:, 0, :].astype(np.float64) - values[:1, 0, :], axis=0)))
+                           for values in outputs])
+        for position, value in enumerate(np.mean(spread, axis=0), start=1):
+            by_layer.setdefault(f"bn{position}", []).append(value)
+    mean = np.mean(list(by_layer.values()), axis=0)
+    return {"batch_sizes": list(batch_sizes), "examples": len(followed), "batches_per_example": batches,
+            "statistics": statistics, "layers": {name: _finite_or_none(values) for name, values in by_layer.items()},
+            "mean": _finite_or_none(mean)}
+
+
+def _finite_or_none(values) -> list:
+    return [float(v) if np.isfinite(v) else None for v in values]
+
+
+def _normalized_outputs(model, batches: np.ndarray, statistics: str) -> list[np.ndarray]:
+    """The output of every normalization layer for `batches` (batches x batch size x features), each
+    batch normalized on its own; a list of numpy arrays, one per layer, in the model's order."""
+    from .layers import GhostBatchNormalization
+
+    _, keras = backend.load()
+    ops = keras.ops
+    values = ops.convert_to_tensor(np.asarray(batches, np.float32))
+    outputs = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if isinstance(layer, (keras.layers.BatchNormalization, GhostBatchNormalization)):
+            group = layer.group_size if isinstance(layer, GhostBatchNormalization) else values.shape[1]
+            values = ops.concatenate([_normalize(layer, values[:, start:start + group], statistics, ops)
+                                      for start in range(0, values.shape[1], group)], axis=1)
+            outputs.append(ops.convert_to_numpy(values))
+        else:
+            # Dense layers act on the last axis: one call runs every batch.
+            values = layer(values, training=False)
+    return outputs
+
+
+def _normalize(layer, values, statistics: str, ops):
+    if statistics == "moving":
+        mean, variance = layer.moving_mean, layer.moving_variance
+    else:   # over each batch (axis 1), biased, as BN's training step
+        mean, variance = ops.mean(values, axis=1, keepdims=True), ops.var(values, axis=1, keepdims=True)
+    normalized = (values - mean) * ops.rsqrt(variance + layer.epsilon)
+    gamma = getattr(layer, "gamma", None)
+    beta = getattr(layer, "beta", None)
+    normalized = normalized * gamma if gamma is not None else normalized
+    return normalized + beta if beta is not None else normalized
+
+
+# ---------------------------------------------------------------------------------------------------
+# P3: Santurkar et al.'s internal covariate shift, the change of a layer's gradient when the layers
+# before it are updated
+
+ICS_BATCHES = 10    # mini-batches the measure is averaged over, each of the run's batch size
+
+
+def gradient_ics(model, x: np.ndarray, y_one_hot: np.ndarray, rng: np.random.Generator, *,
+                 learning_rate: float, batch_size: int, from_logits: bool = False,
+                 batches: int = ICS_BATCHES) -> dict:
+    """Santurkar et al. (2018, Definition 2.1): for layer i, G = the gradient of the loss on a batch
+    with respect to layer i's kernel, all layers at their current weights; G' = the same gradient
+    after the layers before i took one SGD step (learning_rate, on the same batch's gradient, as
+    they would have in that training step). ICS_i = ||G - G'||; also the cosine between them and
+    ||G - G'|| / ||G|| (scale-free: BN makes a kernel's gradient scale with 1 / ||kernel||).
+
+    Training mode, as in a training step: BN normalizes with the batch's statistics; the updated
+    state (moving statistics, random layers' draws) is dropped, so G and G' see the same noise.
+    The loss is the training loss (cross-entropy plus any regularization). Layers are the Dense
+    layers after the first (the first has no layers before it), named dense2, dense3, ...
+    Per layer, each measure is averaged over `batches` random batches; non-finite ones are None.
+    """
+    _, keras = backend.load()
+    gradient = _training_gradient_function(model, from_logits)
+    trainable = list(model.trainable_variables)
+    weights = [keras.ops.convert_to_numpy(v.value) for v in trainable]
+    position = {id(v): i for i, v in enumerate(trainable)}
+    before: list[int] = []   # positions of the trainable weights of the layers seen so far
+    layers = []              # (name, kernel position, positions of the weights before it)
+    dense = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dense):
+            dense += 1
+            if dense > 1:
+                layers.append((f"dense{dense}", position[id(layer.kernel)], list(before)))
+        before += [position[id(v)] for v in layer.trainable_variables]
+    measures = {name: {"l2": [], "relative": [], "cosine": []} for name, _, _ in layers}
+    for _ in range(batches):
+        members = rng.choice(len(x), size=min(batch_size, len(x)), replace=False)
+        xb, yb = x[members], y_one_hot[members]
+        first = gradient(weights, xb, yb)
+        for name, kernel, earlier in layers:
+            stepped = list(weights)
+            for i in earlier:
+                stepped[i] = weights[i] - np.float32(learning_rate) * first[i]
+            g, g_after = first[kernel].ravel(), gradient(stepped, xb, yb)[kernel].ravel()
+            difference = float(np.linalg.norm(g - g_after))
+            norm, norm_after = float(np.linalg.norm(g)), float(np.linalg.norm(g_after))
+            measures[name]["l2"].append(difference)
+            measures[name]["relative"].append(difference / norm if norm > 0 else float("nan"))
+            measures[name]["cosine"].append(float(g @ g_after) / (norm * norm_after)
+                                            if norm > 0 and norm_after > 0 else float("nan"))
+    return {"learning_rate": float(learning_rate), "batch_size": int(batch_size), "batches": batches,
+            "layers": {name: {measure: _finite_or_none([np.mean(values)])[0] for measure, values in m.items()}
+                       for name, m in measures.items()}}
+
+
+def _training_gradient_function(model, from_logits: bool):
+    """(weights as numpy arrays, inputs, one-hot targets) -> the training-mode gradient of the training
+    loss with respect to every trainable weight, as numpy arrays; the model's state is not changed."""
+    tf, keras = backend.load()
+    loss_fn = keras.losses.CategoricalCrossentropy(from_logits=from_logits)
+    state = [v.value for v in model.non_trainable_variables]
+
+    def loss(weights, inputs, targets):
+        outputs, _, losses = model.stateless_call(weights, state, inputs, training=True, return_losses=True)
+        return loss_fn(targets, outputs) + (sum(losses) if losses else 0.0)
+
+    if tf is None:
+        import jax
+
+        jitted = jax.jit(jax.grad(loss))
+        return lambda weights, inputs, targets: [np.asarray(g) for g in jitted(
+            list(weights), np.asarray(inputs, np.float32), np.asarray(targets, np.float32))]
+
+    @tf.function(reduce_retracing=True)
+    def gradients(weights, inputs, targets):
+        with tf.GradientTape() as tape:
+            tape.watch(weights)
+            value = loss(weights, inputs, targets)
+        return tape.gradient(value, weights)
+
+    return lambda weights, inputs, targets: [g.numpy() for g in gradients(
+        [tf.convert_to_tensor(w) for w in weights], tf.convert_to_tensor(inputs, tf.float32),
+        tf.convert_to_tensor(targets, tf.float32))]
+
+
+class holding:
+    """Context manager: the model holds these weights and state inside the block, its own after."""
+
+    def __init__(self, model, weights, state) -> None:
+        self._model, self._values = model, [*weights, *state]
+
+    def __enter__(self):
+        _, keras = backend.load()
+        self._variables = [*self._model.trainable_variables, *self._model.non_trainable_variables]
+        self._saved = [keras.ops.convert_to_numpy(v.value) for v in self._variables]
+        for variable, value in zip(self._variables, self._values):
+            variable.assign(value)
+        return self._model
+
+    def __exit__(self, *exc) -> None:
+        for variable, value in zip(self._variables, self._saved):
+            variable.assign(value)

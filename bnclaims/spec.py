@@ -35,7 +35,18 @@ ACTIVATIONS = ("relu", "elu", "tanh", "sigmoid", "softsign", "selu", "gelu", "sw
 #                    full-data gradient, per batch size (claim P1)
 #   preactivation_percentiles: the 15th/50th/85th percentiles of each unit's input to the last hidden
 #                    activation on fixed validation examples, before training and after each epoch (P3)
-RECORDABLE = ("train_inference", "bn_input_noise", "gradient_noise", "preactivation_percentiles")
+#   fixed_example_noise: at the end of training, how much a fixed training example's BN outputs vary
+#                    (training mode) across random mini-batches it is placed in, per batch size (R1)
+#   gradient_ics:    at the start and the end of training, how much a layer's gradient changes when the
+#                    layers before it take one SGD step on the same batch (Santurkar et al.'s internal
+#                    covariate shift, P3)
+RECORDABLE = ("train_inference", "bn_input_noise", "gradient_noise", "preactivation_percentiles",
+              "fixed_example_noise", "gradient_ics")
+
+# How the noise after BN (bn_noise) is drawn (bnclaims.layers.RandomShiftScale): "shared", one shift and
+# scale per unit for the whole batch; "per_example", Santurkar et al.'s i.i.d. noise per activation and
+# example. "shared" is the default so that the runs trained before the mode existed keep their keys.
+BN_NOISE_MODES = ("shared", "per_example")
 
 # Which train/validation split a run trains on. "fixed": the dataset's own split (the talk's, for full
 # MNIST). "per_seed": a stratified train/validation split drawn from the run's seed, the test split kept
@@ -84,6 +95,7 @@ class RunSpec:
     batch_norm: str = "before"
     bn_group: int = 0            # >0: BN statistics over groups ("ghost batches") of this many examples
     bn_noise: float = 0.0        # >0: random shift and scale after each BN, new every step (Santurkar et al.)
+    bn_noise_mode: str = "shared"   # BN_NOISE_MODES: one draw per batch, or i.i.d. per example
     kernel_init: str = "glorot_uniform"
     dropout: float = 0.0
     l2: float = 0.0
@@ -119,6 +131,7 @@ class RunSpec:
         require(self.bn_group == 0 or self.batch_norm != "none", "bn_group needs batch_norm")
         require(self.bn_noise >= 0.0, "bn_noise must be >= 0")
         require(self.bn_noise == 0.0 or self.batch_norm != "none", "bn_noise needs batch_norm")
+        require(self.bn_noise_mode in BN_NOISE_MODES, f"bn_noise_mode must be one of {BN_NOISE_MODES}")
         require(self.epochs >= 1, "epochs must be >= 1")
         require(self.split in SPLITS, f"split must be one of {SPLITS}")
         require(self.seed >= 0, "seed must be >= 0")
@@ -168,7 +181,8 @@ class RunSpec:
         if self.bn_group:
             parts.append(f"bn_group={self.bn_group}")
         if self.bn_noise:
-            parts.append(f"bn_noise={self.bn_noise:g}")
+            parts.append(f"bn_noise={self.bn_noise:g}" + ("" if self.bn_noise_mode == "shared"
+                                                           else f" ({self.bn_noise_mode})"))
         if self.input_scaling != "unit":
             parts.append(f"inputs={self.input_scaling}")
         if self.dropout:

@@ -76,6 +76,9 @@ def train(spec: RunSpec, dataset: Dataset, context: RunContext | None = None, in
     if initial is not None:
         for variable, value in zip(model.trainable_variables + model.non_trainable_variables, [*initial[0], *initial[1]]):
             variable.assign(value)
+    # The weights and state training starts from, for the probes measured at the start and the end.
+    start = ([keras.ops.convert_to_numpy(v.value) for v in model.trainable_variables],
+             [keras.ops.convert_to_numpy(v.value) for v in model.non_trainable_variables])
     steps_per_epoch = math.ceil(len(x_train) / spec.batch_size)
     record = _step_record(keras, log_steps(spec.epochs * steps_per_epoch), len(x_train), spec.batch_size,
                           x_val[:STEP_VALIDATION_EXAMPLES], dataset.y_val[:STEP_VALIDATION_EXAMPLES])
@@ -119,7 +122,7 @@ def train(spec: RunSpec, dataset: Dataset, context: RunContext | None = None, in
     test_loss, test_accuracy = cross_entropy_and_accuracy(probabilities, dataset.y_test)
     histogram = np.bincount(np.argmax(probabilities, axis=1), minlength=dataset.num_classes)
 
-    extras = _recordings(spec, model, dataset, x_train, one_hot)
+    extras = _recordings(spec, model, dataset, x_train, one_hot, start)
     if "preactivation_percentiles" in spec.record:
         extras["preactivation_percentiles"] = percentiles.result()
 
@@ -209,8 +212,9 @@ def _step_record(keras, logged: list[int], n_train: int, batch_size: int, x_val:
     return _StepRecord()
 
 
-def _recordings(spec: RunSpec, model, dataset: Dataset, x_train: np.ndarray, one_hot) -> dict:
-    """What spec.record asks for, measured on the trained model (see spec.RECORDABLE)."""
+def _recordings(spec: RunSpec, model, dataset: Dataset, x_train: np.ndarray, one_hot, start=None) -> dict:
+    """What spec.record asks for, measured on the trained model (see spec.RECORDABLE); start: the
+    (weights, state) training started from, for probes also measured there."""
     extras = {}
     # A generator of its own: probing must not depend on, or disturb, the training stream.
     rng = np.random.default_rng([spec.seed, 1])
@@ -222,6 +226,16 @@ def _recordings(spec: RunSpec, model, dataset: Dataset, x_train: np.ndarray, one
         extras["bn_input_noise"] = probes.bn_input_noise(model, x_train, rng)
     if "gradient_noise" in spec.record:
         extras["gradient_noise"] = probes.gradient_noise(model, x_train, one_hot(dataset.y_train), rng)
+    if "fixed_example_noise" in spec.record:
+        extras["fixed_example_noise"] = probes.fixed_example_noise(model, x_train, np.random.default_rng([spec.seed, 3]))
+    if "gradient_ics" in spec.record:
+        def ics():   # the same batches at the start and at the end of training
+            return probes.gradient_ics(model, x_train, one_hot(dataset.y_train), np.random.default_rng([spec.seed, 4]),
+                                       learning_rate=spec.learning_rate, batch_size=spec.batch_size)
+
+        trained = ics()
+        with probes.holding(model, *start):
+            extras["gradient_ics"] = {"initial": ics(), "trained": trained}
     return extras
 
 

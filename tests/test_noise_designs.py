@@ -1,0 +1,252 @@
+"""The measures behind R1 and P3 on tiny data: a fixed example's BN noise (bnclaims.probes.
+fixed_example_noise) and Santurkar et al.'s gradient measure of internal covariate shift
+(bnclaims.probes.gradient_ics), each against a placebo that must not show the effect and an injected
+effect that must show it; the per-example noise after BN (bnclaims.layers.RandomShiftScale); and both
+engines recording the same fields."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from bnclaims import backend
+from bnclaims.evidence import evaluate
+from bnclaims.spec import RunSpec, SpecError
+
+CLAIMS = Path(__file__).resolve().parents[1] / "claims"
+FEATURES, CLASSES = 12, 3
+SEEDS = (0, 1, 2, 3)
+
+
+def claim_module(name: str):
+    spec = importlib.util.spec_from_file_location(f"noise_designs_{name}", CLAIMS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def keras():
+    return backend.load(threads=1)[1]
+
+
+def tiny_model(seed: int, **changes):
+    from bnclaims.model import build_model
+
+    return build_model(RunSpec(hidden=(16, 8), **changes), FEATURES, CLASSES, seed=seed, logits=True)
+
+
+def tiny_data(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, CLASSES, n)
+    x = rng.normal(size=(n, FEATURES)).astype(np.float32) + 2.0 * labels[:, None]
+    return x, np.eye(CLASSES, dtype=np.float32)[labels]
+
+
+def noise_of(model, statistics: str, seed: int = 0) -> dict:
+    from bnclaims import probes
+
+    return probes.fixed_example_noise(model, tiny_data()[0], np.random.default_rng(seed), statistics=statistics,
+                                      examples=6, batches=12)
+
+
+def as_runs(records: dict) -> list:
+    return [SimpleNamespace(spec=SimpleNamespace(seed=seed), extras={"fixed_example_noise": record},
+                            key=f"run-{seed}", outcome="trained") for seed, record in records.items()]
+
+
+def r1_outcome(records: dict) -> str:
+    r1 = claim_module("test_batch_statistics_noise")
+    small, large, _ = r1.noise_arms(as_runs(records))
+    return evaluate(r1.CHECKS["R1.fixed_example_noise"], small, large).outcome
+
+
+# ---------------------------------------------------------------------------------------------------
+# R1: a fixed example's noise across mini-batches
+
+
+def test_fixed_example_noise_is_bn_in_training_mode_batch_by_batch(keras):
+    """The probe's forward pass, every batch normalized on its own, equals Keras's training-mode pass
+    (batch statistics) on each batch alone."""
+    from bnclaims import probes
+
+    model = tiny_model(0)
+    x = tiny_data()[0]
+    batches = np.stack([x[:16], x[16:32]])
+    ours = probes._normalized_outputs(model, batches, "batch")
+    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    probe = keras.Model(model.inputs[0], [layer.output for layer in layers])
+    weights = [v.value for v in probe.trainable_variables]
+    state = [v.value for v in probe.non_trainable_variables]
+    for index, batch in enumerate(batches):
+        theirs, _ = probe.stateless_call(weights, state, batch, training=True)
+        for mine, keras_output in zip(ours, theirs):
+            np.testing.assert_allclose(mine[index], keras.ops.convert_to_numpy(keras_output), atol=2e-5)
+
+
+def test_fixed_example_noise_is_zero_with_fixed_statistics_and_r1_is_then_not_supported(keras):
+    """Placebo: BN with fixed statistics (its moving averages) cannot make an example's output depend
+    on its batch: the noise is exactly zero and R1.fixed_example_noise is not supported."""
+    placebo = {seed: noise_of(tiny_model(seed), "moving", seed) for seed in SEEDS}
+    for record in placebo.values():
+        assert record["statistics"] == "moving"
+        assert all(all(v == 0.0 for v in values) for values in record["layers"].values())
+    assert r1_outcome(placebo) != "supported"
+
+
+def test_fixed_example_noise_grows_as_the_batch_shrinks_and_r1_detects_it(keras):
+    """Injected effect: BN with the batch's statistics, as in training."""
+    injected = {seed: noise_of(tiny_model(seed), "batch", seed) for seed in SEEDS}
+    for record in injected.values():
+        assert record["batch_sizes"] == [8, 16, 32, 64, 128]
+        assert list(record["layers"]) == ["bn1", "bn2"]
+        mean = record["mean"]
+        assert all(a > b for a, b in zip(mean, mean[1:])), mean
+    assert r1_outcome(injected) == "supported"
+
+
+def test_fixed_example_noise_of_a_diverged_run_is_none_and_leaves_the_comparison(keras):
+    r1 = claim_module("test_batch_statistics_noise")
+    broken = tiny_model(0)
+    kernel = broken.layers[0].kernel
+    kernel.assign(np.full(kernel.shape, np.nan, np.float32))
+    records = {seed: noise_of(tiny_model(seed), "batch", seed) for seed in SEEDS[1:]}
+    records[0] = noise_of(broken, "batch")
+    assert records[0]["mean"] == [None] * 5
+    small, large, note = r1.noise_arms(as_runs(records))
+    assert small.seeds == large.seeds == SEEDS[1:] and "[0]" in note
+    assert all(math.isfinite(v) for v in small.values + large.values)
+
+
+def test_fixed_example_noise_needs_a_bn_layer(keras):
+    with pytest.raises(ValueError, match="no BatchNormalization layer"):
+        noise_of(tiny_model(0, batch_norm="none"), "batch")
+
+
+# ---------------------------------------------------------------------------------------------------
+# P3: the change of a layer's gradient when the layers before it are updated
+
+
+def ics_of(model, learning_rate: float) -> dict:
+    from bnclaims import probes
+
+    x, y = tiny_data()
+    return probes.gradient_ics(model, x, y, np.random.default_rng(0), learning_rate=learning_rate,
+                               batch_size=32, from_logits=True, batches=3)
+
+
+@pytest.mark.parametrize("batch_norm", ["before", "none"])
+def test_gradient_ics_is_zero_when_the_earlier_layers_do_not_move(keras, batch_norm):
+    """Placebo: with a zero learning rate the layers before i are where they were: G' = G exactly."""
+    record = ics_of(tiny_model(0, batch_norm=batch_norm), 0.0)
+    assert list(record["layers"]) == ["dense2", "dense3"]   # the first layer has none before it
+    for layer in record["layers"].values():
+        assert layer["l2"] == 0.0 and layer["relative"] == 0.0
+        assert layer["cosine"] == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("batch_norm", ["before", "none"])
+def test_gradient_ics_is_positive_when_the_earlier_layers_take_a_step(keras, batch_norm):
+    """Injected effect: a real SGD step of the layers before i changes i's gradient."""
+    model = tiny_model(0, batch_norm=batch_norm)
+    before = [keras.ops.convert_to_numpy(v.value) for v in model.variables]
+    small, large = ics_of(model, 0.05), ics_of(model, 0.5)
+    for name in small["layers"]:
+        assert 0 < small["layers"][name]["l2"] < large["layers"][name]["l2"]
+        assert small["layers"][name]["cosine"] > large["layers"][name]["cosine"]
+    after = [keras.ops.convert_to_numpy(v.value) for v in model.variables]
+    assert all(np.array_equal(a, b) for a, b in zip(before, after)), "the probe leaves the model as it was"
+
+
+def test_gradient_ics_step_moves_only_the_layers_before_it(keras):
+    """The step of G' moves the earlier layers only: moving every layer instead (the kernel of layer i
+    too) gives another gradient, so the probe's G' is the one Santurkar et al. define."""
+    from bnclaims import probes
+
+    model = tiny_model(0)
+    x, y = tiny_data()
+    gradient = probes._training_gradient_function(model, from_logits=True)
+    weights = [keras.ops.convert_to_numpy(v.value) for v in model.trainable_variables]
+    first = gradient(weights, x[:32], y[:32])
+    # dense2's kernel: the first trainable weight of the second Dense layer.
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    kernel = next(i for i, v in enumerate(model.trainable_variables) if v is dense[1].kernel)
+    earlier = [w - 0.5 * g if i < kernel else w for i, (w, g) in enumerate(zip(weights, first))]
+    expected = first[kernel] - gradient(earlier, x[:32], y[:32])[kernel]
+    record = probes.gradient_ics(model, x[:32], y[:32], np.random.default_rng(0), learning_rate=0.5,
+                                 batch_size=32, from_logits=True, batches=1)
+    assert record["layers"]["dense2"]["l2"] == pytest.approx(float(np.linalg.norm(expected)), rel=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------------
+# P3-noisy: Santurkar et al.'s noise, per activation and per example
+
+
+def test_per_example_noise_is_iid_per_example_new_every_step_and_training_only(keras):
+    from bnclaims.layers import RandomShiftScale
+
+    layer = RandomShiftScale(1.0, seed=0, mode="per_example")
+    x = np.zeros((4096, 6), dtype="float32")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x, training=False)), x)
+    first = keras.ops.convert_to_numpy(layer(x, training=True))
+    second = keras.ops.convert_to_numpy(layer(x, training=True))
+    assert not np.allclose(first[0], first[1]), "each example draws its own noise"
+    assert not np.allclose(first.mean(axis=0), second.mean(axis=0), atol=0.05), "a new distribution every step"
+    # Per unit, a mean within [-1, 1] and a standard deviation within [0, 1], drawn anew each step.
+    for draw in (first, second):
+        assert np.all(np.abs(draw.mean(axis=0)) <= 1 + 0.1) and np.all(draw.std(axis=0) <= 1 + 0.1)
+        assert np.ptp(draw.mean(axis=0)) > 0.1, "the mean differs from unit to unit: non-zero mean noise"
+    again = RandomShiftScale(1.0, seed=0, mode="per_example")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(again(x, training=True)), first)
+
+
+def test_noise_mode_is_a_spec_field_that_keeps_the_shared_runs_keys():
+    shared = RunSpec(bn_noise=1.0)
+    assert shared.bn_noise_mode == "shared"
+    assert "bn_noise_mode" not in shared.changed_fields()       # runs trained before the mode keep their keys
+    per_example = shared.replace(bn_noise_mode="per_example")
+    assert per_example.key() != shared.key() and "per_example" in per_example.label()
+    with pytest.raises(SpecError, match="bn_noise_mode"):
+        RunSpec(bn_noise=1.0, bn_noise_mode="per_batch")
+    with pytest.raises(ValueError, match="mode"):
+        from bnclaims.layers import RandomShiftScale
+
+        backend.load(threads=1)
+        RandomShiftScale(1.0, mode="per_batch")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Both engines record the same fields
+
+
+@pytest.mark.slow
+def test_both_engines_record_the_new_probes_with_the_same_fields():
+    from bnclaims import runner
+    from bnclaims.data import load_dataset
+
+    backend.load(threads=1)
+    dataset = load_dataset("digits")
+    spec = RunSpec(dataset="digits", hidden=(16, 8), epochs=1, batch_size=64, learning_rate=0.1, bn_noise=0.5,
+                   bn_noise_mode="per_example", record=("fixed_example_noise", "gradient_ics"))
+    compiled = runner.train([spec], dataset, "compiled", threads=1)[0]
+    fit = runner.train([spec], dataset, "fit", threads=1, isolated=True)[0]
+
+    def shape(value):
+        if isinstance(value, dict):
+            return {key: shape(item) for key, item in value.items()}
+        return len(value) if isinstance(value, list) else type(value).__name__
+
+    for name in ("fixed_example_noise", "gradient_ics"):
+        assert shape(compiled.extras[name]) == shape(fit.extras[name]), name
+    for result in (compiled, fit):
+        mean = result.extras["fixed_example_noise"]["mean"]
+        assert all(a > b for a, b in zip(mean, mean[1:])), (result.environment["engine"], mean)
+        for when in ("initial", "trained"):
+            assert all(layer["l2"] > 0 for layer in result.extras["gradient_ics"][when]["layers"].values())

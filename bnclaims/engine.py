@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import backend, probes
+from . import backend, probes, recalibration
 from .data import Dataset
 from .model import build_model
 from .results import HISTORY_KEYS, STEP_VALIDATION_EXAMPLES, RunResult, is_collapsed, log_steps
@@ -330,7 +330,8 @@ class Program:
             snapshots = [outputs["initial_preactivations"], *outputs["per_epoch"]["preactivations"]]
             extras["preactivation_percentiles"] = {"percentiles": list(probes.PERCENTILES),
                                                    "snapshots": [probes.percentile_snapshot(s) for s in snapshots]}
-        if {"bn_input_noise", "gradient_noise", "fixed_example_noise", "gradient_ics"} & set(spec.record):
+        if {"bn_input_noise", "gradient_noise", "fixed_example_noise", "gradient_ics",
+                *recalibration.RECORDS} & set(spec.record):
             extras.update(self._trained_model_probes(spec, dataset, outputs, data))
 
         diverged = bool(diverged_at) or not math.isfinite(test_loss)
@@ -370,6 +371,9 @@ class Program:
             trained = ics()
             with probes.holding(self.model, *self.initial_state(spec)[:2]):
                 extras["gradient_ics"] = {"initial": ics(), "trained": trained}
+        # The template model ends in logits: its outputs go through the softmax first.
+        extras.update(recalibration.record(spec, self.model, x_train, np.asarray(data[4]), dataset.y_test,
+                                           recalibration.softmax))
         return extras
 
 

@@ -40,8 +40,13 @@ ACTIVATIONS = ("relu", "elu", "tanh", "sigmoid", "softsign", "selu", "gelu", "sw
 #   gradient_ics:    at the start and the end of training, how much a layer's gradient changes when the
 #                    layers before it take one SGD step on the same batch (Santurkar et al.'s internal
 #                    covariate shift, P3)
+#   recalibrated:    test loss and accuracy (inference mode) after BN's moving statistics are replaced by
+#                    the population statistics of the training split, the network in training mode on
+#                    batches of the run's size (bnclaims.recalibration; claim A4)
+#   training_mode_test: test loss and accuracy in training mode, BN normalizing each batch of the run's
+#                    size by its own statistics, as the network computes while it learns (A4)
 RECORDABLE = ("train_inference", "bn_input_noise", "gradient_noise", "preactivation_percentiles",
-              "fixed_example_noise", "gradient_ics")
+              "fixed_example_noise", "gradient_ics", "recalibrated", "training_mode_test")
 
 # How the noise after BN (bn_noise) is drawn (bnclaims.layers.RandomShiftScale): "shared", one shift and
 # scale per unit for the whole batch; "per_example", Santurkar et al.'s i.i.d. noise per activation and

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from . import backend, probes
+from . import backend, probes, recalibration
 from .data import Dataset
 from .model import build_model
 from .results import HISTORY_KEYS, STEP_VALIDATION_EXAMPLES, RunResult, is_collapsed, log_steps
@@ -236,6 +236,8 @@ def _recordings(spec: RunSpec, model, dataset: Dataset, x_train: np.ndarray, one
         trained = ics()
         with probes.holding(model, *start):
             extras["gradient_ics"] = {"initial": ics(), "trained": trained}
+    extras.update(recalibration.record(spec, model, x_train,
+                                       prepare_inputs(dataset.x_test, spec.input_scaling, dataset), dataset.y_test))
     return extras
 
 

@@ -129,7 +129,7 @@ FINDINGS = {
                "one step: log2(plain's ICS) - log2(BN's ICS) = {effect} ({ci}, {ci_method}; per seed plain "
                "{a_values}, BN {b_values}), credibly below log2(1.5) (mirror p={mirror_p} at {alpha}). As "
                "Santurkar et al. (2018) found, BN does not reduce internal covariate shift measured by the "
-               "gradient, although it trains better (TABLE-1)"),
+               "gradient"),
     "P3-ics.at_end": Finding(
         outcome="refuted", datasets=("mnist5k",), profiles=("short",),
         reason="at the end of training BN's and the plain model's gradients change about as much when the "

@@ -53,14 +53,20 @@ def final_test_loss(run: RunResult, num_classes: int = 10) -> float:
     return value if math.isfinite(value) and not run.diverged else math.log(num_classes)
 
 
-def best_mean_dose(val_accuracies) -> float:
-    """{regularizer strength: per-seed validation accuracies} -> the strength with the best mean over
-    seeds (NaN, a diverged run, counts as 0). Ties go to the stronger dose: the harder test of a claim
-    that adding the regularizer does no harm."""
-    means = {dose: sum(a if math.isfinite(a) else 0.0 for a in accs) / len(accs)
-             for dose, accs in val_accuracies.items()}
-    best = max(means.values())
-    return max(dose for dose, mean in means.items() if mean == best)
+def one_standard_error_dose(val_accuracies) -> float:
+    """{regularizer strength: per-seed validation accuracies} -> the strongest dose whose mean over seeds
+    is within one standard error of the best mean: the one-standard-error rule (Breiman et al. 1984;
+    Hastie, Tibshirani & Friedman, ESL 2nd ed., Sec. 7.10), seeds in the role of folds. Doses closer to
+    the best than its own standard error are indistinguishable on validation, and among them the rule
+    takes the most regularized, so that the dose does something (the harder test of a claim that adding
+    the regularizer does no harm). A diverged run (NaN) counts as 0."""
+    per_dose = {dose: np.array([a if math.isfinite(a) else 0.0 for a in accs], dtype=float)
+                for dose, accs in val_accuracies.items()}
+    means = {dose: float(values.mean()) for dose, values in per_dose.items()}
+    best = max(means, key=lambda dose: (means[dose], dose))
+    values = per_dose[best]
+    standard_error = float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else 0.0
+    return max(dose for dose, mean in means.items() if mean >= means[best] - standard_error)
 
 
 GENERALIZATION_READINGS = ("regularization", "underfitting", "overfitting", "worse", "mixed", "no change")

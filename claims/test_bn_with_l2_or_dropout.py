@@ -12,10 +12,16 @@ something, to the talk's BN model does not make it meaningfully worse.
 The dose. A dose that changes nothing cannot show harm (L2 = 1e-4 moved BN's test accuracy by a
 paired -0.0006, the arms correlated 0.99). The dose tested is the one a practitioner would carry over
 when adding BN to a model that already used the regularizer: the one that helps the talk's model
-WITHOUT BN most on validation. It is chosen by code (bnclaims.metrics.best_mean_dose), before any BN
-run is read, from a pre-declared sweep of the plain model at the talk's base setting: the best mean
-final validation accuracy (inference mode) over the session's seeds, ties to the stronger dose. Test
-data never enter the choice. The grids span weak to strong doses, a decade apart for L2 and up to
+WITHOUT BN most on validation. It is chosen by code (bnclaims.metrics.one_standard_error_dose), before
+any BN run is read, from a pre-declared sweep of the plain model at the talk's base setting, by the
+one-standard-error rule (Breiman et al. 1984; Hastie, Tibshirani & Friedman, ESL Sec. 7.10): the
+strongest dose whose mean final validation accuracy (inference mode) over the session's seeds is within
+one standard error of the best dose's mean. Test data never enter the choice. Why not simply the best
+mean: on the talk's budget the plain model's validation accuracy is flat across the weaker doses (L2
+1e-4 and 1e-3 within 0.0004 of each other and of no L2 at all), so the best mean is decided by noise
+and picked 1e-4, the dose that changes nothing; among doses validation cannot tell apart, the rule
+takes the most regularized, the one that can show harm. (This rule replaced the best-mean rule after
+the first run at the talk's budget showed that; the margin and the test are unchanged.) The grids span weak to strong doses, a decade apart for L2 and up to
 Srivastava et al. (2014)'s 0.5 for hidden-unit Dropout:
 - L2 (Keras L2(l2) on every kernel):      1e-4, 1e-3, 1e-2
 - Dropout after each hidden activation:    0.1, 0.3, 0.5
@@ -81,7 +87,7 @@ def chosen_dose(lab, field: str, doses) -> tuple[float, dict, float]:
                         context=f"R2 plain {field} on validation")
     validation = {dose: [metrics.final_val_accuracy(run) for run in runs] for dose, runs in by_dose.items()}
     without = lab.across_seeds(lab.base_spec(batch_norm="none"), context=f"R2 plain {field} on validation")
-    return metrics.best_mean_dose(validation), validation, [metrics.final_val_accuracy(run) for run in without]
+    return metrics.one_standard_error_dose(validation), validation, [metrics.final_val_accuracy(run) for run in without]
 
 
 @pytest.mark.parametrize("check", ["R2.l2", "R2.dropout"])
@@ -104,10 +110,10 @@ def test_bn_with_regularizer_is_non_inferior(check, lab, verify, figure):
     correlation = np.corrcoef([r.test_accuracy for r in with_bn], [r.test_accuracy for r in combined])[0, 1]
     means = {d: float(np.mean(v)) for d, v in validation.items()}
     plain_mean = float(np.mean(plain_validation))
-    helped = "helped" if means[dose] > plain_mean else "did not help"
+    helped = "scored above" if means[dose] > plain_mean else "did not score above"
     verify(check, arm_from_runs(label, combined, metrics.test_accuracy),
            arm_from_runs("BN", with_bn, metrics.test_accuracy),
-           notes=[f"{field} {dose:g} chosen on the plain model's validation accuracy (mean over seeds, best of "
-                  f"the sweep, ties to the stronger dose): " + ", ".join(f"{d:g}: {v:.4f}" for d, v in means.items())
-                  + f"; without {field}: {plain_mean:.4f}, so the dose {helped} the plain model on validation",
+           notes=[f"{field} {dose:g} chosen on the plain model's validation accuracy (the strongest dose whose "
+                  f"mean over seeds is within one standard error of the best): " + ", ".join(f"{d:g}: {v:.4f}" for d, v in means.items())
+                  + f"; without {field}: {plain_mean:.4f}, so the dose {helped} the plain model without it on validation",
                   f"correlation of the arms' per-seed test accuracies: {correlation:.2f}"])

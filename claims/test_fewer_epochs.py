@@ -82,7 +82,7 @@ STEP_ACCURACY = {"A2.steps_to_target": "val_accuracy_train_mode", "A2-inference.
 
 FINDINGS = {
     "A2-inference.steps_to_target": Finding(
-        outcome="inconclusive", datasets=("mnist5k",), profiles=("short",), engines=("compiled",),
+        outcome="inconclusive", datasets=("mnist5k",), profiles=("short", "default"), engines=("compiled",),
         reason="in inference mode BN reaches the target {effect} halvings of the steps sooner (log2 steps: plain "
                "{a_values} against BN {b_values}), on the threshold of one halving, so neither the claim test "
                "(p={p}) nor its mirror (p={mirror_p}) rejects at {alpha}. BN's moving statistics (momentum 0.99) "

@@ -124,7 +124,7 @@ FINDINGS = {
                "neither one point better (p={p}) nor credibly less (mirror p={mirror_p}) at {alpha}. Within 10 "
                "passes the per-example noise takes most of BN's advantage over the plain model"),
     "P3-ics.at_start": Finding(
-        outcome="refuted", datasets=("mnist5k",), profiles=("short",),
+        outcome="refuted", datasets=("mnist5k",), profiles=("short", "default"),
         reason="at the start of training BN's gradient changes more, not less, when the layers before it take "
                "one step: log2(plain's ICS) - log2(BN's ICS) = {effect} ({ci}, {ci_method}; per seed plain "
                "{a_values}, BN {b_values}), credibly below log2(1.5) (mirror p={mirror_p} at {alpha}). As "

@@ -36,9 +36,9 @@ TALK_EPOCHS = 10
 TALK_BATCH = 128
 
 # Seeds of the default profile, from the power analysis of the talk's budget (python -m bnclaims.power on
-# the ledger of a 10-seed default run; README "Seeds"): every check can reach its level from 6 seeds (the
-# exact tests of A2's family), and at 7 every check whose design reaches power 0.8 within 8 seeds does
-# (P3-noisy.noisy_vs_plain needs 7). A6 needs 10, TABLE-1 12, TABLE-2 more than 30: their evidence says so.
+# the ledger of a 10-seed default run; README "Seeds"): the exact tests reach their level from 5 seeds,
+# and at 7 most checks reach power 0.8. Those that need more (A6's batch and ghost checks, TABLE-1,
+# A1-tuned, TABLE-2) say so in their evidence's design note.
 DEFAULT_SEEDS = 7
 
 

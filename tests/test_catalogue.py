@@ -6,33 +6,20 @@ families are consistent; every finding names a known check, dataset, profile and
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
 
 from bnclaims.catalogue import CHECK_ID_PATTERN, Check, validate_findings
 from bnclaims.settings import PROFILES
 from bnclaims.spec import ENGINES
+from conftest import CLAIMS, load_claim_module
 from fixtures.plugin import KNOWN_DATASETS
 from test_plugin import run_pytest
 
-CLAIMS = Path(__file__).resolve().parents[1] / "claims"
 MODULE_PATHS = sorted(CLAIMS.glob("test_*.py"))
-
-
-def load(path: Path):
-    spec = importlib.util.spec_from_file_location(f"catalogue_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module     # dataclasses look their module up while the module runs
-    spec.loader.exec_module(module)
-    return module
-
-
-MODULES = {path.name: load(path) for path in MODULE_PATHS}
+MODULES = {path.name: load_claim_module(path.stem, f"catalogue_{path.stem}") for path in MODULE_PATHS}
 
 
 def all_checks() -> dict[str, tuple[str, Check]]:

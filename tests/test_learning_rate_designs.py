@@ -6,41 +6,21 @@ be supported on a placebo (the arms equal) and must be supported on an injected 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import pytest
 
 from bnclaims import metrics
 from bnclaims.evidence import Arm, arm_from_runs, evaluate
-from bnclaims.results import RunResult, log_steps
+from bnclaims.results import log_steps
 from bnclaims.spec import RunSpec
+from conftest import load_claim_module, make_result
 
-CLAIMS = Path(__file__).resolve().parents[1] / "claims"
 SEEDS = (0, 1, 2, 3, 4)
 
 
-def make_result(spec: RunSpec, accuracy: float = 0.9) -> RunResult:
-    per_epoch = [0.5] * spec.epochs
-    return RunResult(
-        spec=spec, key=spec.key(), history={name: list(per_epoch) for name in
-                                            ("train_loss", "train_accuracy", "val_loss", "val_accuracy")},
-        test_loss=0.3, test_accuracy=accuracy, prediction_histogram=[10] * 10, collapsed=False, diverged=False,
-        epochs_completed=spec.epochs, wall_seconds=0.01, environment={})
-
-
-def claim_module(name: str):
-    spec = importlib.util.spec_from_file_location(f"designs_{name}", CLAIMS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-LEARNING_RATES = claim_module("test_larger_learning_rates")
-FEWER_EPOCHS = claim_module("test_fewer_epochs")
+LEARNING_RATES = load_claim_module("test_larger_learning_rates", "designs_test_larger_learning_rates")
+FEWER_EPOCHS = load_claim_module("test_fewer_epochs", "designs_test_fewer_epochs")
 
 
 # ------------------------------------------------------------------------------------------- metrics

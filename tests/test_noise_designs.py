@@ -6,10 +6,7 @@ engines recording the same fields."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -18,18 +15,10 @@ import pytest
 from bnclaims import backend
 from bnclaims.evidence import evaluate
 from bnclaims.spec import RunSpec, SpecError
+from conftest import load_claim_module
 
-CLAIMS = Path(__file__).resolve().parents[1] / "claims"
 FEATURES, CLASSES = 12, 3
 SEEDS = (0, 1, 2, 3)
-
-
-def claim_module(name: str):
-    spec = importlib.util.spec_from_file_location(f"noise_designs_{name}", CLAIMS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +52,7 @@ def as_runs(records: dict) -> list:
 
 
 def r1_outcome(records: dict) -> str:
-    r1 = claim_module("test_batch_statistics_noise")
+    r1 = load_claim_module("test_batch_statistics_noise", "noise_designs_test_batch_statistics_noise")
     small, large, _ = r1.noise_arms(as_runs(records))
     return evaluate(r1.CHECKS["R1.fixed_example_noise"], small, large).outcome
 
@@ -113,7 +102,7 @@ def test_fixed_example_noise_grows_as_the_batch_shrinks_and_r1_detects_it(keras)
 
 
 def test_fixed_example_noise_of_a_diverged_run_is_none_and_leaves_the_comparison(keras):
-    r1 = claim_module("test_batch_statistics_noise")
+    r1 = load_claim_module("test_batch_statistics_noise", "noise_designs_test_batch_statistics_noise")
     broken = tiny_model(0)
     kernel = broken.layers[0].kernel
     kernel.assign(np.full(kernel.shape, np.nan, np.float32))

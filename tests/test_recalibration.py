@@ -10,16 +10,13 @@ the same networks are recalibrated; both engines record the new fields.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from bnclaims import backend
 from bnclaims.spec import RunSpec
+from conftest import load_claim_module
 
-ROOT = Path(__file__).resolve().parents[1]
 EPSILON = 1e-3   # Keras BatchNormalization's default, which build_model keeps
 SMALL = RunSpec(hidden=(8, 6), batch_size=32)
 
@@ -181,11 +178,7 @@ def test_a_model_without_bn_has_nothing_to_recalibrate(recalibration):
 
 
 def a4_module():
-    path = ROOT / "claims" / "test_no_input_normalization.py"
-    spec = importlib.util.spec_from_file_location("a4_claims_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_claim_module("test_no_input_normalization", "a4_claims_under_test")
 
 
 @pytest.fixture(scope="module")

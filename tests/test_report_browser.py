@@ -157,6 +157,13 @@ HEADLINE = """[...document.querySelectorAll('#headline-table tbody[data-advantag
   [...body.querySelectorAll('tr[data-check-id]')].map(row => [row.dataset.checkId,
      row.querySelector('.outcome').textContent])])"""
 
+# The related checks' table, row by row.
+RELATED = """[...document.querySelectorAll('#related-table tr[data-check-id]')].map(row =>
+  [row.dataset.checkId, row.querySelector('.outcome').textContent])"""
+
+# Where an element ends, in pixels from the top of the window.
+BOTTOM = "document.getElementById('{id}').getBoundingClientRect().bottom"
+
 # Every row or section that names a check, and the outcome it shows.
 SHOWN_OUTCOMES = """[...document.querySelectorAll('[data-check-id]')].map(element =>
   [element.dataset.checkId, element.querySelector('.outcome').textContent])"""
@@ -182,12 +189,15 @@ def test_the_report_opens_with_the_six_advantages_and_the_forest_plot(browser, c
     records = ledger["records"]
     open_page(browser, claims_report.as_uri())
 
-    # The headline lists the six advantages, each with the outcome its own checks give, and every
-    # check of it with the outcome the ledger has.
+    # The headline lists the six advantages, each with the outcome its own checks give and each of its
+    # own checks with the outcome the ledger has, and all of it fits the 800-pixel window.
     groups = advantage_groups(records)
     assert browser.evaluate(HEADLINE) == [
-        [advantage, advantage_outcome(own), [[r["check_id"], r["outcome"]] for r in (*own, *related)]]
-        for advantage, (own, related) in groups.items()]
+        [advantage, advantage_outcome(own), [[r["check_id"], r["outcome"]] for r in own]]
+        for advantage, (own, _) in groups.items()]
+    assert browser.evaluate(BOTTOM.format(id="headline-table")) <= 800
+    related = [[r["check_id"], r["outcome"]] for _, rel in groups.values() for r in rel]
+    assert browser.evaluate(RELATED) == related
     outcomes = {r["check_id"]: r["outcome"] for r in records}
     shown = browser.evaluate(SHOWN_OUTCOMES)
     assert {check_id for check_id, _ in shown} == set(outcomes)
@@ -196,6 +206,7 @@ def test_the_report_opens_with_the_six_advantages_and_the_forest_plot(browser, c
     # The forest plot decodes and starts above the fold; so does every other image.
     width, height, top, left = browser.evaluate(FOREST)
     assert width > 0 and height > 0 and top < 800, (width, height, top)
+    assert browser.evaluate(BOTTOM.format(id="forest-plot")) <= 800
     images = browser.evaluate(DECODE_IMAGES)
     assert images and all(complete and natural > 0 for _, complete, natural in images), images
 

@@ -2,8 +2,9 @@
 
 Top to bottom:
   the talk's six advantages (A1-A6), one table body each: the advantage's outcome, then one line per
-    check with its outcome, effect and interval, threshold in the metric's units, n and budget;
-  beside it, the forest plot of every empirical check;
+    own check with its outcome, effect and interval, threshold in the metric's units, n and budget;
+  beside it, the forest plot of every empirical check (both fit a 1280x800 window);
+  the related checks of each advantage (A1-talk, A6-loss, ...);
   the further statements (R, N, P, TABLE) and, apart, the identities and implementation checks;
   the talk's table beside the observed means;
   one section per check: statement, criteria, threshold and its reason, the evidence text (the
@@ -12,7 +13,7 @@ Top to bottom:
 
 An advantage is supported when every check of its claim id (A1.*) is supported, refuted when any of
 them is refuted, and inconclusive otherwise; checks of related claim ids (A1-talk.*, A4-plain.*) are
-listed with it but do not decide it.
+listed under it in their own table but do not decide it.
 """
 
 from __future__ import annotations
@@ -151,14 +152,18 @@ def row_attributes(record: dict) -> str:
             f'data-outcome="{_e(record["outcome"])}"')
 
 
-def check_cells(record: dict, ledger: dict, *, budget: bool) -> str:
-    """check, outcome, effect [interval] (with the metric and arms beneath), threshold, n[, budget]."""
+def check_cells(record: dict, ledger: dict, *, budget: bool, compact: bool = False) -> str:
+    """check, outcome, effect [interval] (with the metric and arms beneath), threshold, n[, budget].
+    compact: one line per check (the headline, which must fit above the fold): the metric and arms move
+    into the effect's tooltip and a long id is cut, whole in its tooltip."""
     units = f"{record['metric']} ({fmt.arms_text(record)})" if record["kind"] == "paired" else record["metric"]
+    effect = _e(fmt.format_effect_interval(record))
     cells = [
-        f'<td class="id">{check_link(record["check_id"])}</td>',
+        (f'<td class="id clip" title="{_e(record["check_id"])}">{check_link(record["check_id"])}</td>' if compact
+         else f'<td class="id">{check_link(record["check_id"])}</td>'),
         outcome_cell(record),
-        f'<td class="number">{_e(fmt.format_effect_interval(record))}'
-        f'<span class="note clip" title="{_e(units)}">{_e(units)}</span></td>',
+        (f'<td class="number" title="{_e(units)}">{effect}</td>' if compact
+         else f'<td class="number">{effect}<span class="note clip" title="{_e(units)}">{_e(units)}</span></td>'),
         f'<td class="number">{_e(fmt.threshold_text(record))}</td>',
         f'<td class="number">{_e(record["n"])}</td>',
     ]
@@ -200,28 +205,46 @@ def group_row(claim_id: str, words: str, outcome: str | None, columns: int) -> s
             f'class="advantage-id">{_e(claim_id)}</a> {_e(words)}{badge}</th></tr>')
 
 
-def check_rows(rows: list[dict], related: list[dict], ledger: dict, per_row_budget: bool) -> str:
-    return "".join(f"<tr {row_attributes(r)}{' class=related' if r in related else ''}>"
-                   f"{check_cells(r, ledger, budget=per_row_budget)}</tr>" for r in rows)
+def check_rows(rows: list[dict], ledger: dict, per_row_budget: bool, *, compact: bool = False) -> str:
+    return "".join(f"<tr {row_attributes(r)}>{check_cells(r, ledger, budget=per_row_budget, compact=compact)}</tr>"
+                   for r in rows)
 
 
 def headline_html(ledger: dict) -> str:
-    """One table body per advantage: a row with its outcome, then a row per check (own, then related)."""
+    """One table body per advantage: a row with its outcome, then one line per own check, so that the
+    six advantages fit above the fold; related checks have their table below (related_html)."""
     groups = advantage_groups(ledger["records"])
-    caption, per_row_budget = budget_line([r for own, rel in groups.values() for r in (*own, *rel)], ledger)
+    caption, per_row_budget = budget_line([r for own, _ in groups.values() for r in own], ledger)
     columns = 5 + per_row_budget
     bodies = []
     for advantage, (own, related) in groups.items():
         outcome = advantage_outcome(own)
-        rows = check_rows([*own, *related], related, ledger, per_row_budget) or (
+        rows = check_rows(own, ledger, per_row_budget, compact=True) or (
             f'<tr><td colspan="{columns}">{note(f"no check of {advantage} ran in this session")}</td></tr>')
         bodies.append(f'<tbody data-advantage="{_e(advantage)}" data-outcome="{_e(outcome)}">'
                       f"{group_row(advantage, ADVANTAGES[advantage], outcome, columns)}{rows}</tbody>")
     head = f"<tr>{CHECK_HEAD}{'<th>budget</th>' if per_row_budget else ''}</tr>"
     return (f'<table class="headline" id="headline-table"><caption>{_e(caption)} An advantage (the talk\'s words) '
             f"is supported when all of its own checks are, refuted when any of them is refuted, inconclusive "
-            f"otherwise; related checks (indented) inform it without deciding it.</caption>"
+            f"otherwise; its related checks (next table) inform it without deciding it. Hover an effect for its "
+            f"metric and arms.</caption>"
             f"{colgroup(per_row_budget)}<thead>{head}</thead>{''.join(bodies)}</table>")
+
+
+def related_html(ledger: dict) -> str:
+    """The checks that inform an advantage without deciding it (A1-talk, A6-loss, ...), by advantage."""
+    groups = {advantage: related for advantage, (_, related) in advantage_groups(ledger["records"]).items()
+              if related}
+    if not groups:
+        return '<p class="note">none in this session</p>'
+    caption, per_row_budget = budget_line([r for related in groups.values() for r in related], ledger)
+    columns = 5 + per_row_budget
+    bodies = "".join(f'<tbody data-related-to="{_e(advantage)}">'
+                     f"{group_row(advantage, ADVANTAGES[advantage], None, columns)}"
+                     f"{check_rows(related, ledger, per_row_budget)}</tbody>" for advantage, related in groups.items())
+    head = f"<tr>{CHECK_HEAD}{'<th>budget</th>' if per_row_budget else ''}</tr>"
+    return (f'<table class="further" id="related-table"><caption>{_e(caption)}</caption>'
+            f"{colgroup(per_row_budget)}<thead>{head}</thead>{bodies}</table>")
 
 
 def grouped_table(records: list[dict], ledger: dict, *, css_class: str) -> str:
@@ -235,7 +258,7 @@ def grouped_table(records: list[dict], ledger: dict, *, css_class: str) -> str:
         rows = [r for r in records if r["claim_id"] == claim_id]
         words = STATEMENTS.get(claim_id) or rows[0]["statement"]
         bodies.append(f'<tbody data-claim="{_e(claim_id)}">{group_row(claim_id, words, None, columns)}'
-                      f"{check_rows(rows, [], ledger, per_row_budget)}</tbody>")
+                      f"{check_rows(rows, ledger, per_row_budget)}</tbody>")
     head = f"<tr>{CHECK_HEAD}{'<th>budget</th>' if per_row_budget else ''}</tr>"
     return (f'<table class="{_e(css_class)}"><caption>{_e(caption)}</caption>{colgroup(per_row_budget)}'
             f"<thead>{head}</thead>{''.join(bodies)}</table>")
@@ -433,11 +456,12 @@ h3 { font-size: 16px; margin: 22px 0 4px; } h4 { font-size: 14px; margin: 14px 0
 .lede { color: #57606a; margin: 0 0 4px; font-size: 13px; } nav { margin: 4px 0 6px; }
 .top { display: grid; grid-template-columns: minmax(0, 1fr) auto; gap: 16px; align-items: start; }
 table.headline, table.further { table-layout: fixed; width: 100%; }
-col.c-check { width: 28%; } col.c-outcome { width: 14%; } col.c-effect { width: 39%; }
-col.c-threshold { width: 14%; } col.c-n { width: 5%; } col.c-budget { width: 16%; }
+col.c-check { width: 33%; } col.c-outcome { width: 14%; } col.c-effect { width: 35%; }
+col.c-threshold { width: 13%; } col.c-n { width: 5%; } col.c-budget { width: 16%; }
 tr.group th { background: #eef1f4; font-weight: 400; padding: 3px 6px; }
 table.headline td, table.further td { padding: 1px 6px; }
 td.id { overflow-wrap: anywhere; }
+td.id.clip { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; overflow-wrap: normal; }
 .note.clip { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .top h2 { margin-top: 4px; }
 @media (max-width: 1100px) { .top { grid-template-columns: minmax(0, 1fr); } }
@@ -447,7 +471,6 @@ th { background: #f6f8fa; font-weight: 600; }
 caption { caption-side: bottom; text-align: left; color: #57606a; font-size: 12px; padding-top: 3px; }
 td.number { white-space: nowrap; font-variant-numeric: tabular-nums; }
 .advantage-id { font-weight: 700; }
-tr.related td.id { padding-left: 16px; }
 .note { display: block; color: #57606a; font-size: 11px; line-height: 1.2; white-space: normal; }
 .outcome { font-weight: 700; }
 .supported, .holds { color: #1a7f37; } .refuted, .fails { color: #cf222e; } .inconclusive { color: #9a6700; }
@@ -486,6 +509,7 @@ one axis: a superiority check's threshold is at +1, a non-inferiority margin at 
 (black ticks), no difference at 0. Linear within ±1, logarithmic beyond; an arrow is an unbounded side. A check
 whose threshold is 0 is divided by its largest bound instead.</p></section>
 </div>
+<section id="related"><h2>Related checks of the six advantages</h2>{related_html(ledger)}</section>
 <section id="further"><h2>Further statements</h2>{grouped_table(further_records(records), ledger, css_class="further")}</section>
 <section id="exact"><h2>Identities and implementation checks</h2>{exact_table(exact_records(records))}</section>
 <section id="talk-table"><h2>The talk's table beside this run</h2>{talk_table(records, ledger)}</section>

@@ -295,7 +295,8 @@ def forest_row(record: dict) -> dict:
 
 
 FOREST_WIDTH = 4.8         # inches: beside the headline table at 1280 pixels
-FOREST_ROW = 0.24          # inches per check
+FOREST_ROW = 0.24          # inches per check, at most
+FOREST_ROWS_HEIGHT = 5.0   # inches for all the rows at most, so that the plot fits above the fold at 1280x800
 _LINEAR_WITHIN = 1.0       # the axis is linear within ±1 threshold, logarithmic beyond
 
 
@@ -309,7 +310,9 @@ def forest_limits(rows: list[dict]) -> tuple[float, float]:
 def forest_png(records: list[dict]) -> bytes:
     """The forest plot of the empirical records, in the order given (top to bottom)."""
     rows = [forest_row(record) for record in records]
-    figure = Figure(figsize=(FOREST_WIDTH, FOREST_ROW * max(len(rows), 1) + 1.3), dpi=DPI, layout="constrained")
+    row_height = min(FOREST_ROW, FOREST_ROWS_HEIGHT / max(len(rows), 1))
+    marker = 6 * min(1.0, row_height / FOREST_ROW) ** 0.5     # smaller marks where the rows are closer
+    figure = Figure(figsize=(FOREST_WIDTH, row_height * max(len(rows), 1) + 1.3), dpi=DPI, layout="constrained")
     ax = figure.subplots()
     left, right = forest_limits(rows)
     for y, row in enumerate(rows):
@@ -317,13 +320,13 @@ def forest_png(records: list[dict]) -> bytes:
         low = left if row["low"] is None else row["low"]
         high = right if row["high"] is None else row["high"]
         ax.plot([low, high], [y, y], color=color, linewidth=2, solid_capstyle="butt")
-        for side, unbounded, marker in ((left, row["low"] is None, "<"), (right, row["high"] is None, ">")):
+        for side, unbounded, arrow in ((left, row["low"] is None, "<"), (right, row["high"] is None, ">")):
             if unbounded:
-                ax.plot([side], [y], marker=marker, color=color, markersize=6, clip_on=False)
+                ax.plot([side], [y], marker=arrow, color=color, markersize=marker, clip_on=False)
         if row["x"] is not None:
-            ax.plot([row["x"]], [y], marker="o", markersize=6, color=color,
+            ax.plot([row["x"]], [y], marker="o", markersize=marker, color=color,
                     markerfacecolor="white" if row["finding"] else color, markeredgewidth=1.5)
-        ax.plot(row["bounds"], [y] * len(row["bounds"]), linestyle="none", marker="|", markersize=11,
+        ax.plot(row["bounds"], [y] * len(row["bounds"]), linestyle="none", marker="|", markersize=2 * marker,
                 markeredgewidth=1.6, color="black")
     ax.axvline(0, color="0.5", linewidth=0.8)
     for x in (-1, 1):

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import backend, probes, recalibration
+from . import backend, probes
 from .data import Dataset
 from .model import build_model
 from .results import HISTORY_KEYS, STEP_VALIDATION_EXAMPLES, RunResult, is_collapsed, log_steps
@@ -330,8 +330,7 @@ class Program:
             snapshots = [outputs["initial_preactivations"], *outputs["per_epoch"]["preactivations"]]
             extras["preactivation_percentiles"] = {"percentiles": list(probes.PERCENTILES),
                                                    "snapshots": [probes.percentile_snapshot(s) for s in snapshots]}
-        if {"bn_input_noise", "gradient_noise", "fixed_example_noise", "gradient_ics",
-                *recalibration.RECORDS} & set(spec.record):
+        if set(probes.TRAINED_MODEL_RECORDS) & set(spec.record):
             extras.update(self._trained_model_probes(spec, dataset, outputs, data))
 
         diverged = bool(diverged_at) or not math.isfinite(test_loss)
@@ -343,38 +342,15 @@ class Program:
             diverged_step=diverged_at or None, steps=steps)
 
     def _trained_model_probes(self, spec, dataset, outputs, data) -> dict:
-        """The probes both engines share, on the template model holding this run's trained weights."""
+        """The probes both engines share (probes.trained_model_records), on the template model holding
+        this run's trained weights."""
         for variable, value in zip(self.model.trainable_variables, outputs["weights"]):
             variable.assign(value)
         for variable, value in zip(self.model.non_trainable_variables, outputs["state"]):
             variable.assign(value)
-        x_train = np.asarray(data[0])
-        # A generator of its own: probing must not depend on, or disturb, the training stream.
-        rng = np.random.default_rng([spec.seed, 1])
-        extras = {}
-        if "bn_input_noise" in spec.record:
-            extras["bn_input_noise"] = probes.bn_input_noise(self.model, x_train, rng)
-        if "gradient_noise" in spec.record:
-            one_hot = np.eye(dataset.num_classes, dtype=np.float32)[dataset.y_train]
-            extras["gradient_noise"] = probes.gradient_noise(self.model, x_train, one_hot, rng, from_logits=True)
-        if "fixed_example_noise" in spec.record:
-            extras["fixed_example_noise"] = probes.fixed_example_noise(self.model, x_train,
-                                                                       np.random.default_rng([spec.seed, 3]))
-        if "gradient_ics" in spec.record:
-            one_hot = np.eye(dataset.num_classes, dtype=np.float32)[dataset.y_train]
-
-            def ics():   # the same batches at the start and at the end of training
-                return probes.gradient_ics(self.model, x_train, one_hot, np.random.default_rng([spec.seed, 4]),
-                                           learning_rate=spec.learning_rate, batch_size=spec.batch_size,
-                                           from_logits=True)
-
-            trained = ics()
-            with probes.holding(self.model, *self.initial_state(spec)[:2]):
-                extras["gradient_ics"] = {"initial": ics(), "trained": trained}
-        # The template model ends in logits: its outputs go through the softmax first.
-        extras.update(recalibration.record(spec, self.model, x_train, np.asarray(data[4]), dataset.y_test,
-                                           recalibration.softmax))
-        return extras
+        return probes.trained_model_records(spec, self.model, np.asarray(data[0]), dataset.y_train,
+                                            dataset.num_classes, np.asarray(data[4]), dataset.y_test,
+                                            self.initial_state(spec)[:2], from_logits=True)
 
 
 # ---------------------------------------------------------------------- module level

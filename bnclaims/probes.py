@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import backend
+from . import backend, recalibration
 
 BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512, 1024)
 BATCHES_PER_SIZE = 200          # batch-statistics noise: cheap numpy, many draws
@@ -331,3 +331,39 @@ class holding:
     def __exit__(self, *exc) -> None:
         for variable, value in zip(self._variables, self._saved):
             variable.assign(value)
+
+
+# What a run records by probing its trained model (spec.RECORDABLE), besides what an engine measures
+# while it trains.
+TRAINED_MODEL_RECORDS = ("bn_input_noise", "gradient_noise", "fixed_example_noise", "gradient_ics",
+                         *recalibration.RECORDS)
+
+
+def trained_model_records(spec, model, x_train: np.ndarray, y_train: np.ndarray, num_classes: int,
+                          x_test: np.ndarray, y_test: np.ndarray, start, *, from_logits: bool) -> dict:
+    """What spec.record asks for of TRAINED_MODEL_RECORDS, on a model holding the run's trained weights.
+    Both engines call this, so that they record the same fields from the same random streams. start:
+    the (weights, state) training began from, for the probes also measured there; from_logits: the
+    model ends in logits (the compiled engine's template model), not in the softmax."""
+    wanted = set(spec.record)
+    one_hot = np.eye(num_classes, dtype=np.float32)[y_train] if {"gradient_noise", "gradient_ics"} & wanted else None
+    # Generators of their own: probing must not depend on, or disturb, the training stream.
+    rng = np.random.default_rng([spec.seed, 1])
+    extras = {}
+    if "bn_input_noise" in wanted:
+        extras["bn_input_noise"] = bn_input_noise(model, x_train, rng)
+    if "gradient_noise" in wanted:
+        extras["gradient_noise"] = gradient_noise(model, x_train, one_hot, rng, from_logits=from_logits)
+    if "fixed_example_noise" in wanted:
+        extras["fixed_example_noise"] = fixed_example_noise(model, x_train, np.random.default_rng([spec.seed, 3]))
+    if "gradient_ics" in wanted:
+        def ics():   # the same batches at the start and at the end of training
+            return gradient_ics(model, x_train, one_hot, np.random.default_rng([spec.seed, 4]),
+                                learning_rate=spec.learning_rate, batch_size=spec.batch_size, from_logits=from_logits)
+
+        trained = ics()
+        with holding(model, *start):
+            extras["gradient_ics"] = {"initial": ics(), "trained": trained}
+    extras.update(recalibration.record(spec, model, x_train, x_test, y_test,
+                                       recalibration.softmax if from_logits else None))
+    return extras

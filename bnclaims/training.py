@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from . import backend, probes, recalibration
+from . import backend, probes
 from .data import Dataset
 from .model import build_model
 from .results import HISTORY_KEYS, STEP_VALIDATION_EXAMPLES, RunResult, is_collapsed, log_steps
@@ -122,7 +122,7 @@ def train(spec: RunSpec, dataset: Dataset, context: RunContext | None = None, in
     test_loss, test_accuracy = cross_entropy_and_accuracy(probabilities, dataset.y_test)
     histogram = np.bincount(np.argmax(probabilities, axis=1), minlength=dataset.num_classes)
 
-    extras = _recordings(spec, model, dataset, x_train, one_hot, start)
+    extras = _recordings(spec, model, dataset, x_train, start)
     if "preactivation_percentiles" in spec.record:
         extras["preactivation_percentiles"] = percentiles.result()
 
@@ -212,32 +212,17 @@ def _step_record(keras, logged: list[int], n_train: int, batch_size: int, x_val:
     return _StepRecord()
 
 
-def _recordings(spec: RunSpec, model, dataset: Dataset, x_train: np.ndarray, one_hot, start=None) -> dict:
+def _recordings(spec: RunSpec, model, dataset: Dataset, x_train: np.ndarray, start) -> dict:
     """What spec.record asks for, measured on the trained model (see spec.RECORDABLE); start: the
     (weights, state) training started from, for probes also measured there."""
     extras = {}
-    # A generator of its own: probing must not depend on, or disturb, the training stream.
-    rng = np.random.default_rng([spec.seed, 1])
     if "train_inference" in spec.record:
         train_probabilities = np.asarray(model.predict(x_train, batch_size=EVAL_BATCH_SIZE, verbose=0))
         loss, accuracy = cross_entropy_and_accuracy(train_probabilities, dataset.y_train)
         extras["train_inference"] = {"loss": loss if math.isfinite(loss) else None, "accuracy": accuracy}
-    if "bn_input_noise" in spec.record:
-        extras["bn_input_noise"] = probes.bn_input_noise(model, x_train, rng)
-    if "gradient_noise" in spec.record:
-        extras["gradient_noise"] = probes.gradient_noise(model, x_train, one_hot(dataset.y_train), rng)
-    if "fixed_example_noise" in spec.record:
-        extras["fixed_example_noise"] = probes.fixed_example_noise(model, x_train, np.random.default_rng([spec.seed, 3]))
-    if "gradient_ics" in spec.record:
-        def ics():   # the same batches at the start and at the end of training
-            return probes.gradient_ics(model, x_train, one_hot(dataset.y_train), np.random.default_rng([spec.seed, 4]),
-                                       learning_rate=spec.learning_rate, batch_size=spec.batch_size)
-
-        trained = ics()
-        with probes.holding(model, *start):
-            extras["gradient_ics"] = {"initial": ics(), "trained": trained}
-    extras.update(recalibration.record(spec, model, x_train,
-                                       prepare_inputs(dataset.x_test, spec.input_scaling, dataset), dataset.y_test))
+    extras.update(probes.trained_model_records(
+        spec, model, x_train, dataset.y_train, dataset.num_classes,
+        prepare_inputs(dataset.x_test, spec.input_scaling, dataset), dataset.y_test, start, from_logits=False))
     return extras
 
 

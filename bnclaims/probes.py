@@ -22,20 +22,12 @@ PERCENTILES = (15, 50, 85)      # Ioffe & Szegedy (2015), Figure 1
 PERCENTILE_EXAMPLES = 512
 
 
-def _normalization_layers(model) -> list:
-    from .layers import GhostBatchNormalization
-
-    _, keras = backend.load()
-    return [layer for layer in model.layers
-            if isinstance(layer, (keras.layers.BatchNormalization, GhostBatchNormalization))]
-
-
 def bn_input_noise(model, x: np.ndarray, rng: np.random.Generator) -> dict:
     """Per BN layer and batch size: the variance across random batches of the batch mean and of the
     (biased) batch variance of the layer's inputs, averaged over its features. The layer inputs are
     computed once for the whole split (inference mode)."""
     _, keras = backend.load()
-    layers = _normalization_layers(model)
+    layers = recalibration.normalization_layers(model)
     probe = keras.Model(model.inputs[0], [layer.input for layer in layers])
     outputs = probe.predict(x, batch_size=2048, verbose=0)
     outputs = [np.asarray(v) for v in (outputs if isinstance(outputs, list) else [outputs])]
@@ -165,7 +157,7 @@ def fixed_example_noise(model, x: np.ndarray, rng: np.random.Generator, *, stati
         raise ValueError(f"statistics must be one of {STATISTICS}, got {statistics!r}")
     if max(batch_sizes) > len(x):
         raise ValueError(f"batch sizes up to {max(batch_sizes)} need as many examples, got {len(x)}")
-    if not _normalization_layers(model):
+    if not recalibration.normalization_layers(model):
         raise ValueError("the model has no BatchNormalization layer whose noise could be measured")
     followed = rng.choice(len(x), size=min(examples, len(x)), replace=False)
     by_layer: dict[str, list] = {}

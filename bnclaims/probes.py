@@ -11,6 +11,8 @@ the gradient, uses the backend's own autodiff (jax.grad or tf.GradientTape).
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from . import backend, recalibration
@@ -21,26 +23,75 @@ GRADIENT_BATCHES_PER_SIZE = 50  # gradient noise: one backward pass each
 PERCENTILES = (15, 50, 85)      # Ioffe & Szegedy (2015), Figure 1
 PERCENTILE_EXAMPLES = 512
 
+# Compiled probe functions, kept per model: on JAX a probe takes the model's weights as arguments, so
+# it compiles once per model and input shape in a process, not once per run (an engine keeps one
+# template model per program and loads each run's trained weights into it).
+_compiled: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _per_model(model, key, build):
+    functions = _compiled.setdefault(model, {})
+    if key not in functions:
+        functions[key] = build()
+    return functions[key]
+
+
+def _values(variables) -> list:
+    return [v.value for v in variables]
+
+
+def _inference_outputs(model, probe_of, x: np.ndarray) -> list[np.ndarray]:
+    """The outputs of probe_of(model) (a Keras Model on the model's layers) on x in inference mode,
+    as numpy arrays: on JAX one compiled call per model, on TensorFlow Keras predict."""
+    tf, keras = backend.load()
+    if tf is not None:
+        outputs = probe_of(model).predict(x, batch_size=2048, verbose=0)
+        return [np.asarray(v) for v in (outputs if isinstance(outputs, list) else [outputs])]
+    import jax
+
+    def build():
+        probe = probe_of(model)
+        return probe, jax.jit(lambda weights, state, inputs: probe.stateless_call(weights, state, inputs)[0])
+
+    probe, call = _per_model(model, ("inference", probe_of), build)
+    outputs = call(_values(probe.trainable_variables), _values(probe.non_trainable_variables),
+                   np.asarray(x, np.float32))
+    return [np.asarray(v) for v in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+
 
 def bn_input_noise(model, x: np.ndarray, rng: np.random.Generator) -> dict:
     """Per BN layer and batch size: the variance across random batches of the batch mean and of the
     (biased) batch variance of the layer's inputs, averaged over its features. The layer inputs are
     computed once for the whole split (inference mode)."""
-    _, keras = backend.load()
-    layers = recalibration.normalization_layers(model)
-    probe = keras.Model(model.inputs[0], [layer.input for layer in layers])
-    outputs = probe.predict(x, batch_size=2048, verbose=0)
-    outputs = [np.asarray(v) for v in (outputs if isinstance(outputs, list) else [outputs])]
+    outputs = _inference_outputs(model, _bn_inputs_probe, x)
     noise = {}
     # Keyed by position (bn1 = first BN layer): Keras's layer names depend on what the process built before.
     for position, values in enumerate(outputs, start=1):
+        values = values.astype(np.float64)
+        squares = values * values
         var_of_mean, var_of_var = [], []
         for size in BATCH_SIZES:
-            batches = values[rng.integers(0, len(values), size=(BATCHES_PER_SIZE, size))]
-            var_of_mean.append(float(batches.mean(axis=1).var(axis=0).mean()))
-            var_of_var.append(float(batches.var(axis=1).var(axis=0).mean()))
+            # A batch's moments from how often it drew each example (drawn with replacement): its mean
+            # is counts @ values / size, with no copy of the batch itself.
+            drawn = _draw_counts(rng.integers(0, len(values), size=(BATCHES_PER_SIZE, size)), len(values))
+            means = drawn @ values / size
+            variances = drawn @ squares / size - means * means   # biased, as np.var; in float64
+            var_of_mean.append(float(means.var(axis=0).mean()))
+            var_of_var.append(float(variances.var(axis=0).mean()))
         noise[f"bn{position}"] = {"var_of_mean": var_of_mean, "var_of_var": var_of_var}
     return {"batch_sizes": list(BATCH_SIZES), "layers": noise}
+
+
+def _draw_counts(draws: np.ndarray, n: int) -> np.ndarray:
+    """batches x n: how many times each batch (row of draws, with replacement) drew each example."""
+    rows = np.repeat(np.arange(len(draws)), draws.shape[1])
+    return np.bincount(rows * n + draws.ravel(), minlength=len(draws) * n).reshape(len(draws), n).astype(np.float64)
+
+
+def _bn_inputs_probe(model):
+    """A Keras Model from the model's input to the inputs of its BN layers."""
+    _, keras = backend.load()
+    return keras.Model(model.inputs[0], [layer.input for layer in recalibration.normalization_layers(model)])
 
 
 def gradient_noise(model, x: np.ndarray, y_one_hot: np.ndarray, rng: np.random.Generator,
@@ -69,18 +120,17 @@ def _flat_gradient_function(model, from_logits: bool):
         import jax
         import jax.numpy as jnp
 
-        trainable = [v.value for v in model.trainable_variables]
-        non_trainable = [v.value for v in model.non_trainable_variables]
+        def build():
+            def loss(weights, state, inputs, targets):
+                outputs, _ = model.stateless_call(weights, state, inputs, training=False)
+                return loss_fn(targets, outputs)
 
-        def loss(weights, inputs, targets):
-            outputs, _ = model.stateless_call(weights, non_trainable, inputs, training=False)
-            return loss_fn(targets, outputs)
+            return jax.jit(lambda weights, state, inputs, targets: jnp.concatenate(
+                [jnp.ravel(g) for g in jax.grad(loss)(weights, state, inputs, targets)]))
 
-        @jax.jit
-        def flat(inputs, targets):
-            return jnp.concatenate([jnp.ravel(g) for g in jax.grad(loss)(trainable, inputs, targets)])
-
-        return lambda inputs, targets: np.asarray(flat(inputs, targets))
+        flat = _per_model(model, ("flat_gradient", from_logits), build)
+        trainable, non_trainable = _values(model.trainable_variables), _values(model.non_trainable_variables)
+        return lambda inputs, targets: np.asarray(flat(trainable, non_trainable, inputs, targets))
 
     weights = model.trainable_variables
 
@@ -160,15 +210,18 @@ def fixed_example_noise(model, x: np.ndarray, rng: np.random.Generator, *, stati
     if not recalibration.normalization_layers(model):
         raise ValueError("the model has no BatchNormalization layer whose noise could be measured")
     followed = rng.choice(len(x), size=min(examples, len(x)), replace=False)
+    # The first layer is a Dense layer, which acts on each example alone: computed once for the split,
+    # its outputs are gathered into the batches (a sixth of the arithmetic of running it on every batch).
+    first = _inference_outputs(model, _first_layer_probe, x)[0]
     by_layer: dict[str, list] = {}
     for size in batch_sizes:
         spread = []   # examples x layers
         for example in followed:
             # The example first, then size - 1 others, distinct and not the example itself.
-            others = np.argsort(rng.random((batches, len(x) - 1)), axis=1)[:, :size - 1]
+            others = _smallest(rng.random((batches, len(x) - 1)), size - 1)
             others = others + (others >= example)
             members = np.concatenate([np.full((batches, 1), example), others], axis=1)
-            outputs = _normalized_outputs(model, x[members], statistics)
+            outputs = _normalized_outputs(model, first[members], statistics, after_first=True)
             # Deviations from the first batch's value, in float64: identical values give exactly zero.
             spread.append([float(np.mean(np.std(values[:, 0, :].astype(np.float64) - values[:1, 0, :], axis=0)))
                            for values in outputs])
@@ -180,27 +233,70 @@ def fixed_example_noise(model, x: np.ndarray, rng: np.random.Generator, *, stati
             "mean": _finite_or_none(mean)}
 
 
+def _smallest(keys: np.ndarray, count: int) -> np.ndarray:
+    """Per row, the positions of the `count` smallest keys in increasing order of key: what
+    np.argsort(keys, axis=1)[:, :count] gives for distinct keys, without sorting whole rows."""
+    if count == 0:
+        return np.zeros((len(keys), 0), dtype=np.intp)
+    chosen = np.argpartition(keys, count - 1, axis=1)[:, :count]
+    return np.take_along_axis(chosen, np.argsort(np.take_along_axis(keys, chosen, axis=1), axis=1), axis=1)
+
+
 def _finite_or_none(values) -> list:
     return [float(v) if np.isfinite(v) else None for v in values]
 
 
-def _normalized_outputs(model, batches: np.ndarray, statistics: str) -> list[np.ndarray]:
+def _first_layer_probe(model):
+    """A Keras Model from the model's input to the output of its first layer (a Dense layer)."""
+    _, keras = backend.load()
+    first = _layers(model)[0]
+    if not isinstance(first, keras.layers.Dense):
+        raise ValueError(f"the model's first layer is a {type(first).__name__}, not a Dense layer")
+    return keras.Model(model.inputs[0], first.output)
+
+
+def _layers(model) -> list:
+    _, keras = backend.load()
+    return [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+
+
+def _normalized_outputs(model, batches: np.ndarray, statistics: str, after_first: bool = False) -> list[np.ndarray]:
     """The output of every normalization layer for `batches` (batches x batch size x features), each
-    batch normalized on its own; a list of numpy arrays, one per layer, in the model's order."""
+    batch normalized on its own; a list of numpy arrays, one per layer, in the model's order.
+    after_first: `batches` are already the first layer's outputs. On JAX the walk is one compiled call
+    taking the model's variables as arguments (a Keras StatelessScope)."""
+    tf, keras = backend.load()
+    batches = np.asarray(batches, np.float32)
+    if tf is not None:
+        return [keras.ops.convert_to_numpy(v) for v in _normalized_walk(model, batches, statistics, after_first)]
+    import jax
+
+    def build():
+        variables = [*model.trainable_variables, *model.non_trainable_variables]
+
+        def walk(values, inputs):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return _normalized_walk(model, inputs, statistics, after_first)
+
+        return variables, jax.jit(walk)
+
+    variables, walk = _per_model(model, ("normalized", statistics, after_first), build)
+    return [np.asarray(v) for v in walk(_values(variables), batches)]
+
+
+def _normalized_walk(model, batches, statistics: str, after_first: bool) -> list:
     from .layers import GhostBatchNormalization
 
     _, keras = backend.load()
     ops = keras.ops
-    values = ops.convert_to_tensor(np.asarray(batches, np.float32))
+    values = ops.convert_to_tensor(batches)
     outputs = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
+    for layer in _layers(model)[1 if after_first else 0:]:
         if isinstance(layer, (keras.layers.BatchNormalization, GhostBatchNormalization)):
             group = layer.group_size if isinstance(layer, GhostBatchNormalization) else values.shape[1]
             values = ops.concatenate([_normalize(layer, values[:, start:start + group], statistics, ops)
                                       for start in range(0, values.shape[1], group)], axis=1)
-            outputs.append(ops.convert_to_numpy(values))
+            outputs.append(values)
         else:
             # Dense layers act on the last axis: one call runs every batch.
             values = layer(values, training=False)
@@ -281,24 +377,24 @@ def _training_gradient_function(model, from_logits: bool):
     loss with respect to every trainable weight, as numpy arrays; the model's state is not changed."""
     tf, keras = backend.load()
     loss_fn = keras.losses.CategoricalCrossentropy(from_logits=from_logits)
-    state = [v.value for v in model.non_trainable_variables]
+    state = _values(model.non_trainable_variables)
 
-    def loss(weights, inputs, targets):
+    def loss(weights, state, inputs, targets):
         outputs, _, losses = model.stateless_call(weights, state, inputs, training=True, return_losses=True)
         return loss_fn(targets, outputs) + (sum(losses) if losses else 0.0)
 
     if tf is None:
         import jax
 
-        jitted = jax.jit(jax.grad(loss))
+        jitted = _per_model(model, ("training_gradient", from_logits), lambda: jax.jit(jax.grad(loss)))
         return lambda weights, inputs, targets: [np.asarray(g) for g in jitted(
-            list(weights), np.asarray(inputs, np.float32), np.asarray(targets, np.float32))]
+            list(weights), state, np.asarray(inputs, np.float32), np.asarray(targets, np.float32))]
 
     @tf.function(reduce_retracing=True)
     def gradients(weights, inputs, targets):
         with tf.GradientTape() as tape:
             tape.watch(weights)
-            value = loss(weights, inputs, targets)
+            value = loss(weights, state, inputs, targets)
         return tape.gradient(value, weights)
 
     return lambda weights, inputs, targets: [g.numpy() for g in gradients(

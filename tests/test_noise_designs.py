@@ -80,6 +80,44 @@ def test_fixed_example_noise_is_bn_in_training_mode_batch_by_batch(keras):
             np.testing.assert_allclose(mine[index], keras.ops.convert_to_numpy(keras_output), atol=2e-5)
 
 
+def test_fixed_example_noise_with_the_first_layer_precomputed_equals_the_whole_walk(keras):
+    """The probe runs the first (Dense) layer once on the split and gathers its outputs into batches:
+    the same outputs as running the network on the gathered inputs."""
+    from bnclaims import probes
+
+    model = tiny_model(0)
+    x = tiny_data()[0]
+    members = np.random.default_rng(0).integers(0, len(x), size=(3, 16))
+    first = probes._inference_outputs(model, probes._first_layer_probe, x)[0]
+    whole = probes._normalized_outputs(model, x[members], "batch")
+    gathered = probes._normalized_outputs(model, first[members], "batch", after_first=True)
+    for mine, reference in zip(gathered, whole):
+        np.testing.assert_allclose(mine, reference, atol=2e-5)
+
+
+def test_smallest_keys_are_the_head_of_a_full_sort():
+    """The fixed-example probe picks a batch's other members without sorting whole rows: the same
+    members, in the same order, as np.argsort(...)[:, :count]."""
+    from bnclaims import probes
+
+    keys = np.random.default_rng(0).random((5, 300))
+    for count in (0, 1, 7, 299):
+        np.testing.assert_array_equal(probes._smallest(keys, count), np.argsort(keys, axis=1)[:, :count])
+
+
+def test_batch_moments_from_draw_counts_equal_those_of_the_gathered_batches():
+    """bn_input_noise takes each batch's mean and biased variance from its draw counts, with no copy of
+    the batch: the same moments as gathering the batch (draws with replacement, repeats included)."""
+    from bnclaims import probes
+
+    rng = np.random.default_rng(0)
+    values, draws = rng.normal(size=(50, 4)), rng.integers(0, 50, size=(6, 8))
+    counts = probes._draw_counts(draws, len(values))
+    means = counts @ values / 8
+    np.testing.assert_allclose(means, values[draws].mean(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(counts @ (values * values) / 8 - means * means, values[draws].var(axis=1), atol=1e-12)
+
+
 def test_fixed_example_noise_is_zero_with_fixed_statistics_and_r1_is_then_not_supported(keras):
     """Placebo: BN with fixed statistics (its moving averages) cannot make an example's output depend
     on its batch: the noise is exactly zero and R1.fixed_example_noise is not supported."""

@@ -32,11 +32,16 @@ class DamagedEntryWarning(UserWarning):
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temporary file in the same folder and rename: readers see all of it or nothing."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """atomic_write_text for bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temporary, 0o644)   # mkstemp makes files private; ledgers and reports are for reading

@@ -28,6 +28,7 @@ EVIDENCE_PROPERTY = "claim_evidence"
 RUNS_PROPERTY = "claim_runs"
 FIGURE_PROPERTY = "claim_figure"
 REPORT_NAME = "claims.html"
+FIGURE_CACHE_FOLDER = "figures"     # in the run cache: drawn figures (bnclaims.report.figure_cache)
 
 
 def evidence_record(evidence, finding=None, settlement=None) -> dict:
@@ -100,10 +101,14 @@ class ClaimsSession:
         self.ledger_path = write_ledger(self.settings.report_dir / LEDGER_NAME, document)
         if self.report_path is not None:
             from .report import write_report     # matplotlib: only for a session that has a report to draw
+            from .report.figure_cache import FigureCache
 
             try:
+                # Figures are kept beside the runs they draw, unless the session may not touch the cache.
+                figures = (FigureCache(self.settings.cache_dir / FIGURE_CACHE_FOLDER)
+                           if self.settings.cache_mode != "bypass" else None)
                 self.written_report = write_report(document, self.report_path, ledger_path=self.ledger_path,
-                                                   pytest_html_path=self.pytest_html_path)
+                                                   pytest_html_path=self.pytest_html_path, figure_cache=figures)
             except Exception as error:   # the ledger is written: the report can be rendered from it later
                 self.report_error = f"{type(error).__name__}: {error}"
 

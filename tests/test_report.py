@@ -323,6 +323,40 @@ def test_a_broken_figure_costs_only_itself():
     assert "could not draw figure &lt;pie&gt;" in text and 'id="forest-plot"' in text
 
 
+def test_a_figure_cache_draws_each_figure_once_and_gives_the_same_page(tmp_path):
+    """Kept figures are keyed by their data and the drawing code: the same ledger again draws nothing and
+    gives the same page; changed data draws that figure anew; a damaged entry is drawn again and
+    replaced; a folder that cannot be written costs only the saving."""
+    from bnclaims.report.figure_cache import FigureCache, is_whole_png
+
+    records = [paired_record(check_id="A1.a", figures=[PAYLOADS["sweep_log"]]), paired_record(check_id="A2.b")]
+    first_cache = FigureCache(tmp_path / "figures")
+    first = report.render(ledger_of(records), figure_cache=first_cache)
+    assert first_cache.drawn == 3 and first_cache.hits == 0   # the forest, A1's sweep, A2's default plot
+    assert first == report.render(ledger_of(records))         # the same page as drawing every figure
+    again = FigureCache(tmp_path / "figures")
+    assert report.render(ledger_of(records), figure_cache=again) == first and (again.drawn, again.hits) == (0, 3)
+
+    changed = [records[0], paired_record(check_id="A2.b", effect=0.35,   # its default plot and the forest
+                                         arm_a={**paired_record()["arm_a"], "values": [0.95, 0.92, 0.91]})]
+    third = FigureCache(tmp_path / "figures")
+    report.render(ledger_of(changed), figure_cache=third)
+    assert (third.drawn, third.hits) == (2, 1)
+
+    stored = sorted((tmp_path / "figures").glob("*.png"))
+    assert len(stored) == 5 and all(is_whole_png(p.read_bytes()) for p in stored)
+    stored[0].write_bytes(stored[0].read_bytes()[:100])          # a torn write
+    fourth = FigureCache(tmp_path / "figures")
+    report.render(ledger_of(records), figure_cache=fourth)
+    report.render(ledger_of(changed), figure_cache=fourth)
+    assert fourth.drawn == 1 and is_whole_png(stored[0].read_bytes())
+    assert not list((tmp_path / "figures").glob(".*.tmp"))
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder would be")
+    assert report.render(ledger_of(records), figure_cache=FigureCache(blocked)) == first
+
+
 def test_the_page_loads_nothing_from_outside_and_carries_no_log_noise():
     text = report.render(ledger_of([paired_record(), measured_record()]))
     assert not re.search(r"<link\b|<script\b|\bsrc=\"https?:", text)

@@ -25,6 +25,7 @@ from html import escape
 
 from .. import formatting as fmt
 from . import plots
+from .figure_cache import FigureCache
 
 REPORT_TITLE = "Batch Normalization claims"
 
@@ -327,21 +328,26 @@ def table_html(payload: dict) -> str:
             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
-def figure_html(payload: dict) -> str:
+def figure_html(payload: dict, cache: FigureCache | None = None) -> str:
     title = payload.get("title", "")
     try:
         if payload.get("kind") == plots.TABLE_KIND:
             return table_html(payload)
-        return f'<figure>{png_img(plots.plot_png(payload), title, width=plots.FIGSIZE[0] * plots.DPI)}</figure>'
+        return f'<figure>{png_img(_png("plot", payload, lambda: plots.plot_png(payload), cache), title, width=plots.FIGSIZE[0] * plots.DPI)}</figure>'
     except Exception as error:  # a broken figure must not cost the report its other content
         return f'<p class="note">could not draw figure {_e(title)}: {_e(repr(error))}</p>'
+
+
+def _png(kind: str, data, draw, cache: FigureCache | None) -> bytes:
+    return cache.png(kind, data, draw) if cache is not None else draw()
 
 
 class _Figures:
     """Draws each distinct payload once: a figure several checks share is shown under the first."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache: FigureCache | None = None) -> None:
         self.first: dict[str, str] = {}
+        self.cache = cache
 
     def html(self, payload: dict, check_id: str) -> str:
         key = json.dumps(payload, sort_keys=True, default=str)
@@ -349,7 +355,7 @@ class _Figures:
             return (f'<p class="note">{_e(payload.get("title", "figure"))}: shown under '
                     f"{check_link(self.first[key])}</p>")
         self.first[key] = check_id
-        return figure_html(payload)
+        return figure_html(payload, self.cache)
 
 
 def check_section(record: dict, drawn: _Figures) -> str:
@@ -370,9 +376,9 @@ def check_section(record: dict, drawn: _Figures) -> str:
             f'<pre class="evidence">{_e(fmt.format_message(record))}</pre>{figures}</article>')
 
 
-def sections_html(ledger: dict) -> str:
+def sections_html(ledger: dict, figure_cache: FigureCache | None = None) -> str:
     records = ledger["records"]
-    drawn = _Figures()
+    drawn = _Figures(figure_cache)
     parts = []
     for advantage, (own, related) in advantage_groups(records).items():
         if own or related:
@@ -490,11 +496,14 @@ code.reproduce { background: #f6f8fa; padding: 2px 4px; }
 
 
 def render(ledger: dict, *, title: str = REPORT_TITLE, links: Sequence[tuple[str, str]] = (),
-           ledger_href: str = "", pytest_html_href: str = "") -> str:
-    """The whole page for one ledger (a dict as bnclaims.ledger writes it)."""
+           ledger_href: str = "", pytest_html_href: str = "", figure_cache: FigureCache | None = None) -> str:
+    """The whole page for one ledger (a dict as bnclaims.ledger writes it). figure_cache: where drawn
+    figures are kept between renderings (bnclaims.report.figure_cache); None draws every one."""
     records = ledger["records"]
     empirical = forest_records(records)
-    forest = (png_img(plots.forest_png(empirical), "forest plot of every empirical check", id="forest-plot")
+    forest_png = _png("forest", [plots.forest_row(r) for r in empirical], lambda: plots.forest_png(empirical),
+                      figure_cache)
+    forest = (png_img(forest_png, "forest plot of every empirical check", id="forest-plot")
               if empirical else '<p class="note">no empirical check in this session</p>')
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>
@@ -513,7 +522,7 @@ whose threshold is 0 is divided by its largest bound instead.</p></section>
 <section id="further"><h2>Further statements</h2>{grouped_table(further_records(records), ledger, css_class="further")}</section>
 <section id="exact"><h2>Identities and implementation checks</h2>{exact_table(exact_records(records))}</section>
 <section id="talk-table"><h2>The talk's table beside this run</h2>{talk_table(records, ledger)}</section>
-<section id="checks"><h2>Each check: criteria, evidence and figures</h2>{sections_html(ledger)}</section>
+<section id="checks"><h2>Each check: criteria, evidence and figures</h2>{sections_html(ledger, figure_cache)}</section>
 {pytest_html_section(pytest_html_href)}
 <footer id="environment"><h2>Environment</h2>{environment_html(ledger, ledger_href=ledger_href)}</footer>
 </body></html>

@@ -1,0 +1,71 @@
+"""Drawn figures kept on disk, keyed by what they are drawn from.
+
+A report draws each figure from its payload (a ledger record's figure data) with matplotlib, which is
+most of the time a report takes. A session whose runs all come from the run cache writes a ledger
+whose figures are the same as the last session's, so the pictures are kept beside the runs
+(`<run cache>/figures/`) under a key made of the figure's data and of the drawing code itself (this
+package's plotting source and the matplotlib, Pillow and numpy versions): new data or new drawing
+code is a new key, never a stale picture. A damaged entry (not a whole PNG) is drawn again and
+replaced; a folder that cannot be written only costs the saving.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Callable
+
+from ..cache import atomic_write_bytes
+
+PNG_START = b"\x89PNG\r\n\x1a\n"
+PNG_END = b"IEND\xaeB`\x82"
+
+
+def drawing_fingerprint() -> str:
+    """What the pictures depend on besides their data: the plotting code and the libraries drawing it."""
+    import matplotlib
+    import numpy
+    import PIL
+
+    from . import plots
+
+    digest = hashlib.sha256()
+    for source in sorted({plots.__file__, plots.figures.__file__}):
+        digest.update(Path(source).read_bytes())
+    digest.update(f"{matplotlib.__version__} {PIL.__version__} {numpy.__version__}".encode())
+    return digest.hexdigest()
+
+
+def is_whole_png(data: bytes) -> bool:
+    return data.startswith(PNG_START) and data.endswith(PNG_END)
+
+
+class FigureCache:
+    """PNG bytes by (kind, data); draws on a miss. `hits` and `drawn` count this cache's answers."""
+
+    def __init__(self, folder: Path | str) -> None:
+        self.folder = Path(folder)
+        self._fingerprint = drawing_fingerprint()
+        self.hits = self.drawn = 0
+
+    def key(self, kind: str, data) -> str:
+        text = json.dumps([kind, data], sort_keys=True, default=str)
+        return hashlib.sha256(f"{self._fingerprint}\n{text}".encode()).hexdigest()
+
+    def png(self, kind: str, data, draw: Callable[[], bytes]) -> bytes:
+        path = self.folder / f"{self.key(kind, data)}.png"
+        try:
+            stored = path.read_bytes()
+        except OSError:
+            stored = b""
+        if is_whole_png(stored):
+            self.hits += 1
+            return stored
+        picture = draw()
+        self.drawn += 1
+        try:
+            atomic_write_bytes(path, picture)
+        except OSError:
+            pass   # a read-only or full disk: the report is still whole, only the next one draws again
+        return picture

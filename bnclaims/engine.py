@@ -260,7 +260,7 @@ class Program:
         nan_log = jnp.full((count,), jnp.nan, jnp.float32)
         start = ((weights, state, optimizer), (jnp.float32(0),) * 3, jnp.int32(0), jnp.int32(0), nan_log, nan_log,
                  nan_log)
-        carry, per_epoch = lax.scan(epoch, start, orders)
+        carry, per_epoch = self._epochs_until_diverged(epoch, start, orders)
         (weights, state, optimizer), _, diverged_at, _, logged_loss, logged_accuracy, logged_train_mode = carry
         _, _, test_probabilities = self._evaluate(weights, state, x_test, y_test)
         outputs = {"per_epoch": per_epoch, "diverged_at": diverged_at, "logged_loss": logged_loss,
@@ -272,6 +272,38 @@ class Program:
         if sig.train_inference:
             outputs["train_probabilities"] = self._evaluate(weights, state, x_train, y_train)[2]
         return outputs
+
+    def _epochs_until_diverged(self, epoch, start, orders):
+        """lax.scan(epoch, start, orders), but the epochs after the one in which the run diverged are
+        not run: every update after divergence is masked, so each of them would evaluate the same frozen
+        model as the diverging epoch ended with. Their outputs are that epoch's (bnclaims.engine's
+        results cut the history there). A run that diverges early costs a pass, not its whole budget."""
+        import jax
+        import jax.numpy as jnp
+        from jax import lax
+
+        epochs = orders.shape[0]
+        shapes = jax.eval_shape(lambda carry, order: epoch(carry, order)[1], start, orders[0])
+        buffers = jax.tree_util.tree_map(lambda s: jnp.zeros((epochs, *s.shape), s.dtype), shapes)
+
+        def running(loop):
+            done, carry, _ = loop
+            return (done < epochs) & (carry[2] == 0)     # carry[2]: the step the run diverged at, or 0
+
+        def one_epoch(loop):
+            done, carry, buffers = loop
+            carry, outputs = epoch(carry, orders[done])
+            buffers = jax.tree_util.tree_map(lambda b, o: lax.dynamic_update_index_in_dim(b, o, done, 0),
+                                             buffers, outputs)
+            return done + 1, carry, buffers
+
+        done, carry, buffers = lax.while_loop(running, one_epoch, (jnp.int32(0), start, buffers))
+        skipped = jnp.arange(epochs) >= done
+
+        def repeat_last(values):
+            return jnp.where(skipped.reshape((epochs,) + (1,) * (values.ndim - 1)), values[done - 1], values)
+
+        return carry, jax.tree_util.tree_map(repeat_last, buffers)
 
     # ------------------------------------------------------------------ running
 

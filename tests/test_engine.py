@@ -77,6 +77,36 @@ def test_a_run_is_identical_in_other_processes_and_thread_counts(engine):
         assert [outcome(r) for r in elsewhere] == [outcome(r) for r in here], f"{threads} thread(s)"
 
 
+@pytest.mark.parametrize("diverges", [True, False])
+def test_epochs_after_a_divergence_are_skipped_and_read_as_the_frozen_model(engine, diverges):
+    """The program stops at the end of the epoch in which a run diverged: every later update is masked,
+    so each skipped epoch would have evaluated the same frozen model. A toy epoch whose value grows
+    tenfold a pass and diverges past 1e6 gives the same outputs and final carry as lax.scan over every
+    epoch, in fewer passes; one that never diverges runs every epoch."""
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    limit = 1e6 if diverges else float("inf")
+
+    def epoch(carry, order):
+        value, passes, diverged_at = carry
+        stopped = diverged_at > 0
+        grown = jnp.where(stopped, value, value * 10.0 + order.sum())
+        diverged_at = jnp.where(stopped | (grown < limit), diverged_at, order[0] + 1)
+        return (grown, passes + 1, diverged_at), {"value": grown, "pair": jnp.stack([grown, -grown])}
+
+    orders = jnp.arange(8 * 3, dtype=jnp.int32).reshape(8, 3)
+    start = (jnp.float32(1), jnp.int32(0), jnp.int32(0))
+    expected_carry, expected = lax.scan(epoch, start, orders)
+    carry, outputs = jax.jit(lambda s, o: engine.Program._epochs_until_diverged(None, epoch, s, o))(start, orders)
+    for name in expected:
+        np.testing.assert_array_equal(outputs[name], expected[name])
+    assert float(carry[0]) == float(expected_carry[0]) and int(carry[2]) == int(expected_carry[2])
+    assert (int(carry[2]) > 0) is diverges
+    assert int(carry[1]) == (6 if diverges else 8)   # passes run: the sixth pass crosses 1e6
+
+
 def test_the_compiled_engine_does_not_import_tensorflow():
     code = ("import sys; from bnclaims import runner; from bnclaims.data import load_dataset; "
             "from bnclaims.spec import RunSpec; "

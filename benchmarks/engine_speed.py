@@ -15,8 +15,9 @@ interleaved repeat by repeat, so that a machine busy with other work slows all o
   reference     the reference engine (bnclaims.training): fit with the step record, per-epoch orders
   compiled      the compiled engine (bnclaims.engine), a group of 5 seeds on a fresh program: per run
                 (compilation excluded), compilation amortized over the 5, and one run with its compilation
-  GEMM floor    the run's matrix-multiply FLOPs (3x forward for training steps, 1x for each epoch's
-                validation and the final test) at the best float32 GEMM rate measured in the same run
+  GEMM floor    the run's matrix-multiply FLOPs (see run_flops: training steps, each epoch's
+                validation, the step record's passes and the final test) at the best float32 GEMM rate
+                measured in the same run: no engine doing this work runs faster on this CPU
 
 Short budget: 250 SGD steps at batch 128 (mnist5k: 10 epochs over 3,200 images; Fashion-MNIST: 1 epoch
 over the first 32,000 of its 48,000 training images). Talk budget: 3,750 steps (mnist5k: 150 epochs;
@@ -226,10 +227,21 @@ class Worker:
 
 
 def run_flops(spec: dict, n_train: int, n_val: int, n_test: int, features: int = 784) -> float:
-    """Matrix-multiply FLOPs of one run: forward 2*sum(in*out) per example, training 3x forward."""
+    """Matrix-multiply FLOPs of the work one compiled run does, each product counted once:
+    a training step is the forward pass, the kernels' gradients (as much again) and the inputs'
+    gradients of every layer but the first (whose input needs none); each epoch's validation and the
+    final test are a forward pass; at each logged step (results.log_steps) the step record runs the
+    validation examples forward in inference mode and again in training mode, where the first layer's
+    product is the same and is not counted twice."""
+    from bnclaims.results import STEP_VALIDATION_EXAMPLES, log_steps
+
     widths = [features, *spec["hidden"], 10]
-    forward = 2 * sum(a * b for a, b in zip(widths, widths[1:]))
-    return forward * (3 * n_train * spec["epochs"] + n_val * spec["epochs"] + n_test)
+    products = [2 * a * b for a, b in zip(widths, widths[1:])]
+    forward, after_first = sum(products), sum(products[1:])
+    steps = spec["epochs"] * -(-n_train // spec.get("batch_size", 128))
+    step_examples = min(n_val, STEP_VALIDATION_EXAMPLES) * len(log_steps(steps))
+    return ((2 * forward + after_first) * n_train * spec["epochs"] + forward * (n_val * spec["epochs"] + n_test)
+            + (forward + after_first) * step_examples)
 
 
 def configurations(budgets: list[int]) -> list[dict]:

@@ -25,6 +25,18 @@ from .spec import ENGINES, RunContext, RunSpec, run_key
 # names a GPU autotuning cache inside it): a run cache moved elsewhere compiles its programs again.
 XLA_CACHE_FOLDER = "xla"
 
+# The base configurations, with and without BN, are asked for by most claims, and by some with probes
+# of their own (R1, A4, P1, P3). A run of either is always asked for with every probe any claim takes on
+# it, so that each seed of it trains once instead of once per set of probes: probes never change
+# training (they run on the trained model, or inside the program with its state restored; tests/
+# test_training.py), so every claim gets the run it asked for, with more recorded. A probe a claim adds
+# later that is missing here costs a training of its own, never a wrong result.
+SHARED_BASE_RECORDS = {
+    "before": ("bn_input_noise", "fixed_example_noise", "gradient_ics", "preactivation_percentiles", "recalibrated",
+               "training_mode_test"),
+    "none": ("gradient_noise", "gradient_ics"),
+}
+
 
 @dataclass(frozen=True)
 class RunRecord:
@@ -91,6 +103,13 @@ class Lab:
         """The talk's base setting on this session's dataset and budget, with changes."""
         return RunSpec(**{"dataset": self.settings.dataset, "epochs": self.passes, "split": self.split, **changes})
 
+    def shared(self, spec: RunSpec) -> RunSpec:
+        """The spec as the Lab trains it: a base configuration records SHARED_BASE_RECORDS as well."""
+        extra = SHARED_BASE_RECORDS.get(spec.batch_norm, ())
+        if not extra or spec.replace(record=(), seed=0) != self.base_spec(batch_norm=spec.batch_norm, seed=0):
+            return spec
+        return spec.replace(record=(*spec.record, *extra))
+
     def budget_of(self, spec: RunSpec) -> tuple[int, int, str]:
         """(examples seen, SGD steps, split in words) of a run of this spec."""
         data = split_for_run(self.dataset, spec.split, spec.seed)
@@ -104,6 +123,7 @@ class Lab:
         """Results for specs, in order: memo, then cache, then the engine trains the rest as one group."""
         started = time.perf_counter()
         contexts = contexts or [context] * len(specs)
+        specs = [self.shared(spec) for spec in specs]
         keys = [run_key(spec, self.run_context) for spec in specs]
         wanted = {}   # first position of each key not yet in the memo
         for position, key in enumerate(keys):

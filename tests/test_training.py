@@ -169,6 +169,35 @@ def test_train_inference_is_recorded_on_request(runs):
     assert runs["train inference"].history == runs["tiny"].history
 
 
+@pytest.mark.parametrize("probed, unprobed", [("bn noise probe", "tiny"), ("percentile probe", "tiny"),
+                                              ("gradient probe", "plain")])
+def test_probes_change_nothing_about_training(runs, probed, unprobed):
+    """The Lab trains one run of a base configuration for every claim that asks for it, whatever probes
+    each asks for (bnclaims.lab.SHARED_BASE_RECORDS): sound only because probing leaves training as it
+    was, in both engines."""
+    first, second = runs[probed], runs[unprobed]
+    assert first.history == second.history and first.steps == second.steps
+    assert first.test_loss == second.test_loss and first.prediction_histogram == second.prediction_histogram
+
+
+def test_the_lab_asks_for_a_base_configuration_with_every_shared_probe(tmp_path):
+    """Requests for the base configuration, whichever probes they name, become one spec per seed (one
+    run key); any other configuration keeps the probes it asked for."""
+    from bnclaims.lab import SHARED_BASE_RECORDS
+
+    lab = Lab(Settings.resolve(seeds="2", cache_dir=str(tmp_path), root=tmp_path), say=lambda line: None)
+    base = lab.base_spec()
+    asked = [base, base.replace(record=("fixed_example_noise", "bn_input_noise")),
+             base.replace(record=("recalibrated", "training_mode_test"))]
+    assert {lab.shared(spec) for spec in asked} == {base.replace(record=SHARED_BASE_RECORDS["before"])}
+    assert lab.shared(base.replace(seed=3)) == base.replace(seed=3, record=SHARED_BASE_RECORDS["before"])
+    plain = lab.base_spec(batch_norm="none", record=("gradient_ics",))
+    assert lab.shared(plain).record == tuple(sorted(SHARED_BASE_RECORDS["none"]))
+    for other in (base.replace(learning_rate=1.0), base.replace(input_scaling="raw", record=("recalibrated",)),
+                  base.replace(batch_norm="after"), base.replace(epochs=1, record=("bn_input_noise",))):
+        assert lab.shared(other) == other
+
+
 @pytest.mark.parametrize("histogram, collapsed", [
     ([100, 0, 0, 0], True), ([90, 10, 0, 0], True), ([89, 11, 0, 0], False), ([25, 25, 25, 25], False),
     ([0, 0, 0, 0], False),

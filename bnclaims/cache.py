@@ -32,16 +32,20 @@ class DamagedEntryWarning(UserWarning):
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temporary file in the same folder and rename: readers see all of it or nothing."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    _atomic_write(path, text, "w")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """atomic_write_text for bytes."""
+    _atomic_write(path, data, "wb")
+
+
+def _atomic_write(path: Path, content, mode: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
+        with os.fdopen(handle, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as stream:
+            stream.write(content)
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temporary, 0o644)   # mkstemp makes files private; ledgers and reports are for reading

@@ -3,7 +3,8 @@
 A run is the talk's model (bnclaims.model, Keras layers and initializers), trained by SGD on categorical
 cross-entropy, but instead of Keras `fit` stepping through Python, `model.stateless_call` and the
 Keras SGD optimizer's `stateless_apply` run inside a jitted `lax.scan` over the steps of each epoch,
-itself scanned over epochs, on the same epoch orders as the reference engine draws from the seed.
+itself inside a loop over epochs (which stops after the epoch in which a run diverged), on the same
+epoch orders as the reference engine draws from the seed.
 Validation, the step-level record, the pre-activation probe and the test predictions happen inside the
 same program. The loss is taken from the logits, as Keras on TensorFlow takes it (see Program).
 

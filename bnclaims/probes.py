@@ -16,6 +16,7 @@ import weakref
 import numpy as np
 
 from . import backend, recalibration
+from .recalibration import variable_values
 
 BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512, 1024)
 BATCHES_PER_SIZE = 200          # batch-statistics noise: cheap numpy, many draws
@@ -36,10 +37,6 @@ def _per_model(model, key, build):
     return functions[key]
 
 
-def _values(variables) -> list:
-    return [v.value for v in variables]
-
-
 def _inference_outputs(model, probe_of, x: np.ndarray) -> list[np.ndarray]:
     """The outputs of probe_of(model) (a Keras Model on the model's layers) on x in inference mode,
     as numpy arrays: on JAX one compiled call per model, on TensorFlow Keras predict."""
@@ -54,7 +51,7 @@ def _inference_outputs(model, probe_of, x: np.ndarray) -> list[np.ndarray]:
         return probe, jax.jit(lambda weights, state, inputs: probe.stateless_call(weights, state, inputs)[0])
 
     probe, call = _per_model(model, ("inference", probe_of), build)
-    outputs = call(_values(probe.trainable_variables), _values(probe.non_trainable_variables),
+    outputs = call(variable_values(probe.trainable_variables), variable_values(probe.non_trainable_variables),
                    np.asarray(x, np.float32))
     return [np.asarray(v) for v in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
 
@@ -129,7 +126,8 @@ def _flat_gradient_function(model, from_logits: bool):
                 [jnp.ravel(g) for g in jax.grad(loss)(weights, state, inputs, targets)]))
 
         flat = _per_model(model, ("flat_gradient", from_logits), build)
-        trainable, non_trainable = _values(model.trainable_variables), _values(model.non_trainable_variables)
+        trainable = variable_values(model.trainable_variables)
+        non_trainable = variable_values(model.non_trainable_variables)
         return lambda inputs, targets: np.asarray(flat(trainable, non_trainable, inputs, targets))
 
     weights = model.trainable_variables
@@ -281,7 +279,7 @@ def _normalized_outputs(model, batches: np.ndarray, statistics: str, after_first
         return variables, jax.jit(walk)
 
     variables, walk = _per_model(model, ("normalized", statistics, after_first), build)
-    return [np.asarray(v) for v in walk(_values(variables), batches)]
+    return [np.asarray(v) for v in walk(variable_values(variables), batches)]
 
 
 def _normalized_walk(model, batches, statistics: str, after_first: bool) -> list:
@@ -377,7 +375,7 @@ def _training_gradient_function(model, from_logits: bool):
     loss with respect to every trainable weight, as numpy arrays; the model's state is not changed."""
     tf, keras = backend.load()
     loss_fn = keras.losses.CategoricalCrossentropy(from_logits=from_logits)
-    state = _values(model.non_trainable_variables)
+    state = variable_values(model.non_trainable_variables)
 
     def loss(weights, state, inputs, targets):
         outputs, _, losses = model.stateless_call(weights, state, inputs, training=True, return_losses=True)

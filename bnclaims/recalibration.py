@@ -53,7 +53,8 @@ def normalization_layers(model) -> list:
             if isinstance(layer, (keras.layers.BatchNormalization, GhostBatchNormalization))]
 
 
-def _values(variables) -> list:
+def variable_values(variables) -> list:
+    """The current values of Keras variables (what stateless calls take)."""
     return [v.value for v in variables]
 
 
@@ -81,7 +82,7 @@ def population_statistics(model, x: np.ndarray, batch_size: int,
                                                                    model.trainable_variables)]
     non_trainable = [model.non_trainable_variables[i] for i in _positions(probe.non_trainable_variables,
                                                                            model.non_trainable_variables)]
-    weights, state = _values(trainable), _values(non_trainable)
+    weights, state = variable_values(trainable), variable_values(non_trainable)
     count = 0
     means = [None] * len(layers)
     squares = [None] * len(layers)   # sums of squared deviations from the running mean (M2)
@@ -133,7 +134,7 @@ def recalibrate(model, x: np.ndarray, batch_size: int, rng: np.random.Generator 
 def inference_outputs(model, x: np.ndarray, batch_size: int = 2048) -> np.ndarray:
     """The model's outputs on x in inference mode (its current moving statistics)."""
     _, keras = backend.load()
-    weights, state = _values(model.trainable_variables), _values(model.non_trainable_variables)
+    weights, state = variable_values(model.trainable_variables), variable_values(model.non_trainable_variables)
     x = np.asarray(x, np.float32)
     parts = [keras.ops.convert_to_numpy(model.stateless_call(weights, state, x[i:i + batch_size],
                                                              training=False)[0])
@@ -159,7 +160,7 @@ def training_mode_outputs(model, x: np.ndarray, batch_size: int,
     batch of batch_size (consecutive examples of rng's permutation of x, or of x's order) by that
     batch's own statistics. Returned in x's order; the model's state is not changed."""
     _, keras = backend.load()
-    weights, state = _values(model.trainable_variables), _values(model.non_trainable_variables)
+    weights, state = variable_values(model.trainable_variables), variable_values(model.non_trainable_variables)
     x = np.asarray(x, np.float32)
     outputs = None
     for indices in _batches(len(x), batch_size, rng):

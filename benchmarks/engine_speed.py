@@ -5,6 +5,11 @@
     python benchmarks/engine_speed.py --threads 2
     python benchmarks/engine_speed.py --layouts            # the compiled engine's layout: a program per seed, or vmap
     python benchmarks/engine_speed.py --compilation-cache  # compile time without and with JAX's persistent cache
+    python benchmarks/engine_speed.py --fashion DIR         # Fashion-MNIST's IDX files from another folder
+
+On a host without TensorFlow (an accelerator host with JAX's CUDA build alone, say) the two Keras `fit`
+rows are left out and said to be; on an accelerator the compiled engine runs on the device and the
+GEMM floor is the device's float32 rate, which a run of small products does not approach.
 
 Every arm runs in one of two long-lived worker processes (Keras holds one backend per process: one on
 TensorFlow, one on JAX), both pinned to the same cores with the same thread count, and the arms are
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import os
 import statistics
@@ -40,7 +46,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-FASHION = "idx:/usr/share/datasets/fashion-mnist"
+FASHION_FOLDER = "/usr/share/datasets/fashion-mnist"
 GROUP = 5
 # Workers' error output (framework logs, and a traceback should one fail) goes here, not to the table.
 _ERRORS = tempfile.TemporaryFile("w+")
@@ -100,8 +106,10 @@ def _compiled_group(request: dict) -> dict:
     from bnclaims import engine
     from bnclaims.spec import RunContext
 
+    from bnclaims import backend
+
     dataset = _dataset(request)
-    context = RunContext("compiled", "jax", "cpu", dataset.fingerprint)
+    context = RunContext("compiled", "jax", backend.platform("jax"), dataset.fingerprint)
     specs = [_spec(request, seed) for seed in request["seeds"]]
     engine._programs.clear()
     seconds = []
@@ -150,6 +158,7 @@ def _gemm(request: dict) -> dict:
     import numpy as np
 
     rates = {}
+    on_cpu = jax.devices()[0].platform == "cpu"
     for m, k, n, repeats in ((128, 784, 256, 400), (784, 128, 256, 400), (1024, 1024, 1024, 40)):
         a, b = jnp.ones((m, k), jnp.float32), jnp.ones((k, n), jnp.float32)
         # The product depends on the loop carry, so XLA cannot hoist it out of the loop.
@@ -157,10 +166,12 @@ def _gemm(request: dict) -> dict:
         chain(a, b).block_until_ready()
         best = min(_timed(lambda: chain(a, b).block_until_ready()) for _ in range(3))
         rates[f"xla {m}x{k}x{n}"] = 2 * m * k * n * repeats / best / 1e9
+        if not on_cpu:   # numpy's BLAS is the host's, not the device's that runs the engine
+            continue
         x, y = np.ones((m, k), np.float32), np.ones((k, n), np.float32)
         best = min(_timed(lambda: [x @ y for _ in range(repeats // 4)]) for _ in range(3))
         rates[f"numpy {m}x{k}x{n}"] = 2 * m * k * n * (repeats // 4) / best / 1e9
-    return {"gflops": max(rates.values()), "rates": rates}
+    return {"gflops": max(rates.values()), "rates": rates, "device": str(jax.devices()[0].device_kind)}
 
 
 def _compile_once(request: dict) -> dict:
@@ -171,7 +182,8 @@ def _compile_once(request: dict) -> dict:
     dataset = _dataset(request)
     spec = _spec(request, 0)
     started = time.perf_counter()
-    engine.program_for(spec, dataset).run(spec, dataset, RunContext("compiled", "jax", "cpu", dataset.fingerprint))
+    context = RunContext("compiled", "jax", backend.platform("jax"), dataset.fingerprint)
+    engine.program_for(spec, dataset).run(spec, dataset, context)
     return {"compile": engine.program_for(spec, dataset).compiled_seconds, "first_run": time.perf_counter() - started}
 
 
@@ -199,7 +211,8 @@ def worker(backend_name: str, threads: int) -> None:
 
 class Worker:
     def __init__(self, backend_name: str, threads: int, cores: list[int], env: dict | None = None) -> None:
-        environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        environment = {**os.environ, "PYTHONPATH": path, **(env or {})}
         environment.pop("KERAS_BACKEND", None)
         self.process = subprocess.Popen(
             [sys.executable, __file__, "--worker", backend_name, "--threads", str(threads)],
@@ -244,23 +257,24 @@ def run_flops(spec: dict, n_train: int, n_val: int, n_test: int, features: int =
             + (forward + after_first) * step_examples)
 
 
-def configurations(budgets: list[int]) -> list[dict]:
+def configurations(budgets: list[int], fashion_folder: str) -> list[dict]:
     from bnclaims.data import load_dataset
 
     found = []
-    fashion = Path(FASHION.split(":", 1)[1]).is_dir()
+    fashion = Path(fashion_folder).is_dir()
+    fashion_name = f"idx:{fashion_folder}"
     for budget in budgets:
         found.append({"label": f"mnist5k, {budget} steps", "dataset": "mnist5k", "train": None,
                       "epochs": budget // 25, "sizes": (3200, 800, 1000)})
         if fashion:
-            full = load_dataset(FASHION)
+            full = load_dataset(fashion_name)
             n_val, n_test = len(full.y_val), len(full.y_test)
             if budget == 250:
-                found.append({"label": "Fashion-MNIST 32k, 250 steps", "dataset": FASHION, "train": 32000,
+                found.append({"label": "Fashion-MNIST 32k, 250 steps", "dataset": fashion_name, "train": 32000,
                               "epochs": 1, "sizes": (32000, n_val, n_test)})
             else:
                 epochs = budget * 128 // len(full.y_train)
-                found.append({"label": f"Fashion-MNIST 48k, {budget} steps", "dataset": FASHION, "train": None,
+                found.append({"label": f"Fashion-MNIST 48k, {budget} steps", "dataset": fashion_name, "train": None,
                               "epochs": epochs, "sizes": (len(full.y_train), n_val, n_test)})
     return found
 
@@ -268,21 +282,27 @@ def configurations(budgets: list[int]) -> list[dict]:
 def speed(options) -> None:
     cores = sorted(os.sched_getaffinity(0))[-options.threads:]
     print(f"threads {options.threads}, pinned to cores {cores}; seconds per run (min / median of repeats)")
-    tf_worker = Worker("tensorflow", options.threads, cores)
+    with_fit = importlib.util.find_spec("tensorflow") is not None
+    tf_worker = Worker("tensorflow", options.threads, cores) if with_fit else None
+    if not with_fit:
+        print("TensorFlow is not installed here: the default fit and reference rows are not measured")
     jax_worker = Worker("jax", options.threads, cores)
     gemm = jax_worker.ask(arm="gemm")
-    print(f"float32 GEMM, best measured: {gemm['gflops']:.0f} GFLOP/s "
+    print(f"float32 GEMM on {gemm['device']}, best measured: {gemm['gflops']:.0f} GFLOP/s "
           f"({', '.join(f'{k} {v:.0f}' for k, v in gemm['rates'].items())})")
     rows = []
-    for config in configurations(options.budgets):
+    for config in configurations(options.budgets, options.fashion):
         spec = {"dataset": "mnist5k", "epochs": config["epochs"], "hidden": [256, 128, 64]}
         base = {"dataset": config["dataset"], "train": config["train"], "spec": spec}
         repeats = options.repeats if config["epochs"] * config["sizes"][0] <= 40000 else 1
         times = {k: [] for k in ("default fit", "reference", "compiled per run", "compiled, 5 amortized",
                                  "compiled incl. compile")}
+        if not with_fit:
+            del times["default fit"], times["reference"]
         for repeat in range(repeats):
-            times["default fit"].append(tf_worker.ask(arm="default_fit", seed=repeat, **base)["seconds"])
-            times["reference"].append(tf_worker.ask(arm="reference", seed=repeat, **base)["seconds"])
+            if with_fit:
+                times["default fit"].append(tf_worker.ask(arm="default_fit", seed=repeat, **base)["seconds"])
+                times["reference"].append(tf_worker.ask(arm="reference", seed=repeat, **base)["seconds"])
             group = jax_worker.ask(arm="compiled_group", seeds=list(range(repeat * GROUP, (repeat + 1) * GROUP)), **base)
             times["compiled per run"].append(statistics.median(group["seconds"][1:]))
             times["compiled, 5 amortized"].append(sum(group["seconds"]) / len(group["seconds"]))
@@ -290,12 +310,14 @@ def speed(options) -> None:
         floor = run_flops(spec, *config["sizes"]) / (gemm["gflops"] * 1e9)
         rows.append((config["label"], times, floor))
         print(f"\n{config['label']} (BN model, batch 128; {repeats} repeat(s)); GEMM floor {floor:.2f} s")
-        default = min(times["default fit"])
+        default = min(times["default fit"]) if with_fit else None
         for name, values in times.items():
             best = min(values)
+            versus = f"{default / best:5.1f}x default fit" if default else ""
             print(f"  {name:24s} {best:7.2f} / {statistics.median(values):7.2f} s   "
-                  f"{default / best:5.1f}x default fit   {floor / best:4.0%} of floor")
-    tf_worker.close()
+                  f"{versus}   {floor / best:4.0%} of floor")
+    if tf_worker:
+        tf_worker.close()
     jax_worker.close()
 
 
@@ -338,6 +360,7 @@ def main() -> None:
     parser.add_argument("--budgets", type=int, nargs="+", default=[250, 3750])
     parser.add_argument("--layouts", action="store_true")
     parser.add_argument("--compilation-cache", action="store_true")
+    parser.add_argument("--fashion", default=FASHION_FOLDER, help="folder of Fashion-MNIST's IDX files")
     parser.add_argument("--worker", choices=["jax", "tensorflow"], help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.worker:

@@ -148,7 +148,24 @@ def _load_tensorflow(threads: int | None):
     return tf
 
 
+# XLA's GPU compiler times candidate kernels for each product and keeps the fastest, so two processes
+# can pick different kernels, which round differently. Measured on an H200 (JAX 0.11.2): the same spec
+# trained in two processes gave different results, and compiling the BN program took 27 s. With these two
+# flags (no autotuning; cuBLAS rather than Triton for products) it compiled in 1.6-2.0 s, and the two
+# processes agreed bit for bit. A value the user put in XLA_FLAGS for either flag is kept.
+GPU_XLA_FLAGS = ("--xla_gpu_autotune_level=0", "--xla_gpu_enable_triton_gemm=false")
+
+
+def xla_flags_with_ours(current: str) -> str:
+    """XLA_FLAGS with GPU_XLA_FLAGS added, except those the user set to a value of their own."""
+    named = {flag.split("=", 1)[0] for flag in current.split()}
+    ours = [flag for flag in GPU_XLA_FLAGS if flag.split("=", 1)[0] not in named]
+    return " ".join([*current.split(), *ours])
+
+
 def _configure_jax() -> None:
+    # Read when JAX starts its backend, which is after this (nothing has asked JAX for a device yet).
+    os.environ["XLA_FLAGS"] = xla_flags_with_ours(os.environ.get("XLA_FLAGS", ""))
     import jax
 
     # Accelerators: take memory as needed, so several pytest-xdist workers can share one device.
@@ -171,8 +188,8 @@ def use_compilation_cache(folder: Path | str) -> None:
 
 
 def platform(name: str) -> str:
-    """Where `name`'s programs run: 'cpu', or 'gpu:<device names>'. It changes a run's numbers, so it is
-    part of every run key. Asked of a subprocess when this process runs the other backend."""
+    """Where `name`'s programs run: 'cpu', or 'gpu:<device names>', followed by the XLA flags that
+    apply there, if any (see GPU_XLA_FLAGS). It changes a run's numbers, so it is part of every run key. Asked of a subprocess when this process runs the other backend."""
     _check_name(name)
     if loaded_name() in (None, name):
         load(name=name)
@@ -186,14 +203,22 @@ def _platform_here() -> str:
         import jax
 
         devices = jax.devices()
-        if devices[0].platform == "cpu":
-            return "cpu"
-        return f"{devices[0].platform}:" + ",".join(sorted({d.device_kind for d in devices}))
+        flags = xla_flags_that_apply(devices[0].platform, os.environ.get("XLA_FLAGS", ""))
+        where = "cpu" if devices[0].platform == "cpu" else \
+            f"{devices[0].platform}:" + ",".join(sorted({d.device_kind for d in devices}))
+        return f"{where} (XLA_FLAGS {flags})" if flags else where
     gpus = tf.config.list_physical_devices("GPU")
-    if not gpus:
-        return "cpu"
-    return "gpu:" + ",".join(sorted({tf.config.experimental.get_device_details(g).get("device_name", g.name)
-                                     for g in gpus}))
+    flags = xla_flags_that_apply("gpu" if gpus else "cpu", os.environ.get("XLA_FLAGS", ""))
+    where = "gpu:" + ",".join(sorted({tf.config.experimental.get_device_details(g).get("device_name", g.name)
+                                      for g in gpus})) if gpus else "cpu"
+    return f"{where} (XLA_FLAGS {flags})" if flags else where
+
+
+def xla_flags_that_apply(device_platform: str, flags: str) -> str:
+    """The XLA flags that can change a run's numbers on this platform: all of them on an accelerator,
+    all but the GPU compiler's on the CPU."""
+    kept = flags.split() if device_platform != "cpu" else [f for f in flags.split() if not f.startswith("--xla_gpu_")]
+    return " ".join(kept)
 
 
 @lru_cache(maxsize=None)
@@ -212,4 +237,4 @@ def _platform_elsewhere(name: str) -> str:
 def device_description() -> str:
     """'CPU' or the accelerators the loaded backend sees, for report headers."""
     where = platform(loaded_name() or _wanted(None))
-    return "CPU" if where == "cpu" else where.split(":", 1)[1]
+    return "CPU" if where.startswith("cpu") else where.split(":", 1)[1]

@@ -330,3 +330,23 @@ def test_thread_environment_caps_xla_on_cpu():
     assert done.returncode == 0, done.stderr[-2000:]
     cores_busy = float(done.stdout.split()[-1])
     assert cores_busy <= 1.15, f"CPU time / wall time {cores_busy:.2f} with one thread"
+
+
+def test_the_gpu_flags_for_reproducible_programs_are_added_unless_the_user_set_them():
+    """Autotuning picks kernels by timing them, so two processes can round differently on a GPU: the
+    engine turns it off, but a value the user gave for the same flag wins."""
+    ours = " ".join(backend.GPU_XLA_FLAGS)
+    assert backend.xla_flags_with_ours("") == ours
+    assert backend.xla_flags_with_ours("--xla_dump_to=/tmp/x") == f"--xla_dump_to=/tmp/x {ours}"
+    assert backend.xla_flags_with_ours("--xla_gpu_autotune_level=4") == \
+        "--xla_gpu_autotune_level=4 --xla_gpu_enable_triton_gemm=false"
+    assert backend.xla_flags_with_ours(ours) == ours
+
+
+def test_the_platform_names_the_xlaxla_flags_that_apply_there():
+    """XLA flags can change a run's numbers, so the platform (part of every run key) names them; the
+    GPU compiler's flags do nothing on the CPU and leave a CPU run's key alone."""
+    ours = " ".join(backend.GPU_XLA_FLAGS)
+    assert backend.xla_flags_that_apply("cpu", ours) == ""
+    assert backend.xla_flags_that_apply("cpu", f"{ours} --xla_cpu_enable_fast_math=true") == "--xla_cpu_enable_fast_math=true"
+    assert backend.xla_flags_that_apply("gpu", ours) == ours

@@ -336,9 +336,10 @@ class Program:
             self._run = self._run.lower(weights, state, optimizer, orders, *data).compile()
             self.compiled_seconds = time.perf_counter() - before
         outputs = jax.device_get(self._run(weights, state, optimizer, orders, *data))
-        return self._result(spec, dataset, context, outputs, data, time.perf_counter() - started)
+        return self._result(spec, dataset, context, outputs, data, started)
 
-    def _result(self, spec, dataset, context, outputs, data, seconds) -> RunResult:
+    def _result(self, spec, dataset, context, outputs, data, started: float) -> RunResult:
+        """The run's result; its wall time counts from `started` to after the probes."""
         sig = self.signature
         diverged_at = int(outputs["diverged_at"])
         epochs_completed = sig.epochs if not diverged_at else (diverged_at - 1) // sig.steps_per_epoch + 1
@@ -371,7 +372,7 @@ class Program:
             spec=spec, key=run_key(spec, context), history=history, test_loss=test_loss,
             test_accuracy=test_accuracy, prediction_histogram=[int(c) for c in histogram],
             collapsed=is_collapsed(histogram), diverged=diverged, epochs_completed=epochs_completed,
-            wall_seconds=seconds, environment=context.describe(), extras=extras,
+            wall_seconds=time.perf_counter() - started, environment=context.describe(), extras=extras,
             diverged_step=diverged_at or None, steps=steps)
 
     def _trained_model_probes(self, spec, dataset, outputs, data) -> dict:

@@ -11,12 +11,10 @@ the gradient, uses the backend's own autodiff (jax.grad or tf.GradientTape).
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 
 from . import backend, recalibration
-from .recalibration import variable_values
+from .recalibration import per_model as _per_model, variable_values
 
 BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512, 1024)
 BATCHES_PER_SIZE = 200          # batch-statistics noise: cheap numpy, many draws
@@ -24,17 +22,6 @@ GRADIENT_BATCHES_PER_SIZE = 50  # gradient noise: one backward pass each
 PERCENTILES = (15, 50, 85)      # Ioffe & Szegedy (2015), Figure 1
 PERCENTILE_EXAMPLES = 512
 
-# Compiled probe functions, kept per model: on JAX a probe takes the model's weights as arguments, so
-# it compiles once per model and input shape in a process, not once per run (an engine keeps one
-# template model per program and loads each run's trained weights into it).
-_compiled: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _per_model(model, key, build):
-    functions = _compiled.setdefault(model, {})
-    if key not in functions:
-        functions[key] = build()
-    return functions[key]
 
 
 def _inference_outputs(model, probe_of, x: np.ndarray) -> list[np.ndarray]:
@@ -71,18 +58,24 @@ def bn_input_noise(model, x: np.ndarray, rng: np.random.Generator) -> dict:
             # A batch's moments from how often it drew each example (drawn with replacement): its mean
             # is counts @ values / size, with no copy of the batch itself.
             drawn = _draw_counts(rng.integers(0, len(values), size=(BATCHES_PER_SIZE, size)), len(values))
-            means = drawn @ values / size
-            variances = drawn @ squares / size - means * means   # biased, as np.var; in float64
+            means = np.asarray(drawn @ values) / size
+            variances = np.asarray(drawn @ squares) / size - means * means   # biased, as np.var; in float64
             var_of_mean.append(float(means.var(axis=0).mean()))
             var_of_var.append(float(variances.var(axis=0).mean()))
         noise[f"bn{position}"] = {"var_of_mean": var_of_mean, "var_of_var": var_of_var}
     return {"batch_sizes": list(BATCH_SIZES), "layers": noise}
 
 
-def _draw_counts(draws: np.ndarray, n: int) -> np.ndarray:
-    """batches x n: how many times each batch (row of draws, with replacement) drew each example."""
+def _draw_counts(draws: np.ndarray, n: int):
+    """batches x n, sparse: how many times each batch (row of draws, with replacement) drew each example.
+    Sparse, so that a product with it costs what the batches hold, not what the split holds (48,000
+    examples in the paper profile)."""
+    from scipy import sparse
+
     rows = np.repeat(np.arange(len(draws)), draws.shape[1])
-    return np.bincount(rows * n + draws.ravel(), minlength=len(draws) * n).reshape(len(draws), n).astype(np.float64)
+    counts = sparse.csr_matrix((np.ones(rows.size), (rows, draws.ravel())), shape=(len(draws), n))
+    counts.sum_duplicates()
+    return counts
 
 
 def _bn_inputs_probe(model):

@@ -32,6 +32,7 @@ holding the trained weights).
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 
@@ -51,6 +52,38 @@ def normalization_layers(model) -> list:
     _, keras = backend.load()
     return [layer for layer in model.layers
             if isinstance(layer, (keras.layers.BatchNormalization, GhostBatchNormalization))]
+
+
+# Compiled functions, kept per model: on JAX they take the model's weights as arguments, so each
+# compiles once per model and input shape in a process, not once per run (an engine keeps one template
+# model per program and loads each run's trained weights into it).
+_compiled: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def per_model(model, key, build):
+    """build(), made once per (model, key) and kept while the model lives."""
+    functions = _compiled.setdefault(model, {})
+    if key not in functions:
+        functions[key] = build()
+    return functions[key]
+
+
+def _training_mode_call(model, key, probe_of):
+    """(weights, state, batch) -> (outputs of probe_of(model), new state), in training mode: compiled
+    once per model on JAX (each batch size compiles once), Keras's stateless call elsewhere.
+    Returns (the probe model, the call)."""
+    tf, _ = backend.load()
+
+    def build():
+        probe = probe_of(model)
+        call = lambda weights, state, inputs: probe.stateless_call(weights, state, inputs, training=True)
+        if tf is not None:
+            return probe, call
+        import jax
+
+        return probe, jax.jit(call)
+
+    return per_model(model, key, build)
 
 
 def variable_values(variables) -> list:
@@ -77,7 +110,8 @@ def population_statistics(model, x: np.ndarray, batch_size: int,
     layers = normalization_layers(model)
     if not layers:
         return []
-    probe = keras.Model(model.inputs[0], [layer.input for layer in layers])
+    probe, call = _training_mode_call(model, "bn_inputs", lambda model: keras.Model(
+        model.inputs[0], [layer.input for layer in normalization_layers(model)]))
     trainable = [model.trainable_variables[i] for i in _positions(probe.trainable_variables,
                                                                    model.trainable_variables)]
     non_trainable = [model.non_trainable_variables[i] for i in _positions(probe.non_trainable_variables,
@@ -88,7 +122,7 @@ def population_statistics(model, x: np.ndarray, batch_size: int,
     squares = [None] * len(layers)   # sums of squared deviations from the running mean (M2)
     x = np.asarray(x, np.float32)
     for indices in _batches(len(x), batch_size, rng):
-        outputs, state = probe.stateless_call(weights, state, x[indices], training=True)
+        outputs, state = call(weights, state, x[indices])
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         size = len(indices)
         for position, values in enumerate(outputs):
@@ -160,11 +194,12 @@ def training_mode_outputs(model, x: np.ndarray, batch_size: int,
     batch of batch_size (consecutive examples of rng's permutation of x, or of x's order) by that
     batch's own statistics. Returned in x's order; the model's state is not changed."""
     _, keras = backend.load()
+    _, call = _training_mode_call(model, "whole", lambda model: model)
     weights, state = variable_values(model.trainable_variables), variable_values(model.non_trainable_variables)
     x = np.asarray(x, np.float32)
     outputs = None
     for indices in _batches(len(x), batch_size, rng):
-        values, state = model.stateless_call(weights, state, x[indices], training=True)
+        values, state = call(weights, state, x[indices])
         values = np.asarray(keras.ops.convert_to_numpy(values))
         if outputs is None:
             outputs = np.empty((len(x),) + values.shape[1:], values.dtype)

@@ -70,7 +70,9 @@ DEFAULT_ENGINE = "compiled"
 # 6: the trained-model probes compute the same measures in another order (bnclaims.probes: compiled,
 #    the first layer once per split, batch moments from draw counts): their numbers move by float32
 #    rounding (up to 2e-7 relative).
-KEY_VERSION = 6
+# 7: the BN-input probe sums batch moments through sparse draw counts (float64 rounding, 1e-15
+#    relative); recalibration's training-mode passes are compiled (the same numbers, measured).
+KEY_VERSION = 7
 
 _INIT_PATTERN = re.compile(r"^(glorot_uniform|he_normal|uniform:(?P<a>[0-9.eE+-]+)|normal:(?P<s>[0-9.eE+-]+))$")
 

@@ -103,10 +103,8 @@ def _reference(request: dict) -> dict:
 
 def _compiled_group(request: dict) -> dict:
     """A fresh program (compiled again), then one run per seed."""
-    from bnclaims import engine
+    from bnclaims import backend, engine
     from bnclaims.spec import RunContext
-
-    from bnclaims import backend
 
     dataset = _dataset(request)
     context = RunContext("compiled", "jax", backend.platform("jax"), dataset.fingerprint)

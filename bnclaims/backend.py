@@ -189,7 +189,8 @@ def use_compilation_cache(folder: Path | str) -> None:
 
 def platform(name: str) -> str:
     """Where `name`'s programs run: 'cpu', or 'gpu:<device names>', followed by the XLA flags that
-    apply there, if any (see GPU_XLA_FLAGS). It changes a run's numbers, so it is part of every run key. Asked of a subprocess when this process runs the other backend."""
+    apply there, if any (see GPU_XLA_FLAGS). It changes a run's numbers, so it is part of every run key.
+    Asked of a subprocess when this process runs the other backend."""
     _check_name(name)
     if loaded_name() in (None, name):
         load(name=name)
@@ -203,14 +204,19 @@ def _platform_here() -> str:
         import jax
 
         devices = jax.devices()
-        flags = xla_flags_that_apply(devices[0].platform, os.environ.get("XLA_FLAGS", ""))
-        where = "cpu" if devices[0].platform == "cpu" else \
-            f"{devices[0].platform}:" + ",".join(sorted({d.device_kind for d in devices}))
-        return f"{where} (XLA_FLAGS {flags})" if flags else where
+        if devices[0].platform == "cpu":
+            return _with_flags("cpu", "cpu")
+        names = sorted({d.device_kind for d in devices})
+        return _with_flags(devices[0].platform, f"{devices[0].platform}:" + ",".join(names))
     gpus = tf.config.list_physical_devices("GPU")
-    flags = xla_flags_that_apply("gpu" if gpus else "cpu", os.environ.get("XLA_FLAGS", ""))
-    where = "gpu:" + ",".join(sorted({tf.config.experimental.get_device_details(g).get("device_name", g.name)
-                                      for g in gpus})) if gpus else "cpu"
+    if not gpus:
+        return _with_flags("cpu", "cpu")
+    names = sorted({tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus})
+    return _with_flags("gpu", "gpu:" + ",".join(names))
+
+
+def _with_flags(device_platform: str, where: str) -> str:
+    flags = xla_flags_that_apply(device_platform, os.environ.get("XLA_FLAGS", ""))
     return f"{where} (XLA_FLAGS {flags})" if flags else where
 
 

@@ -14,14 +14,13 @@ from __future__ import annotations
 import numpy as np
 
 from . import backend, recalibration
-from .recalibration import per_model as _per_model, variable_values
+from .recalibration import per_model, variable_values
 
 BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512, 1024)
 BATCHES_PER_SIZE = 200          # batch-statistics noise: cheap numpy, many draws
 GRADIENT_BATCHES_PER_SIZE = 50  # gradient noise: one backward pass each
 PERCENTILES = (15, 50, 85)      # Ioffe & Szegedy (2015), Figure 1
 PERCENTILE_EXAMPLES = 512
-
 
 
 def _inference_outputs(model, probe_of, x: np.ndarray) -> list[np.ndarray]:
@@ -37,7 +36,7 @@ def _inference_outputs(model, probe_of, x: np.ndarray) -> list[np.ndarray]:
         probe = probe_of(model)
         return probe, jax.jit(lambda weights, state, inputs: probe.stateless_call(weights, state, inputs)[0])
 
-    probe, call = _per_model(model, ("inference", probe_of), build)
+    probe, call = per_model(model, ("inference", probe_of), build)
     outputs = call(variable_values(probe.trainable_variables), variable_values(probe.non_trainable_variables),
                    np.asarray(x, np.float32))
     return [np.asarray(v) for v in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
@@ -118,7 +117,7 @@ def _flat_gradient_function(model, from_logits: bool):
             return jax.jit(lambda weights, state, inputs, targets: jnp.concatenate(
                 [jnp.ravel(g) for g in jax.grad(loss)(weights, state, inputs, targets)]))
 
-        flat = _per_model(model, ("flat_gradient", from_logits), build)
+        flat = per_model(model, ("flat_gradient", from_logits), build)
         trainable = variable_values(model.trainable_variables)
         non_trainable = variable_values(model.non_trainable_variables)
         return lambda inputs, targets: np.asarray(flat(trainable, non_trainable, inputs, targets))
@@ -271,7 +270,7 @@ def _normalized_outputs(model, batches: np.ndarray, statistics: str, after_first
 
         return variables, jax.jit(walk)
 
-    variables, walk = _per_model(model, ("normalized", statistics, after_first), build)
+    variables, walk = per_model(model, ("normalized", statistics, after_first), build)
     return [np.asarray(v) for v in walk(variable_values(variables), batches)]
 
 
@@ -377,7 +376,7 @@ def _training_gradient_function(model, from_logits: bool):
     if tf is None:
         import jax
 
-        jitted = _per_model(model, ("training_gradient", from_logits), lambda: jax.jit(jax.grad(loss)))
+        jitted = per_model(model, ("training_gradient", from_logits), lambda: jax.jit(jax.grad(loss)))
         return lambda weights, inputs, targets: [np.asarray(g) for g in jitted(
             list(weights), state, np.asarray(inputs, np.float32), np.asarray(targets, np.float32))]
 

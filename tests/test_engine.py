@@ -343,7 +343,7 @@ def test_the_gpu_flags_for_reproducible_programs_are_added_unless_the_user_set_t
     assert backend.xla_flags_with_ours(ours) == ours
 
 
-def test_the_platform_names_the_xlaxla_flags_that_apply_there():
+def test_the_platform_names_the_xla_flags_that_apply_there():
     """XLA flags can change a run's numbers, so the platform (part of every run key) names them; the
     GPU compiler's flags do nothing on the CPU and leave a CPU run's key alone."""
     ours = " ".join(backend.GPU_XLA_FLAGS)

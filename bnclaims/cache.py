@@ -114,19 +114,26 @@ class RunCache:
         return None
 
     def get_or_train_many(self, keys: list[str], train: Callable[[list[int]], list[RunResult]],
-                          *, chunk: int | None = None) -> list[tuple[RunResult, bool]]:
+                          *, chunk: int | None = None, groups: list | None = None) -> list[tuple[RunResult, bool]]:
         """[(result, served_from_cache)] for each key. train(positions) trains the runs at those
         positions of `keys` that the cache cannot serve and returns them in that order; it is called
         with at most `chunk` positions at a time (all at once when None: an engine in a subprocess
         starts once), each under the locks of its keys. Keys another process holds are left for last
-        and then waited for: that process is training them."""
+        and then waited for: that process is training them.
+
+        groups: one label per key, alike for runs that share costly set-up (a compiled program). Once a
+        key is found held by another process, the rest of its group is tried after every other key:
+        that process has the group's set-up already, and two processes working through one sweep take
+        its groups in turn instead of each paying for every group's set-up."""
         if self.mode == "bypass":
             return [(result, False) for result in train(list(range(len(keys))))]
-        first = {}
+        first, group_of = {}, {}
         for position, key in enumerate(keys):
             first.setdefault(key, position)
+            group_of.setdefault(key, groups[position] if groups is not None else None)
         results: dict[str, tuple[RunResult, bool]] = {}
-        queue, held_elsewhere = list(first), []
+        queue, held_elsewhere, postponed, busy = list(first), [], [], set()
+        postponing = groups is not None
         size = chunk or len(queue)
         while queue:
             batch, locks, rest = [], [], []
@@ -134,11 +141,15 @@ class RunCache:
                 if len(batch) >= size:
                     rest.append(key)
                     continue
+                if postponing and group_of[key] in busy:
+                    postponed.append(key)
+                    continue
                 lock = self._lock(key)
                 try:
                     lock.acquire(timeout=0)
                 except Timeout:
                     held_elsewhere.append(key)
+                    busy.add(group_of[key])
                     continue
                 stored = self._usable(key)
                 if stored is not None:
@@ -153,6 +164,8 @@ class RunCache:
                 for lock in locks:
                     lock.release()
             queue = rest
+            if not queue and postponing:   # the postponed keys, once every other key has been tried
+                queue, postponing = postponed, False
         for key in held_elsewhere:
             with self._lock(key):
                 stored = self._usable(key)

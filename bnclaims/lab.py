@@ -144,7 +144,8 @@ class Lab:
             # One run at a time where this process trains: workers asking for overlapping runs share
             # them. An engine in a subprocess gets the whole group, so that it starts once.
             chunk = 1 if runner.runs_here(self.engine) else None
-            obtained = self.cache.get_or_train_many([keys[p] for p in positions], train, chunk=chunk)
+            groups = [runner.program_group(self.engine, specs[p], self.dataset) for p in positions] if chunk else None
+            obtained = self.cache.get_or_train_many([keys[p] for p in positions], train, chunk=chunk, groups=groups)
             for position, (result, hit) in zip(positions, obtained):
                 self._memo[keys[position]] = result
                 hits[keys[position]] = hit

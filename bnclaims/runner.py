@@ -51,6 +51,17 @@ def train(specs: list[RunSpec], dataset: Dataset, engine: str, threads: int | No
     return _train_elsewhere(specs, dataset, engine, threads, ctx)
 
 
+def program_group(engine: str, spec: RunSpec, dataset: Dataset):
+    """What the runs that share the engine's costly set-up with `spec` have alike: the compiled
+    engine's program signature (bnclaims.engine.Signature); None for an engine that sets up each run
+    anew."""
+    if engine != "compiled":
+        return None
+    from .engine import Signature
+
+    return Signature.of(spec, dataset)
+
+
 def _train_here(specs, dataset, engine, ctx) -> list[RunResult]:
     """Each spec on its own split of the dataset (see bnclaims.data.split_for_run); the run key's data
     fingerprint is the dataset's, and the spec's split and seed name the split drawn from it."""

@@ -193,3 +193,41 @@ def test_chunks_train_one_at_a_time_and_a_run_another_process_holds_is_waited_fo
     thread.join()
     assert calls == [[1], [2]]
     assert [(r.test_accuracy, hit) for r, hit in got] == [(0.3, True), (0.5, False), (0.5, False)]
+
+
+def test_a_group_another_process_is_in_is_left_until_the_other_groups_are_tried(tmp_path, result_factory):
+    """Two workers asking for one sweep: once a key of group "a" is found held elsewhere, the rest of
+    "a" waits behind group "b" (the other process has "a"'s program), and a postponed key that is still
+    free is then trained here rather than waited for."""
+    import threading
+
+    from filelock import FileLock
+
+    cache = RunCache(tmp_path)
+    specs = [SPEC.replace(seed=seed) for seed in range(5)]
+    keys = [s.key() for s in specs]
+    groups = ["a", "a", "a", "b", "b"]
+    cache.entry_path(keys[0]).parent.mkdir(parents=True, exist_ok=True)
+    holding = threading.Event()
+    calls = []
+
+    def other_worker():   # holds the first run of group "a" while it "trains" it
+        with FileLock(str(cache.entry_path(keys[0]).with_suffix(".lock"))):
+            holding.set()
+            time.sleep(0.5)
+            cache.store(result_factory(specs[0], accuracy=0.3))
+
+    def train(missing):
+        calls.append(missing)
+        return [result_factory(specs[m], accuracy=0.5) for m in missing]
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    holding.wait()
+    got = cache.get_or_train_many(keys, train, chunk=1, groups=groups)
+    thread.join()
+    assert calls == [[3], [4], [1], [2]]
+    assert [(r.test_accuracy, hit) for r, hit in got] == [(0.3, True)] + [(0.5, False)] * 4
+    calls.clear()
+    assert [hit for _, hit in cache.get_or_train_many(keys, train, chunk=1, groups=groups)] == [True] * 5
+    assert calls == []

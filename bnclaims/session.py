@@ -55,6 +55,9 @@ class ClaimsSession:
     ledger_path: Path | None = None
     written_report: Path | None = None
     report_error: str = ""
+    # The figure cache and its background drawing, made when the first record comes (False: not possible).
+    _figures: object = field(default=None, init=False, repr=False)
+    _drawing: object = field(default=None, init=False, repr=False)
 
     @classmethod
     def start(cls, settings: Settings) -> "ClaimsSession":
@@ -72,6 +75,8 @@ class ClaimsSession:
                 mine = figures if len(records) == 1 else [
                     f for f in figures if f.get("claim_id", "") in ("", record["claim_id"])]
                 self.records.append({**record, "nodeid": nodeid, "test_outcome": test_outcome, "figures": mine})
+                if drawing := self._background_drawing():
+                    drawing.add(self.records[-1])
         if when == "teardown":
             for runs in values.get(RUNS_PROPERTY, []):
                 self.runs["trained"] += sum(not run["from_cache"] for run in runs)
@@ -93,22 +98,44 @@ class ClaimsSession:
         runs = {**self.runs, "each": sorted(self.run_details.values(), key=lambda r: (r["label"], r["seed"]))}
         return ledger_document(self.settings, self.records, runs=runs, environment=self.environment())
 
+    def _figure_cache(self):
+        """Where drawn figures are kept, beside the runs they draw; None where the session may not touch
+        the run cache (or writes no report)."""
+        if self._figures is None and self.report_path is not None and self.settings.cache_mode != "bypass":
+            from .report.figure_cache import FigureCache   # matplotlib: only for a session with a report
+
+            self._figures = FigureCache(self.settings.cache_dir / FIGURE_CACHE_FOLDER)
+        return self._figures
+
+    def _background_drawing(self):
+        if self._drawing is None:
+            try:
+                cache = self._figure_cache()
+            except Exception:   # noqa: BLE001 - no drawing now; the report says what is wrong
+                cache = None
+            if cache is None:
+                self._drawing = False
+            else:
+                from .report.figure_cache import BackgroundDrawing
+
+                self._drawing = BackgroundDrawing(cache)
+        return self._drawing
+
     def finish(self) -> None:
         """Write the ledger, then the report rendered from it (nothing when no check ran)."""
+        if self._drawing:
+            self._drawing.finish(wait=bool(self.records))
         if not self.records:
             return
         document = self.ledger()
         self.ledger_path = write_ledger(self.settings.report_dir / LEDGER_NAME, document)
         if self.report_path is not None:
             from .report import write_report     # matplotlib: only for a session that has a report to draw
-            from .report.figure_cache import FigureCache
 
             try:
-                # Figures are kept beside the runs they draw, unless the session may not touch the cache.
-                figures = (FigureCache(self.settings.cache_dir / FIGURE_CACHE_FOLDER)
-                           if self.settings.cache_mode != "bypass" else None)
                 self.written_report = write_report(document, self.report_path, ledger_path=self.ledger_path,
-                                                   pytest_html_path=self.pytest_html_path, figure_cache=figures)
+                                                   pytest_html_path=self.pytest_html_path,
+                                                   figure_cache=self._figure_cache())
             except Exception as error:   # the ledger is written: the report can be rendered from it later
                 self.report_error = f"{type(error).__name__}: {error}"
 

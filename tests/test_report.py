@@ -357,6 +357,30 @@ def test_a_figure_cache_draws_each_figure_once_and_gives_the_same_page(tmp_path)
     assert report.render(ledger_of(records), figure_cache=FigureCache(blocked)) == first
 
 
+def test_figures_drawn_while_the_session_runs_are_the_ones_the_report_looks_up(tmp_path):
+    """The session draws each record's figures in the background as the record arrives (a figure with
+    NaN, which the ledger writes as null, included); the report at the end draws only the forest plot,
+    which needs every record, and its page is the one drawing everything at the end gives."""
+    from bnclaims.session import EVIDENCE_PROPERTY, FIGURE_PROPERTY, ClaimsSession, property_value
+    from bnclaims.settings import Settings
+
+    session = ClaimsSession.start(Settings.resolve(root=tmp_path, cache_dir=str(tmp_path / "cache")))
+    without_figures = {k: v for k, v in paired_record(check_id="A2.b").items() if k not in ("nodeid", "test_outcome")}
+    with_figures = {**without_figures, "check_id": "A1.a", "claim_id": "A1"}
+    session.collect(nodeid="t::a", when="call", test_outcome="passed",
+                    properties=[(FIGURE_PROPERTY, property_value(PAYLOADS["curves"])),
+                                (EVIDENCE_PROPERTY, property_value(with_figures))])
+    session.collect(nodeid="t::b", when="call", test_outcome="passed",
+                    properties=[(EVIDENCE_PROPERTY, property_value(without_figures))])
+    session._drawing.finish()
+    cache = session._figures
+    assert (cache.drawn, cache.hits) == (2, 0)       # A1's curves (with NaN) and A2's default paired plot
+    session.finish()
+    assert (cache.drawn, cache.hits) == (3, 2)       # the forest drawn at the end; the others found
+    page = session.written_report.read_text()
+    assert page == report.render(read_ledger(session.ledger_path), ledger_href="claims.json")
+
+
 def test_the_page_loads_nothing_from_outside_and_carries_no_log_noise():
     text = report.render(ledger_of([paired_record(), measured_record()]))
     assert not re.search(r"<link\b|<script\b|\bsrc=\"https?:", text)

@@ -69,3 +69,38 @@ class FigureCache:
         except OSError:
             pass   # a read-only or full disk: the report is still whole, only the next one draws again
         return picture
+
+
+class BackgroundDrawing:
+    """Draws each check's figures into a FigureCache on one background thread while the session runs,
+    as the checks' records arrive, so that the report at the end finds them drawn instead of drawing
+    every figure in turn after the last test (6 s of a cold short-profile session on 2 cores).
+
+    Drawn from the record as the ledger will hold it (bnclaims.ledger.json_safe), so that each figure's
+    key is the one the report looks up. A figure that fails here is drawn again by the report, which
+    says what went wrong."""
+
+    def __init__(self, cache: FigureCache) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.cache = cache
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="claims-figures")
+
+    def add(self, record: dict) -> None:
+        from ..ledger import json_safe
+
+        self._pool.submit(self._draw, json_safe(record))   # a copy: the session's record may change later
+
+    def _draw(self, record: dict) -> None:
+        from . import plots
+
+        try:
+            for payload in plots.figures_for_record(record):
+                if payload.get("kind") != plots.TABLE_KIND:
+                    self.cache.png("plot", payload, lambda: plots.plot_png(payload))
+        except Exception:   # noqa: BLE001 - the report draws it again and shows what went wrong
+            pass
+
+    def finish(self, *, wait: bool = True) -> None:
+        """Wait for the figures queued so far (or, wait=False, drop those not yet started)."""
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)

@@ -5,6 +5,7 @@
     python benchmarks/engine_speed.py --threads 2
     python benchmarks/engine_speed.py --layouts            # the compiled engine's layout: a program per seed, or vmap
     python benchmarks/engine_speed.py --compilation-cache  # compile time without and with JAX's persistent cache
+    python benchmarks/engine_speed.py --parts              # a run against its training steps alone and their products alone
     python benchmarks/engine_speed.py --fashion DIR         # Fashion-MNIST's IDX files from another folder
 
 On a host without TensorFlow (an accelerator host with JAX's CUDA build alone, say) the two Keras `fit`
@@ -185,6 +186,58 @@ def _compile_once(request: dict) -> dict:
     return {"compile": engine.program_for(spec, dataset).compiled_seconds, "first_run": time.perf_counter() - started}
 
 
+def _parts(request: dict) -> dict:
+    """Seconds of one compiled run (the BN model's program, records included), of the same training
+    steps scanned alone (no validation, step record or test), and of those steps' matrix products
+    alone (forward, kernel gradients, input gradients but the first layer's: what run_flops counts for
+    a step), each the fastest of `repeats`, compilation excluded."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from bnclaims import engine
+    from bnclaims.training import epoch_orders
+
+    dataset, spec = _dataset(request), _spec(request, 0)
+    program = engine.program_for(spec, dataset)
+    data = engine._device_arrays(dataset, spec.input_scaling)
+    weights, state, optimizer = program.initial_state(spec)
+    sig = program.signature
+    orders = np.stack(list(epoch_orders(0, sig.n_train, sig.epochs))).astype(np.int32)
+    batches = orders[:, :sig.n_train // sig.batch_size * sig.batch_size].reshape(-1, sig.batch_size)   # whole batches
+
+    def steps_alone(weights, state, optimizer, batches, x, y):
+        def step(carry, indices):
+            loss, _, *carry = program._training_step(*carry, x[indices], y[indices])
+            return tuple(carry), loss
+        return jax.lax.scan(step, (weights, state, optimizer), batches)
+
+    kernels = tuple(w for w in weights if w.ndim == 2)
+
+    def products_alone(kernels, batches, x):
+        def step(kernels, indices):
+            outputs = [x[indices]]
+            for kernel in kernels:
+                outputs.append(outputs[-1] @ kernel)
+            error, updated = outputs[-1] * 1e-3, []
+            for depth in reversed(range(len(kernels))):
+                updated.append(kernels[depth] - 1e-9 * (outputs[depth].T @ error))
+                if depth:
+                    error = error @ kernels[depth].T
+            return tuple(reversed(updated)), outputs[-1][0, 0]
+        return jax.lax.scan(step, kernels, batches)
+
+    arms = {"whole run": (program._program, (weights, state, optimizer, orders, *data)),
+            "training steps alone": (steps_alone, (weights, state, optimizer, batches, data[0], data[1])),
+            "their products alone": (products_alone, (kernels, batches, data[0]))}
+    compiled = {name: jax.jit(f).lower(*args).compile() for name, (f, args) in arms.items()}
+    best = {name: float("inf") for name in arms}
+    for _ in range(request["repeats"]):   # interleaved, so that a busy moment slows every arm alike
+        for name, (_, args) in arms.items():
+            best[name] = min(best[name], _timed(lambda: jax.block_until_ready(compiled[name](*args))))
+    return {"seconds": best, "steps": int(batches.shape[0])}
+
+
 def _timed(call) -> float:
     started = time.perf_counter()
     call()
@@ -192,7 +245,8 @@ def _timed(call) -> float:
 
 
 ARMS = {"default_fit": _default_fit, "reference": _reference, "compiled_group": _compiled_group,
-        "vmapped_group": _vmapped_group, "gemm": _gemm, "compile_once": _compile_once}
+        "vmapped_group": _vmapped_group, "gemm": _gemm, "compile_once": _compile_once,
+        "parts": _parts}
 
 
 def worker(backend_name: str, threads: int) -> None:
@@ -351,6 +405,22 @@ def compilation_cache(options) -> None:
             print(f"{label}: compile {answer['compile']:.2f} s, first run with it {answer['first_run']:.2f} s")
 
 
+def parts(options) -> None:
+    """Where a compiled run's time goes at each budget: the whole run, its training steps alone, and
+    their matrix products alone, on mnist5k with the BN model."""
+    cores = sorted(os.sched_getaffinity(0))[-options.threads:]
+    jax_worker = Worker("jax", options.threads, cores)
+    print(f"threads {options.threads}; mnist5k, BN model, batch 128; seconds per run, best of {options.repeats}")
+    for budget in options.budgets:
+        spec = {"dataset": "mnist5k", "epochs": budget // 25, "hidden": [256, 128, 64]}
+        answer = jax_worker.ask(arm="parts", repeats=options.repeats, dataset="mnist5k", train=None, spec=spec)
+        seconds = answer["seconds"]
+        whole = seconds["whole run"]
+        print(f"{answer['steps']} steps: " + ", ".join(f"{name} {value:.3f} s ({value / whole:.0%})"
+                                                    for name, value in seconds.items()))
+    jax_worker.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
@@ -358,6 +428,7 @@ def main() -> None:
     parser.add_argument("--budgets", type=int, nargs="+", default=[250, 3750])
     parser.add_argument("--layouts", action="store_true")
     parser.add_argument("--compilation-cache", action="store_true")
+    parser.add_argument("--parts", action="store_true")
     parser.add_argument("--fashion", default=FASHION_FOLDER, help="folder of Fashion-MNIST's IDX files")
     parser.add_argument("--worker", choices=["jax", "tensorflow"], help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -367,6 +438,8 @@ def main() -> None:
         layouts(options)
     elif options.compilation_cache:
         compilation_cache(options)
+    elif options.parts:
+        parts(options)
     else:
         speed(options)
 

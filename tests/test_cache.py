@@ -162,21 +162,19 @@ def test_racing_processes_train_a_key_once(tmp_path):
     assert [line.endswith("True") for line in lines].count(False) == 1, "one trained, the others read"
 
 
-def test_chunks_train_one_at_a_time_and_a_run_another_process_holds_is_waited_for(tmp_path, result_factory):
-    """Two workers with overlapping groups share the work: keys another process has locked are skipped,
-    the rest trained (one per call with chunk=1), and the held ones read once that process stored them."""
+def _while_another_process_trains_the_first(cache, specs, result_factory, ask):
+    """ask(keys, train) while another "worker" holds the first spec's lock, then stores it (accuracy 0.3);
+    train gives accuracy 0.5. Returns (what ask returned, the positions train was called with)."""
     import threading
 
     from filelock import FileLock
 
-    cache = RunCache(tmp_path)
-    specs = [SPEC.replace(seed=seed) for seed in range(3)]
     keys = [s.key() for s in specs]
     cache.entry_path(keys[0]).parent.mkdir(parents=True, exist_ok=True)
     holding = threading.Event()
     calls = []
 
-    def other_worker():   # holds the first run's lock while it "trains" it
+    def other_worker():
         with FileLock(str(cache.entry_path(keys[0]).with_suffix(".lock"))):
             holding.set()
             time.sleep(0.5)
@@ -189,8 +187,18 @@ def test_chunks_train_one_at_a_time_and_a_run_another_process_holds_is_waited_fo
     thread = threading.Thread(target=other_worker)
     thread.start()
     holding.wait()
-    got = cache.get_or_train_many(keys, train, chunk=1)
+    got = ask(keys, train)
     thread.join()
+    return got, calls
+
+
+def test_chunks_train_one_at_a_time_and_a_run_another_process_holds_is_waited_for(tmp_path, result_factory):
+    """Two workers with overlapping groups share the work: keys another process has locked are skipped,
+    the rest trained (one per call with chunk=1), and the held ones read once that process stored them."""
+    cache = RunCache(tmp_path)
+    specs = [SPEC.replace(seed=seed) for seed in range(3)]
+    got, calls = _while_another_process_trains_the_first(
+        cache, specs, result_factory, lambda keys, train: cache.get_or_train_many(keys, train, chunk=1))
     assert calls == [[1], [2]]
     assert [(r.test_accuracy, hit) for r, hit in got] == [(0.3, True), (0.5, False), (0.5, False)]
 
@@ -199,35 +207,14 @@ def test_a_group_another_process_is_in_is_left_until_the_other_groups_are_tried(
     """Two workers asking for one sweep: once a key of group "a" is found held elsewhere, the rest of
     "a" waits behind group "b" (the other process has "a"'s program), and a postponed key that is still
     free is then trained here rather than waited for."""
-    import threading
-
-    from filelock import FileLock
-
     cache = RunCache(tmp_path)
     specs = [SPEC.replace(seed=seed) for seed in range(5)]
-    keys = [s.key() for s in specs]
     groups = ["a", "a", "a", "b", "b"]
-    cache.entry_path(keys[0]).parent.mkdir(parents=True, exist_ok=True)
-    holding = threading.Event()
-    calls = []
-
-    def other_worker():   # holds the first run of group "a" while it "trains" it
-        with FileLock(str(cache.entry_path(keys[0]).with_suffix(".lock"))):
-            holding.set()
-            time.sleep(0.5)
-            cache.store(result_factory(specs[0], accuracy=0.3))
-
-    def train(missing):
-        calls.append(missing)
-        return [result_factory(specs[m], accuracy=0.5) for m in missing]
-
-    thread = threading.Thread(target=other_worker)
-    thread.start()
-    holding.wait()
-    got = cache.get_or_train_many(keys, train, chunk=1, groups=groups)
-    thread.join()
+    got, calls = _while_another_process_trains_the_first(
+        cache, specs, result_factory,
+        lambda keys, train: cache.get_or_train_many(keys, train, chunk=1, groups=groups))
     assert calls == [[3], [4], [1], [2]]
     assert [(r.test_accuracy, hit) for r, hit in got] == [(0.3, True)] + [(0.5, False)] * 4
-    calls.clear()
-    assert [hit for _, hit in cache.get_or_train_many(keys, train, chunk=1, groups=groups)] == [True] * 5
-    assert calls == []
+    again = cache.get_or_train_many([s.key() for s in specs], lambda missing: pytest.fail("trained again"),
+                                    chunk=1, groups=groups)
+    assert [hit for _, hit in again] == [True] * 5

@@ -127,13 +127,13 @@ class RunCache:
         its groups in turn instead of each paying for every group's set-up."""
         if self.mode == "bypass":
             return [(result, False) for result in train(list(range(len(keys))))]
-        first, group_of = {}, {}
+        first = {}
         for position, key in enumerate(keys):
             first.setdefault(key, position)
-            group_of.setdefault(key, groups[position] if groups is not None else None)
+        group_of = dict(zip(keys, groups)) if groups is not None else {}
         results: dict[str, tuple[RunResult, bool]] = {}
         queue, held_elsewhere, postponed, busy = list(first), [], [], set()
-        postponing = groups is not None
+        postponing = bool(group_of)
         size = chunk or len(queue)
         while queue:
             batch, locks, rest = [], [], []
@@ -149,7 +149,7 @@ class RunCache:
                     lock.acquire(timeout=0)
                 except Timeout:
                     held_elsewhere.append(key)
-                    busy.add(group_of[key])
+                    busy.add(group_of.get(key))
                     continue
                 stored = self._usable(key)
                 if stored is not None:

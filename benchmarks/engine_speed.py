@@ -139,12 +139,13 @@ def _vmapped_group(request: dict) -> dict:
     states = [program.initial_state(spec) for spec in specs]
     stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *states)
     orders = np.stack([np.stack(list(epoch_orders(s.seed, len(dataset.y_train), s.epochs))) for s in specs])
-    vmapped = jax.jit(jax.vmap(program._program, in_axes=(0, 0, 0, 0) + (None,) * len(data)))
-    compiled = vmapped.lower(*stacked, orders.astype(np.int32), *data).compile()
+    rates = program.rates(specs[0])   # the group's seeds share their rates
+    vmapped = jax.jit(jax.vmap(program._program, in_axes=(0, 0, 0, None, 0) + (None,) * len(data)))
+    compiled = vmapped.lower(*stacked, rates, orders.astype(np.int32), *data).compile()
     compile_seconds = time.perf_counter() - started
-    outputs = jax.block_until_ready(compiled(*stacked, orders.astype(np.int32), *data))
+    outputs = jax.block_until_ready(compiled(*stacked, rates, orders.astype(np.int32), *data))
     total = time.perf_counter() - started
-    alone = jax.device_get(jax.jit(program._program)(*states[1], orders[1].astype(np.int32), *data))
+    alone = jax.device_get(jax.jit(program._program)(*states[1], rates, orders[1].astype(np.int32), *data))
     identical = bool(np.array_equal(np.asarray(outputs["test_probabilities"][1]), alone["test_probabilities"]))
     return {"total": total, "compile": compile_seconds, "identical_to_alone": identical}
 
@@ -202,13 +203,14 @@ def _parts(request: dict) -> dict:
     program = engine.program_for(spec, dataset)
     data = engine._device_arrays(dataset, spec.input_scaling)
     weights, state, optimizer = program.initial_state(spec)
+    rates = program.rates(spec)
     sig = program.signature
     orders = np.stack(list(epoch_orders(0, sig.n_train, sig.epochs))).astype(np.int32)
     batches = orders[:, :sig.n_train // sig.batch_size * sig.batch_size].reshape(-1, sig.batch_size)   # whole batches
 
     def steps_alone(weights, state, optimizer, batches, x, y):
         def step(carry, indices):
-            loss, _, *carry = program._training_step(*carry, x[indices], y[indices])
+            loss, _, *carry = program._training_step(*carry, rates, x[indices], y[indices])
             return tuple(carry), loss
         return jax.lax.scan(step, (weights, state, optimizer), batches)
 
@@ -227,7 +229,7 @@ def _parts(request: dict) -> dict:
             return tuple(reversed(updated)), outputs[-1][0, 0]
         return jax.lax.scan(step, kernels, batches)
 
-    arms = {"whole run": (program._program, (weights, state, optimizer, orders, *data)),
+    arms = {"whole run": (program._program, (weights, state, optimizer, rates, orders, *data)),
             "training steps alone": (steps_alone, (weights, state, optimizer, batches, data[0], data[1])),
             "their products alone": (products_alone, (kernels, batches, data[0]))}
     compiled = {name: jax.jit(f).lower(*args).compile() for name, (f, args) in arms.items()}

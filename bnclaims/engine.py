@@ -9,12 +9,12 @@ Validation, the step-level record, the pre-activation probe and the test predict
 same program. The loss is taken from the logits, as Keras on TensorFlow takes it (see Program).
 
 Programs are shared. Everything that only changes numbers, not shapes, is an input of the program: the
-initial weights (so the seed and the kernel initializer), the learning rate, the epochs' orders, the
-input scaling. Runs that share architecture, batch size, budget and dataset shape share one compiled
-program (see Signature), compiled once per process and kept on disk by JAX's persistent compilation
-cache for later sessions (the Lab puts it in the run cache): measured with benchmarks/engine_speed.py
---compilation-cache, the base program compiles in 1.8 s without it and 0.3 s from it (what remains is
-tracing and lowering).
+initial weights (so the seed and the kernel initializer), the learning rate, the dropout and L2 rates
+(see Signature.of for the one exception), the epochs' orders, the input scaling. Runs that share
+architecture, batch size, budget and dataset shape share one compiled program (see Signature),
+compiled once per process and kept on disk by JAX's persistent compilation cache for later sessions
+(the Lab puts it in the run cache): measured with benchmarks/engine_speed.py --compilation-cache, the
+base program compiles in 1.8 s without it and 0.3 s from it (what remains is tracing and lowering).
 
 Layout: one program, called once per seed. Measured with benchmarks/engine_speed.py --layouts (mnist5k,
 the talk's BN model, 250 steps, groups of 5 seeds, one machine, pinned threads, steady state):
@@ -37,6 +37,7 @@ those a diverged `fit` run ends with. Epochs after it are NaN in the history, as
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ from .spec import RunContext, RunSpec, run_key
 from .training import cross_entropy_and_accuracy, epoch_orders, prepare_inputs
 
 ENGINE = "compiled"
+RATE_INPUT = -1.0   # in a Signature: this rate is an input of the program, not fixed in it
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ class Signature:
     bn_group: int
     bn_noise: float
     bn_noise_mode: str
-    dropout: float
+    dropout: float       # the template model's rates: RATE_INPUT where the run's rate is an input
     l2: float
     momentum: float      # Keras SGD keeps no velocity at momentum 0: a different program
     batch_size: int
@@ -78,17 +80,28 @@ class Signature:
 
     @classmethod
     def of(cls, spec: RunSpec, dataset: Dataset) -> "Signature":
+        """A nonzero dropout or L2 rate is an input of the program (runs that differ only in their rates
+        share it), except for runs that record probes on the trained model: those probes run outside the
+        program, on its template model, which then has to hold the run's own rates."""
+        rates_inside = bool(set(probes.TRAINED_MODEL_RECORDS) & set(spec.record))
+
+        def rate(value: float) -> float:
+            return value if rates_inside or not value else RATE_INPUT
+
         return cls(spec.hidden, spec.activation, spec.batch_norm, spec.bn_group, spec.bn_noise, spec.bn_noise_mode,
-                   spec.dropout, spec.l2, spec.momentum, spec.batch_size, spec.epochs,
+                   rate(spec.dropout), rate(spec.l2), spec.momentum, spec.batch_size, spec.epochs,
                    "preactivation_percentiles" in spec.record, "train_inference" in spec.record,
                    dataset.num_features, dataset.num_classes, len(dataset.y_train), len(dataset.y_val),
                    len(dataset.y_test))
 
     def spec(self) -> RunSpec:
-        """A spec with this architecture, for building the program's template model."""
+        """A spec with this architecture, for building the program's template model. Where a rate is an
+        input, the template's own (a placeholder) is never used: the program overrides it."""
         return RunSpec(hidden=self.hidden, activation=self.activation, batch_norm=self.batch_norm,
                        bn_group=self.bn_group, bn_noise=self.bn_noise, bn_noise_mode=self.bn_noise_mode,
-                       dropout=self.dropout, l2=self.l2, momentum=self.momentum, batch_size=self.batch_size, epochs=self.epochs)
+                       dropout=0.5 if self.dropout == RATE_INPUT else self.dropout,
+                       l2=0.01 if self.l2 == RATE_INPUT else self.l2,
+                       momentum=self.momentum, batch_size=self.batch_size, epochs=self.epochs)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -112,7 +125,9 @@ class Program:
         # cannot carry them, and Keras on JAX clips the probabilities instead, so gradients vanish where
         # they saturate (large learning rates, raw inputs, big weights: the talk's comparisons 2-4).
         self.model = build_model(signature.spec(), signature.num_features, signature.num_classes, seed=0,
-                                 logits=True)
+                                 logits=True, dropout_layer=_input_rate_dropout(keras))
+        self._dropouts = [layer for layer in self.model.layers if isinstance(layer, keras.layers.Dropout)]
+        self._regularized = [i for i, v in enumerate(self.model.trainable_variables) if v.regularizer is not None]
         self.optimizer = keras.optimizers.SGD(learning_rate=0.01, momentum=signature.momentum)
         self.optimizer.build(self.model.trainable_variables)
         self._lr_index = next(i for i, v in enumerate(self.optimizer.variables)
@@ -139,52 +154,64 @@ class Program:
         optimizer[self._lr_index] = jnp.asarray(spec.learning_rate, dtype=optimizer[self._lr_index].dtype)
         return weights, state, optimizer
 
+    @staticmethod
+    def rates(spec: RunSpec) -> tuple:
+        """(dropout's keep probability, the L2 rate) as float32 inputs, computed as Keras computes them
+        from the layers' Python floats (1.0 - rate in double precision, then float32)."""
+        return np.float32(1.0 - spec.dropout), np.float32(spec.l2)
+
     # ------------------------------------------------------------------ traced code
 
-    def _forward(self, weights, state, x, training: bool):
-        """Logits, the updated state, and the total loss's regularization part."""
-        logits, state, losses = self.model.stateless_call(weights, state, x, training=training,
-                                                          return_losses=True)
+    def _forward(self, weights, state, rates, x, training: bool):
+        """Logits, the updated state, and the total loss's regularization part, at the run's rates."""
+        import jax.numpy as jnp
+
+        keep_probability, l2 = rates
+        with _keep_probability(self._dropouts, keep_probability):
+            logits, state = self.model.stateless_call(weights, state, x, training=training)
+        # What the kernels' keras.regularizers.L2 adds to the model's losses, in the same order and
+        # arithmetic, with the rate an input.
+        losses = [l2 * jnp.sum(jnp.square(weights[i])) for i in self._regularized]
         penalty = sum(losses) if losses else 0.0
         return logits, state, penalty
 
-    def _loss_of(self, weights, state, x, labels):
+    def _loss_of(self, weights, state, rates, x, labels):
         import jax
 
-        logits, state, penalty = self._forward(weights, state, x, training=True)
+        logits, state, penalty = self._forward(weights, state, rates, x, training=True)
         targets = jax.nn.one_hot(labels, self.signature.num_classes, dtype=logits.dtype)
         # What Keras `fit` minimises and reports: mean cross-entropy plus the regularization losses.
         return self._loss(targets, logits) + penalty, (logits, state)
 
-    def _training_step(self, weights, state, optimizer, x, labels):
+    def _training_step(self, weights, state, optimizer, rates, x, labels):
         """One SGD step as Keras `fit` takes it: (loss, logits, weights, state, optimizer)."""
         import jax
 
         (loss, (logits, state)), gradients = jax.value_and_grad(self._loss_of, has_aux=True)(
-            weights, state, x, labels)
+            weights, state, rates, x, labels)
         weights, optimizer = self.optimizer.stateless_apply(optimizer, gradients, weights)
         return loss, logits, weights, state, optimizer
 
-    def _evaluate(self, weights, state, x, labels):
+    def _evaluate(self, weights, state, rates, x, labels):
         """Inference-mode (loss, accuracy, probabilities) as Keras `evaluate` reports them."""
         import jax
         import jax.numpy as jnp
 
-        logits, _, penalty = self._forward(weights, state, x, training=False)
+        logits, _, penalty = self._forward(weights, state, rates, x, training=False)
         targets = jax.nn.one_hot(labels, self.signature.num_classes, dtype=logits.dtype)
         probabilities = self._softmax(logits)
         accuracy = jnp.mean((jnp.argmax(probabilities, axis=1) == labels).astype(jnp.float32))
         return self._loss(targets, logits) + penalty, accuracy, probabilities
 
-    def _step_accuracies(self, weights, state, x, labels):
+    def _step_accuracies(self, weights, state, rates, x, labels):
         """(inference-mode, training-mode) accuracy on the step-validation examples (results.STEP_KEYS).
         The training-mode pass's updated state is dropped: BN's moving statistics and the random layers'
         draws stay as training left them."""
         import jax.numpy as jnp
 
-        logits, _, _ = self._forward(weights, state, x, training=True)
+        logits, _, _ = self._forward(weights, state, rates, x, training=True)
         train_mode = jnp.mean((jnp.argmax(self._softmax(logits), axis=1) == labels).astype(jnp.float32))
-        return self._evaluate(weights, state, x, labels)[1], train_mode
+        return self._evaluate(weights, state, rates, x, labels)[1], train_mode
 
     def _percentile_probe(self, keras):
         if not self.signature.percentiles:
@@ -198,14 +225,15 @@ class Program:
         return (probe, positions(probe.trainable_variables, self.model.trainable_variables),
                 positions(probe.non_trainable_variables, self.model.non_trainable_variables))
 
-    def _preactivations(self, weights, state, x_probe):
+    def _preactivations(self, weights, state, rates, x_probe):
         # Training mode, as the network sees its inputs while it learns; the updated state is dropped,
         # so probing changes neither BN's moving statistics nor the random layers' draws.
-        values, _ = self._probe.stateless_call([weights[i] for i in self._probe_trainable],
-                                               [state[i] for i in self._probe_state], x_probe, training=True)
+        with _keep_probability(self._dropouts, rates[0]):
+            values, _ = self._probe.stateless_call([weights[i] for i in self._probe_trainable],
+                                                   [state[i] for i in self._probe_state], x_probe, training=True)
         return values
 
-    def _program(self, weights, state, optimizer, orders, x_train, y_train, x_val, y_val, x_test, y_test, x_probe,
+    def _program(self, weights, state, optimizer, rates, orders, x_train, y_train, x_val, y_val, x_test, y_test, x_probe,
                  x_steps, y_steps):
         import jax
         import jax.numpy as jnp
@@ -220,7 +248,7 @@ class Program:
             (weights, state, optimizer), tally, diverged_at, step_number, logged_loss, logged_accuracy, \
                 logged_train_mode = carry
             loss, logits, new_weights, new_state, new_optimizer = self._training_step(
-                weights, state, optimizer, x_train[indices], y_train[indices])
+                weights, state, optimizer, rates, x_train[indices], y_train[indices])
             step_number = step_number + 1
             stopped = diverged_at > 0   # an earlier step diverged: this one does not count
             kept = jax.tree_util.tree_map(lambda old, new: jnp.where(stopped, old, new),
@@ -235,7 +263,7 @@ class Program:
             # The condition depends on the step number alone, so that it stays a branch (and is not
             # evaluated at every step) should the program be vectorized over runs.
             accuracy, train_mode = lax.cond(logged[slot] == step_number,
-                                            lambda s: self._step_accuracies(*s, x_steps, y_steps),
+                                            lambda s: self._step_accuracies(*s, rates, x_steps, y_steps),
                                             lambda s: (jnp.float32(jnp.nan), jnp.float32(jnp.nan)), kept[:2])
             is_logged = (logged[slot] == step_number) & ~stopped
             logged_loss = logged_loss.at[slot].set(jnp.where(is_logged, loss, logged_loss[slot]))
@@ -251,11 +279,11 @@ class Program:
             if remainder:   # Keras keeps the last, smaller batch of an epoch
                 carry, _ = step(carry, order[full * sig.batch_size:])
             (weights, state, _), (loss_sum, correct, seen) = carry[0], carry[1]
-            val_loss, val_accuracy, _ = self._evaluate(weights, state, x_val, y_val)
+            val_loss, val_accuracy, _ = self._evaluate(weights, state, rates, x_val, y_val)
             outputs = {"train_loss": loss_sum / seen, "train_accuracy": correct / seen,
                        "val_loss": val_loss, "val_accuracy": val_accuracy}
             if sig.percentiles:
-                outputs["preactivations"] = self._preactivations(weights, state, x_probe)
+                outputs["preactivations"] = self._preactivations(weights, state, rates, x_probe)
             return carry, outputs
 
         nan_log = jnp.full((count,), jnp.nan, jnp.float32)
@@ -263,15 +291,15 @@ class Program:
                  nan_log)
         carry, per_epoch = self._epochs_until_diverged(epoch, start, orders)
         (weights, state, optimizer), _, diverged_at, _, logged_loss, logged_accuracy, logged_train_mode = carry
-        _, _, test_probabilities = self._evaluate(weights, state, x_test, y_test)
+        _, _, test_probabilities = self._evaluate(weights, state, rates, x_test, y_test)
         outputs = {"per_epoch": per_epoch, "diverged_at": diverged_at, "logged_loss": logged_loss,
                    "logged_accuracy": logged_accuracy, "logged_train_mode": logged_train_mode,
                    "test_probabilities": test_probabilities,
                    "weights": weights, "state": state}
         if sig.percentiles:
-            outputs["initial_preactivations"] = self._preactivations(*start[0][:2], x_probe)
+            outputs["initial_preactivations"] = self._preactivations(*start[0][:2], rates, x_probe)
         if sig.train_inference:
-            outputs["train_probabilities"] = self._evaluate(weights, state, x_train, y_train)[2]
+            outputs["train_probabilities"] = self._evaluate(weights, state, rates, x_train, y_train)[2]
         return outputs
 
     def _epochs_until_diverged(self, epoch, start, orders):
@@ -314,10 +342,10 @@ class Program:
         after, state after, the inference-mode loss on the batch after)."""
         import jax
 
-        optimizer = self.initial_state(spec)[2]
+        optimizer, rates = self.initial_state(spec)[2], self.rates(spec)
         x, labels = np.asarray(x, np.float32), np.asarray(labels, np.int32)
-        loss, _, weights, state, _ = self._step(list(weights), list(state), optimizer, x, labels)
-        after = jax.jit(self._evaluate)(weights, state, x, labels)[0]
+        loss, _, weights, state, _ = self._step(list(weights), list(state), optimizer, rates, x, labels)
+        after = jax.jit(self._evaluate)(weights, state, rates, x, labels)[0]
         return (float(loss), [np.asarray(w) for w in weights], [np.asarray(s) for s in state], float(after))
 
     def run(self, spec: RunSpec, dataset: Dataset, context: RunContext, initial=None) -> RunResult:
@@ -331,11 +359,12 @@ class Program:
         if initial is not None:
             weights, state = [np.asarray(w) for w in initial[0]], [np.asarray(s) for s in initial[1]]
         orders = np.stack(list(epoch_orders(spec.seed, self.signature.n_train, self.signature.epochs))).astype(np.int32)
+        rates = self.rates(spec)
         if self.compiled_seconds is None:
             before = time.perf_counter()
-            self._run = self._run.lower(weights, state, optimizer, orders, *data).compile()
+            self._run = self._run.lower(weights, state, optimizer, rates, orders, *data).compile()
             self.compiled_seconds = time.perf_counter() - before
-        outputs = jax.device_get(self._run(weights, state, optimizer, orders, *data))
+        outputs = jax.device_get(self._run(weights, state, optimizer, rates, orders, *data))
         return self._result(spec, dataset, context, outputs, data, started)
 
     def _result(self, spec, dataset, context, outputs, data, started: float) -> RunResult:
@@ -388,6 +417,44 @@ class Program:
 
 
 # ---------------------------------------------------------------------- module level
+
+@functools.cache
+def _input_rate_dropout(keras):
+    """keras.layers.Dropout, whose keep probability a program gives while it traces (so that runs that
+    differ only in their dropout rate share one program). It draws its mask as Keras on JAX draws it
+    (keras.src.backend.jax.random.dropout), with the keep probability a traced float32 value instead of
+    a Python float; outside a program's tracing it is Keras's Dropout, with its own rate."""
+    import jax
+    from keras.src.backend.jax.random import jax_draw_seed
+
+    class InputRateDropout(keras.layers.Dropout):
+        keep_probability = None
+
+        def call(self, inputs, training=False):
+            keep = self.keep_probability
+            if keep is None or not training:
+                return super().call(inputs, training=training)
+            mask = jax.random.bernoulli(jax_draw_seed(self.seed_generator), p=keep, shape=inputs.shape)
+            # Keras divides by a constant, which XLA compiles as a product with its float32 reciprocal.
+            return jax.lax.select(mask, inputs * (1.0 / keep), jax.numpy.zeros_like(inputs))
+
+    return InputRateDropout
+
+
+class _keep_probability:
+    """Gives the Dropout layers a keep probability for the duration of a traced call."""
+
+    def __init__(self, layers, keep) -> None:
+        self.layers, self.keep = layers, keep
+
+    def __enter__(self):
+        for layer in self.layers:
+            layer.keep_probability = self.keep
+
+    def __exit__(self, *exc) -> None:
+        for layer in self.layers:
+            layer.keep_probability = None
+
 
 _programs: dict[Signature, Program] = {}
 _arrays: dict[tuple[str, str], tuple] = {}

@@ -33,7 +33,7 @@ def component_seeds(seed: int):
 
 
 def build_model(spec: RunSpec, num_features: int, num_classes: int, seed: int | None = None,
-                logits: bool = False):
+                logits: bool = False, dropout_layer=None):
     """Dense stack with BN as the spec places it, optional Dropout/L2, softmax output.
 
     With BN "before" each hidden block is Dense(use_bias=False) -> BatchNormalization -> Activation:
@@ -44,6 +44,8 @@ def build_model(spec: RunSpec, num_features: int, num_classes: int, seed: int | 
     an integer seeds each of them explicitly from it (component_seeds).
     logits: end in the output layer's logits, without its softmax, for an engine that computes the loss
     from them (as Keras on TensorFlow does under a softmax output; see bnclaims.engine).
+    dropout_layer: the class of the Dropout layers, keras.layers.Dropout unless an engine gives its own
+    (bnclaims.engine's takes the rate as an input of its compiled program).
     """
     _, keras = backend.load()
     layers = keras.layers
@@ -74,6 +76,6 @@ def build_model(spec: RunSpec, num_features: int, num_classes: int, seed: int | 
         else:
             stack += [dense(width), layers.Activation(spec.activation)]
         if spec.dropout:
-            stack.append(layers.Dropout(spec.dropout, seed=next_seed()))
+            stack.append((dropout_layer or layers.Dropout)(spec.dropout, seed=next_seed()))
     stack.append(dense(num_classes, activation=None if logits else "softmax"))
     return keras.Sequential(stack, name="talk_mlp")

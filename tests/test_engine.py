@@ -54,6 +54,66 @@ def test_runs_that_differ_only_in_inputs_share_one_program(engine):
     assert len({r.test_accuracy for r in results}) > 1, "the inputs reach the program"
 
 
+def test_runs_that_differ_only_in_their_dropout_or_l2_rate_share_one_program(engine):
+    dataset = load_dataset("digits")
+    base = TINY.replace(hidden=(24,))
+    for rates in ([base.replace(dropout=r) for r in (0.1, 0.3)], [base.replace(l2=r) for r in (1e-4, 1e-2)]):
+        assert len({engine.Signature.of(spec, dataset) for spec in rates}) == 1
+        results = engine.train_group(rates, dataset)
+        assert results[0].test_loss != results[1].test_loss, "the rates reach the program"
+    # Probes on the trained model run outside the program, on its template: that keeps the run's rate.
+    probed = [base.replace(dropout=r, record=("gradient_ics",)) for r in (0.1, 0.3)]
+    assert len({engine.Signature.of(spec, dataset) for spec in probed}) == 2
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.3, 0.5, 0.77])
+def test_dropout_with_its_rate_an_input_computes_what_keras_dropout_computes(engine, rate):
+    """Bit for bit, output and gradient, under jit: the mask Keras on JAX draws, and its scaling, which
+    XLA compiles as a product with the constant's float32 reciprocal."""
+    import jax
+    import jax.numpy as jnp
+    import keras
+
+    x = np.random.default_rng(0).standard_normal((64, 32)).astype(np.float32)
+    upstream = np.random.default_rng(1).standard_normal((64, 32)).astype(np.float32)
+
+    def output_and_gradient(layer, keep):
+        layer.build(x.shape)
+        state = [v.value for v in layer.non_trainable_variables]
+
+        def forward(x, keep):
+            with engine._keep_probability([layer] if keep is not None else [], keep):
+                return layer.stateless_call([], state, x, training=True)[0]
+
+        output = jax.jit(forward)(x, keep)
+        gradient = jax.jit(jax.grad(lambda x, keep: jnp.sum(forward(x, keep) * upstream)))(x, keep)
+        return np.asarray(output), np.asarray(gradient)
+
+    keras_output, keras_gradient = output_and_gradient(keras.layers.Dropout(rate, seed=3), None)
+    ours = engine._input_rate_dropout(keras)(0.5, seed=3)    # its own rate is a placeholder here
+    output, gradient = output_and_gradient(ours, np.float32(1.0 - rate))
+    assert 0 < np.mean(keras_output == 0) < 1
+    np.testing.assert_array_equal(output, keras_output)
+    np.testing.assert_array_equal(gradient, keras_gradient)
+
+
+def test_the_l2_penalty_with_its_rate_an_input_is_what_keras_adds(engine):
+    import jax
+
+    dataset = load_dataset("digits")
+    spec = TINY.replace(l2=3e-3, record=("gradient_ics",))     # a template that holds the run's rate
+    program = engine.program_for(spec, dataset)
+    weights, state, _ = program.initial_state(spec)
+    x = np.asarray(dataset.x_train[:64], np.float32) / 255.0
+
+    def keras_penalty(weights):
+        return sum(program.model.stateless_call(weights, state, x, training=True, return_losses=True)[2])
+
+    ours = jax.jit(lambda weights, rates: program._forward(weights, state, rates, x, training=True)[2])
+    assert float(jax.jit(keras_penalty)(weights)) > 0
+    assert float(ours(weights, program.rates(spec))) == float(jax.jit(keras_penalty)(weights))
+
+
 def test_a_seed_trains_the_same_alone_in_a_group_and_in_another_order(engine):
     dataset = load_dataset("digits")
     seeds = [TINY.replace(seed=s) for s in range(4)]

@@ -70,8 +70,9 @@ def test_missing_dataset_fails_every_claim_with_one_line(tmp_path):
     result = run_pytest("claims/test_talk_table.py", "--claims-dataset", f"idx:{tmp_path / 'none'}",
                         "--claims-cache", str(tmp_path / "cache"), "--claims-report-dir", str(tmp_path))
     assert result.returncode == pytest.ExitCode.TESTS_FAILED
-    assert "claims: idx folder" in result.stdout or "claims: " in result.stdout
-    assert "Traceback" not in result.stdout
+    problem = [line for line in result.stdout.splitlines() if "IDX dataset folder not found" in line]
+    assert len(problem) == 4 and all(line.startswith("claims: ") for line in problem), "one line per claim"
+    assert "Traceback" not in result.stdout and "During handling" not in result.stdout
     assert not (tmp_path / "cache").exists(), "nothing was trained"
 
 

@@ -43,6 +43,7 @@ those a diverged `fit` run ends with. Epochs after it are NaN in the history, as
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import time
@@ -447,18 +448,15 @@ def _input_rate_dropout(keras):
     return InputRateDropout
 
 
-class _keep_probability:
+@contextlib.contextmanager
+def _keep_probability(layers, keep):
     """Gives the Dropout layers a keep probability for the duration of a traced call."""
-
-    def __init__(self, layers, keep) -> None:
-        self.layers, self.keep = layers, keep
-
-    def __enter__(self):
-        for layer in self.layers:
-            layer.keep_probability = self.keep
-
-    def __exit__(self, *exc) -> None:
-        for layer in self.layers:
+    for layer in layers:
+        layer.keep_probability = keep
+    try:
+        yield
+    finally:
+        for layer in layers:
             layer.keep_probability = None
 
 

@@ -20,7 +20,7 @@ from .settings import Settings, passes_for
 from .spec import ENGINES, RunContext, RunSpec, run_key
 
 # JAX's persistent compilation cache, inside the run cache: a session that trains runs whose programs an
-# earlier session compiled (more seeds, say) skips XLA compilation. Measured on the quick profile, adding
+# earlier session compiled (more seeds, say) skips XLA compilation. Measured on the short profile, adding
 # seeds 5-9 to a cache of 0-4: 82 s with it, 102 s without. JAX's keys include the folder's path (it
 # names a GPU autotuning cache inside it): a run cache moved elsewhere compiles its programs again.
 XLA_CACHE_FOLDER = "xla"

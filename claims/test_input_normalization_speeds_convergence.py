@@ -23,7 +23,7 @@ at least 5 seeds to reach 0.05.
 Also reported: final test accuracy of both arms and the count of diverged runs
 (the "numerically stable" half of the claim).
 
-Why 0.5 (fixed before looking at the raw arm, from the scaled plain model's typical curve on the quick
+Why 0.5 (fixed before looking at the raw arm, from the scaled plain model's typical curve on the short
 profile: it ends near 0.79 test accuracy and passes 0.5 around epochs 3-5): 0.5 is five times chance and
 clearly "learning", and the scaled model passes it mid-run, leaving room on both sides, so a slower arm
 shows as slower (e.g. 7 or 9 epochs) rather than only as censored; 0.7 would be passed only at epochs 6-7,

@@ -202,7 +202,9 @@ def test_read_idx_returns_writable_array(tmp_path):
 GOOD = idx_bytes(np.arange(24, dtype=np.uint8).reshape(2, 3, 4))
 
 
-@pytest.mark.parametrize("name,payload,problem", [
+# Gzip headers carry a time stamp: mtime=0 keeps these payloads, and so the collected tests, the same in
+# every process (pytest-xdist's workers must collect identical tests), and the ids are the names alone.
+MALFORMED = [
     ("bad-magic", b"\x12\x34" + GOOD[2:], "magic number"),
     ("unknown-type", GOOD[:2] + b"\x07" + GOOD[3:], "unknown data type code 0x07"),
     ("truncated", GOOD[:-1], "truncated"),
@@ -210,10 +212,13 @@ GOOD = idx_bytes(np.arange(24, dtype=np.uint8).reshape(2, 3, 4))
     ("short-header", GOOD[:9], "truncated header"),
     ("tiny", b"\x00\x00", "too short"),
     ("zero-dims", b"\x00\x00\x08\x00", "0 dimensions"),
-    ("corrupt.gz", gzip.compress(GOOD)[:-12], "corrupt gzip"),
+    ("corrupt.gz", gzip.compress(GOOD, mtime=0)[:-12], "corrupt gzip"),
     ("not-gzip.gz", GOOD, "corrupt gzip"),
-    ("garbled-gzip", gzip.compress(GOOD)[:10] + b"\xff" * 40, "corrupt gzip"),
-])
+    ("garbled-gzip", gzip.compress(GOOD, mtime=0)[:10] + b"\xff" * 40, "corrupt gzip"),
+]
+
+
+@pytest.mark.parametrize("name,payload,problem", MALFORMED, ids=[name for name, _, _ in MALFORMED])
 def test_read_idx_rejects_malformed_files(tmp_path, name, payload, problem):
     path = tmp_path / name
     path.write_bytes(payload)

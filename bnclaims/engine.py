@@ -90,7 +90,7 @@ class Signature:
         """A nonzero dropout or L2 rate is an input of the program (runs that differ only in their rates
         share it), except for runs that record probes on the trained model: those probes run outside the
         program, on its template model, which then has to hold the run's own rates."""
-        rates_inside = bool(set(probes.TRAINED_MODEL_RECORDS) & set(spec.record))
+        rates_inside = probes.asks_for_trained_model_records(spec)
 
         def rate(value: float) -> float:
             return value if rates_inside or not value else RATE_INPUT
@@ -400,7 +400,7 @@ class Program:
             snapshots = [outputs["initial_preactivations"], *outputs["per_epoch"]["preactivations"]]
             extras["preactivation_percentiles"] = {"percentiles": list(probes.PERCENTILES),
                                                    "snapshots": [probes.percentile_snapshot(s) for s in snapshots]}
-        if set(probes.TRAINED_MODEL_RECORDS) & set(spec.record):
+        if probes.asks_for_trained_model_records(spec):
             extras.update(self._trained_model_probes(spec, dataset, outputs, data))
 
         diverged = bool(diverged_at) or not math.isfinite(test_loss)

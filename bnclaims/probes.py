@@ -417,6 +417,11 @@ TRAINED_MODEL_RECORDS = ("bn_input_noise", "gradient_noise", "fixed_example_nois
                          *recalibration.RECORDS)
 
 
+def asks_for_trained_model_records(spec) -> bool:
+    """Whether spec.record asks for any of TRAINED_MODEL_RECORDS."""
+    return bool(set(TRAINED_MODEL_RECORDS) & set(spec.record))
+
+
 def trained_model_records(spec, model, x_train: np.ndarray, y_train: np.ndarray, num_classes: int,
                           x_test: np.ndarray, y_test: np.ndarray, start, *, from_logits: bool) -> dict:
     """What spec.record asks for of TRAINED_MODEL_RECORDS, on a model holding the run's trained weights.

@@ -15,10 +15,17 @@ from bnclaims.ledger import LEDGER_VERSION
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_pytest(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_pytest(*args: str, cwd: Path = ROOT, timeout: int = 600, ci: bool | None = None) -> subprocess.CompletedProcess:
+    """pytest in a subprocess. ci: True or False sets or clears CI, under which pytest prints its short
+    summary untruncated; None leaves the environment's."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("PYTEST_XDIST_WORKER", None)
     env.pop("PYTEST_XDIST_WORKER_COUNT", None)
+    if ci is not None:
+        env.pop("CI", None)
+        env.pop("BUILD_NUMBER", None)
+        if ci:
+            env["CI"] = "true"
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -66,9 +73,10 @@ def test_bad_options_stop_with_one_clear_line(option, fragment):
     assert fragment in result.stderr
 
 
-def test_missing_dataset_fails_every_claim_with_one_line(tmp_path):
+@pytest.mark.parametrize("ci", [False, True], ids=["terminal", "CI"])
+def test_missing_dataset_fails_every_claim_with_one_line(tmp_path, ci):
     result = run_pytest("claims/test_talk_table.py", "--claims-dataset", f"idx:{tmp_path / 'none'}",
-                        "--claims-cache", str(tmp_path / "cache"), "--claims-report-dir", str(tmp_path))
+                        "--claims-cache", str(tmp_path / "cache"), "--claims-report-dir", str(tmp_path), ci=ci)
     assert result.returncode == pytest.ExitCode.TESTS_FAILED
     problem = [line for line in result.stdout.splitlines() if "IDX dataset folder not found" in line]
     # The short summary repeats each error after "ERROR <test id> - "; pytest leaves it untruncated when CI is set.

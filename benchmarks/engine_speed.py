@@ -370,6 +370,9 @@ def speed(options) -> None:
             versus = f"{default / best:5.1f}x default fit" if default else ""
             print(f"  {name:24s} {best:7.2f} / {statistics.median(values):7.2f} s   "
                   f"{versus}   {floor / best:4.0%} of floor")
+        if default:
+            # The most any engine doing this run's work (records included) could gain over default fit here.
+            print(f"  {'ceiling':24s} {floor:7.2f} s at the floor: {default / floor:.1f}x default fit")
     if tf_worker:
         tf_worker.close()
     jax_worker.close()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -24,7 +26,25 @@ def make_result(spec: RunSpec, accuracy: float = 0.9) -> RunResult:
     )
 
 
-CLAIMS = Path(__file__).resolve().parents[1] / "claims"
+ROOT = Path(__file__).resolve().parents[1]
+CLAIMS = ROOT / "claims"
+# The browser check's report: a pytest these tests start must write and read its own.
+REPORT_ENV = "BNCLAIMS_REPORT_HTML"
+
+
+def run_pytest(*args: str, cwd: Path = ROOT, timeout: int = 600, ci: bool | None = None) -> subprocess.CompletedProcess:
+    """pytest in a subprocess, outside this session's xdist worker. ci: True or False sets or clears CI,
+    under which pytest prints its short summary untruncated; None leaves the environment's."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", REPORT_ENV):
+        env.pop(name, None)
+    if ci is not None:
+        env.pop("CI", None)
+        env.pop("BUILD_NUMBER", None)
+        if ci:
+            env["CI"] = "true"
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def load_claim_module(name: str, alias: str):

@@ -3,31 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bnclaims.ledger import LEDGER_VERSION
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_pytest(*args: str, cwd: Path = ROOT, timeout: int = 600, ci: bool | None = None) -> subprocess.CompletedProcess:
-    """pytest in a subprocess. ci: True or False sets or clears CI, under which pytest prints its short
-    summary untruncated; None leaves the environment's."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("PYTEST_XDIST_WORKER", None)
-    env.pop("PYTEST_XDIST_WORKER_COUNT", None)
-    if ci is not None:
-        env.pop("CI", None)
-        env.pop("BUILD_NUMBER", None)
-        if ci:
-            env["CI"] = "true"
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+from conftest import ROOT, run_pytest
 
 
 @pytest.mark.slow

@@ -30,9 +30,8 @@ from bnclaims import figures, report
 from bnclaims.formatting import format_message
 from bnclaims.ledger import LEDGER_VERSION, LedgerError, json_safe, read_ledger
 from bnclaims.report import page, plots
+from conftest import REPORT_ENV, ROOT, run_pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-REPORT_ENV = "BNCLAIMS_REPORT_HTML"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_SHAPE = (round(report.FIGSIZE[1] * report.DPI), round(report.FIGSIZE[0] * report.DPI))
 FRAMEWORKS = ("tensorflow", "jax", "jaxlib", "keras")
@@ -562,14 +561,6 @@ def test_measured_claim(check, verify, figure):
 PLAIN_MODULE = "def test_without_a_claim():\n    pass\n"
 
 CLAIMS_CHECKS = {"A1.with_figures", "A1-talk.default_plot", "R1.refuted", "R2.slope"}
-
-
-def run_pytest(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", REPORT_ENV):
-        env.pop(name, None)
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
 def make_project(root: Path) -> Path:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import platform as host
 import subprocess
 import sys
 import tempfile
@@ -188,7 +189,7 @@ def use_compilation_cache(folder: Path | str) -> None:
 
 
 def platform(name: str) -> str:
-    """Where `name`'s programs run: 'cpu', or 'gpu:<device names>', followed by the XLA flags that
+    """Where `name`'s programs run: 'cpu:<the CPU>' (cpu_identity) or 'gpu:<device names>', followed by the XLA flags that
     apply there, if any (see GPU_XLA_FLAGS). It changes a run's numbers, so it is part of every run key.
     Asked of a subprocess when this process runs the other backend."""
     _check_name(name)
@@ -200,17 +201,18 @@ def platform(name: str) -> str:
 
 def _platform_here() -> str:
     tf, _ = load()
+    on_cpu = _with_flags("cpu", f"cpu:{cpu_identity()}")
     if tf is None:
         import jax
 
         devices = jax.devices()
         if devices[0].platform == "cpu":
-            return _with_flags("cpu", "cpu")
+            return on_cpu
         names = sorted({d.device_kind for d in devices})
         return _with_flags(devices[0].platform, f"{devices[0].platform}:" + ",".join(names))
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
-        return _with_flags("cpu", "cpu")
+        return on_cpu
     names = sorted({tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus})
     return _with_flags("gpu", "gpu:" + ",".join(names))
 
@@ -241,6 +243,42 @@ def _platform_elsewhere(name: str) -> str:
 
 
 def device_description() -> str:
-    """'CPU' or the accelerators the loaded backend sees, for report headers."""
+    """'CPU (its model)' or the accelerators the loaded backend sees, for report headers."""
     where = platform(loaded_name() or _wanted(None))
-    return "CPU" if where.startswith("cpu") else where.split(":", 1)[1]
+    return f"CPU ({cpu_identity().split(' (')[0]})" if where.startswith("cpu") else where.split(":", 1)[1]
+
+
+# The same compiled program rounds differently on different CPUs: XLA compiles for the host's CPU, and
+# the kernel libraries it and TensorFlow call choose their kernels by the vector instruction sets the
+# CPU has. Measured: the talk's BN model, 250 steps, one seed, on one AMD EPYC (Zen 4), changes its
+# losses in the fourth significant digit when XLA may use AVX only instead of AVX2 and FMA; and the
+# default profile's ledger differs between that CPU and the one its CI ran on before (TABLE-1 +0.0156
+# against +0.0159, and one check's p 0.018 against 0.029). So a run key names the CPU's model and those
+# instruction sets: a cache moved to another CPU retrains rather than serving another CPU's numbers.
+_VECTOR_FEATURES = {"flags": ("sse", "ssse", "avx", "fma", "f16c", "amx", "xop"),    # x86
+                    "Features": ("asimd", "sve", "sme", "fphp", "bf16", "i8mm")}    # ARM
+
+
+@lru_cache(maxsize=None)
+def cpu_identity(cpuinfo: str | None = None) -> str:
+    """'model name (vendor, family, model; vector instruction sets)' from /proc/cpuinfo's first processor
+    (or `cpuinfo`, its text), or what the platform module knows where there is none."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:
+            cpuinfo = ""
+    fields = {}
+    for line in cpuinfo.strip().split("\n\n", 1)[0].splitlines():
+        name, _, value = line.partition(":")
+        fields.setdefault(name.strip(), value.strip())
+    vector = sorted({flag for field, prefixes in _VECTOR_FEATURES.items()
+                     for flag in fields.get(field, "").split() if flag.startswith(prefixes)})
+    if "vendor_id" in fields:
+        maker = f"{fields['vendor_id']} family {fields.get('cpu family', '?')} model {fields.get('model', '?')}"
+    elif "CPU implementer" in fields:
+        maker = f"implementer {fields['CPU implementer']} part {fields.get('CPU part', '?')}"
+    else:
+        maker = host.machine() or "unknown architecture"
+    model = fields.get("model name") or fields.get("Hardware") or host.processor() or host.machine() or "unknown CPU"
+    return f"{model} ({maker}; {' '.join(vector) or 'no vector extensions listed'})"

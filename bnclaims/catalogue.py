@@ -169,6 +169,9 @@ class Finding:
     profiles: tuple[str, ...]
     reason: str                  # the mechanism, with {fields} from REASON_FIELDS for the numbers
     engines: tuple[str, ...] = ()   # the engines whose runs show it; empty: every engine
+    # An inconclusive finding whose claim test sits just above its level, where float rounding that
+    # differs between CPUs can put p on either side of it (bnclaims.evidence.settle, NEAR_LEVEL_FACTOR).
+    near_level: bool = False
 
     def applies(self, dataset: str, profile: str, engine: str | None = None) -> bool:
         return (dataset in self.datasets and profile in self.profiles
@@ -235,6 +238,8 @@ def _validate_finding(where: str, finding, check: Check, datasets, profiles, eng
                              f"{', '.join(REASON_FIELDS)}")
     if not finding.reason.strip():
         raise CatalogueError(f"{where}: a finding explains its mechanism in its reason")
+    if finding.near_level and (finding.outcome != "inconclusive" or check.tier != "empirical"):
+        raise CatalogueError(f"{where}: only an inconclusive finding of an empirical check can be near_level")
 
 
 def clopper_pearson_min_seeds(rate: float, alpha: float) -> int:

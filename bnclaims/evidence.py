@@ -315,16 +315,31 @@ class Settlement:
     text: str
 
 
+# How far under its level a claim test's p may fall before a near-level finding (catalogue.Finding) no
+# longer describes the evidence. Float rounding differs between CPUs (bnclaims.backend.cpu_identity), and
+# between the two CPUs the default profile has run on, the same check's p moved by up to a factor 1.6
+# (A6-ghost.group32_vs_128: 0.029 and 0.018, at level 0.025); 2 covers that with a little room.
+NEAR_LEVEL_FACTOR = 2.0
+
+
 def settle(evidence: Evidence, finding=None) -> Settlement:
     """The verdict policy. A supported check (or one that holds) passes. A declared finding whose
     outcome is observed is an xfail whose reason is filled in from this run's evidence. Everything
     else fails with the evidence: a check not supported, a check that cannot reach its level with
     this many seeds, and a finding whose declared outcome is no longer what the evidence shows (the
-    claim now holds, say), so that findings cannot go stale."""
+    claim now holds, say), so that findings cannot go stale. One exception: a finding declared
+    near_level (inconclusive, its claim test just above its level) that this run supports with p
+    within NEAR_LEVEL_FACTOR of the level passes, and says the finding was not observed here."""
     if finding is not None:
         if evidence.outcome == finding.outcome:
             unreachable = "" if evidence.reachable else f" [{evidence.unreachable_sentence()}]"
             return Settlement("xfail", f"{finding.outcome}: {finding.explain(evidence.reason_fields())}{unreachable}")
+        if (getattr(finding, "near_level", False) and evidence.passed and evidence.p_value is not None
+                and evidence.p_value >= evidence.corrected_alpha / NEAR_LEVEL_FACTOR):
+            return Settlement("pass", f"declared finding {finding.outcome!r} not observed here: supported with "
+                                      f"p={evidence.p_value:.3g} at {evidence.corrected_alpha:.3g}, within a factor "
+                                      f"{NEAR_LEVEL_FACTOR:g} of the level, where float rounding that differs "
+                                      f"between CPUs moves p (the finding is declared near its level)")
         change = ("the claim now holds: remove the finding" if evidence.passed
                   else "re-decide the finding from this evidence")
         return Settlement("fail", f"declared finding expected {finding.outcome!r}, observed "

@@ -202,6 +202,8 @@ def format_message(record: dict) -> str:
     lines += [f"  note: {note}" for note in record.get("notes", ())]
     if record.get("finding"):
         lines.append(f"  declared finding: {record['finding']['outcome']} ({record['finding']['reason']})")
+        if record["finding"].get("not_observed"):
+            lines.append(f"  {record['finding']['not_observed']}")
     lines.append(f"  outcome: {record['outcome']}")
     if record.get("rerun"):
         lines.append(f"  rerun: {record['rerun']}")
@@ -216,8 +218,11 @@ def summary_line(record: dict) -> str:
     """One terminal line per ledger record: check, outcome, effect with interval, p, n, test outcome."""
     spec = effect_spec(record)
     p = f"p={format_p(record['p_value'])}" if record["p_value"] is not None else "(no p)"
+    settled = record["test_outcome"]
+    if (record.get("finding") or {}).get("not_observed"):
+        settled += "; its near-level finding not observed here"
     return (f"{record['check_id']:<34} {record['outcome']:<13} effect {record['effect']:{spec}} "
-            f"{format_interval(record['effect_ci'], spec)} {p} n={record['n']} ({record['test_outcome']})")
+            f"{format_interval(record['effect_ci'], spec)} {p} n={record['n']} ({settled})")
 
 
 def tier_count(records: list[dict], tier: str) -> str:

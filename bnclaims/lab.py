@@ -8,6 +8,7 @@ on the group it was trained in.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -22,7 +23,8 @@ from .spec import ENGINES, RunContext, RunSpec, run_key
 # JAX's persistent compilation cache, inside the run cache: a session that trains runs whose programs an
 # earlier session compiled (more seeds, say) skips XLA compilation. Measured on the short profile, adding
 # seeds 5-9 to a cache of 0-4: 82 s with it, 102 s without. JAX's keys include the folder's path (it
-# names a GPU autotuning cache inside it): a run cache moved elsewhere compiles its programs again.
+# names a GPU autotuning cache inside it): a run cache moved elsewhere compiles its programs again. One
+# subfolder per CPU (backend.cpu_identity), since a program is compiled for the CPU it runs on.
 XLA_CACHE_FOLDER = "xla"
 
 # The base configurations, with and without BN, are asked for by most claims, and by some with probes
@@ -86,7 +88,8 @@ class Lab:
             if runner.runs_here(self.engine):
                 backend.load(self.settings.threads, name=ENGINES[self.engine])
                 if self.engine == "compiled" and self.settings.cache_mode != "bypass":
-                    backend.use_compilation_cache(self.settings.cache_dir / XLA_CACHE_FOLDER)
+                    cpu = hashlib.sha256(backend.cpu_identity().encode()).hexdigest()[:12]
+                    backend.use_compilation_cache(self.settings.cache_dir / XLA_CACHE_FOLDER / cpu)
             self._context = runner.context(self.engine, dataset)
         return self._context
 

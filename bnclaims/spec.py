@@ -213,7 +213,7 @@ class RunContext:
 
     engine: str      # a key of ENGINES
     backend: str     # the Keras backend it ran on: ENGINES[engine] when a Lab trains
-    platform: str    # where the programs ran: 'cpu' or 'gpu:<device names>' (bnclaims.backend.platform)
+    platform: str    # where the programs ran: 'cpu:<the CPU>' or 'gpu:<device names>' (bnclaims.backend.platform)
     data: str        # Dataset.fingerprint of the dataset the spec names
 
     def __post_init__(self) -> None:

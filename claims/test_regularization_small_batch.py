@@ -139,6 +139,10 @@ SHORT_STEPS = ("In the short profile batch 128 makes 250 steps, which leave 8% o
                "the inference-mode model, against none after batch 16's 2,000: even a credible gain there would "
                "not be clean regularization")
 
+GHOST32_TOO_ALIKE = ("BN statistics over ghost batches of 32 score {effect} against 128 ({ci}, {ci_method}; means "
+                     "{a_mean} vs {b_mean}), neither credibly above 0 (p={p}) nor below (p={mirror_p}) at {alpha}: "
+                     "groups of 32 and 128 give statistics too alike to separate in test accuracy with these seeds")
+
 FINDINGS = {
     "A6.batch16_accuracy": Finding(
         outcome="inconclusive", datasets=("mnist5k",), profiles=("short",),
@@ -170,11 +174,14 @@ FINDINGS = {
                "{a_mean} vs {b_mean}; higher on {wins} seeds; mirror p={mirror_p} at {alpha}). The generalization "
                "gap shrinks because training accuracy falls more than test accuracy (the notes' reading): a smaller "
                "gap with a lower test accuracy is not the better test result regularization means"),
-    "A6-ghost.group32_vs_128": Finding(
-        outcome="inconclusive", datasets=("mnist5k",), profiles=("short", "default"),
-        reason="BN statistics over ghost batches of 32 score {effect} against 128 ({ci}, {ci_method}; means {a_mean} "
-               "vs {b_mean}), neither credibly above 0 (p={p}) nor below (p={mirror_p}) at {alpha}: groups of 32 "
-               "and 128 give statistics too alike to separate in test accuracy with these seeds"),
+    "A6-ghost.group32_vs_128": (
+        Finding(
+            outcome="inconclusive", datasets=("mnist5k",), profiles=("short",),
+            reason=GHOST32_TOO_ALIKE),
+        Finding(
+            outcome="inconclusive", datasets=("mnist5k",), profiles=("default",), near_level=True,
+            reason=GHOST32_TOO_ALIKE + ". Its p sits just above the level, where another CPU's float rounding "
+                   "can carry it under: there the check is supported, and passes")),
     "A6-boundary.group4_vs_128": Finding(
         outcome="refuted", datasets=("mnist5k",), profiles=("default",), engines=("compiled",),
         reason="BN statistics over groups of 4 cost only {effect} of test accuracy against groups of 128 ({ci}, "

@@ -404,6 +404,44 @@ def test_the_gpu_flags_for_reproducible_programs_are_added_unless_the_user_set_t
     assert backend.xla_flags_with_ours(ours) == ours
 
 
+ZEN4_CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 17
+model name\t: AMD EPYC
+flags\t\t: fpu vme sse sse2 ht constant_tsc pni ssse3 fma sse4_1 sse4_2 avx f16c hypervisor avx2 smep avx512f avx512bw
+
+processor\t: 1
+vendor_id\t: AuthenticAMD
+"""
+
+
+def test_the_cpu_is_named_by_its_model_and_vector_instruction_sets():
+    """The same program rounds differently on different CPUs, so the platform names the CPU: model,
+    maker's family and model numbers, and the vector instruction sets kernels are chosen by, not the
+    flags that change nothing (smep, hypervisor, ...)."""
+    assert backend.cpu_identity(ZEN4_CPUINFO) == (
+        "AMD EPYC (AuthenticAMD family 25 model 17; avx avx2 avx512bw avx512f f16c fma sse sse2 sse4_1 sse4_2 ssse3)")
+    arm = "processor\t: 0\nFeatures\t: fp asimd aes fphp asimdhp asimddp sve\nCPU implementer\t: 0x41\nCPU part\t: 0xd0c\n"
+    assert backend.cpu_identity(arm).endswith("(implementer 0x41 part 0xd0c; asimd asimddp asimdhp fphp sve)")
+
+
+def test_runs_on_cpus_that_differ_in_one_instruction_set_have_different_keys():
+    from bnclaims.spec import RunContext, run_key
+
+    without_avx512 = ZEN4_CPUINFO.replace(" avx512f avx512bw", "")
+    keys = {run_key(RunSpec(), RunContext("compiled", "jax", f"cpu:{backend.cpu_identity(info)}", "d" * 64))
+            for info in (ZEN4_CPUINFO, without_avx512)}
+    assert len(keys) == 2
+
+
+def test_this_machines_platform_names_its_cpu():
+    if not backend.platform("jax").startswith("cpu"):
+        pytest.skip("JAX runs on an accelerator here")
+    assert backend.platform("jax").startswith(f"cpu:{backend.cpu_identity()}")
+    assert backend.device_description().startswith("CPU (")
+
+
 def test_the_platform_names_the_xla_flags_that_apply_there():
     """XLA flags can change a run's numbers, so the platform (part of every run key) names them; the
     GPU compiler's flags do nothing on the CPU and leave a CPU run's key alone."""

@@ -541,6 +541,29 @@ def test_settle_fails_when_the_declared_finding_no_longer_holds() -> None:
                                             "the finding from this evidence")
 
 
+def near_level(outcome: str = "inconclusive") -> Finding:
+    return Finding(outcome=outcome, datasets=("digits",), profiles=("quick",), reason="p={p}", near_level=True)
+
+
+def test_a_near_level_finding_passes_a_check_supported_just_under_its_level() -> None:
+    """Another CPU's rounding can carry p just under the level: supported, so the check passes, and says
+    that the declared finding was not observed. Further under, the finding is stale and fails."""
+    just_under = evaluate(check(), *paired(0.012 + JITTER))          # p 0.029, level 0.05
+    assert 0.025 <= just_under.p_value < 0.05 and just_under.outcome == "supported"
+    settlement = settle(just_under, near_level())
+    assert settlement.action == "pass"
+    assert settlement.text == ("declared finding 'inconclusive' not observed here: supported with p=0.0291 at 0.05, "
+                               "within a factor 2 of the level, where float rounding that differs between CPUs "
+                               "moves p (the finding is declared near its level)")
+    assert settle(just_under, finding("inconclusive")).action == "fail"      # an ordinary finding stays strict
+    well_under = evaluate(check(), *paired(0.014 + JITTER))          # p 0.006
+    assert well_under.p_value < 0.025 and settle(well_under, near_level()).action == "fail"
+    above = evaluate(check(), *paired(0.010 + JITTER))               # p 0.21: the finding as declared
+    assert above.outcome == "inconclusive" and settle(above, near_level()) == Settlement("xfail", f"inconclusive: p={above.p_value:.3g}")
+    refuted = evaluate(check(), *paired(-0.05 + JITTER))
+    assert settle(refuted, near_level()).action == "fail"
+
+
 def test_settle_of_an_unreachable_check() -> None:
     evidence = evaluate(grid_check(), *paired([0.5, 0.5, 0.5], seeds=(0, 1, 2)))
     settlement = settle(evidence, finding("inconclusive", "grid steps {effect}, n={n}"))
@@ -571,6 +594,8 @@ def test_findings_are_validated() -> None:
         ({"X1.better": finding(reason="failed on {failures} seeds")}, r"unknown fields \['failures'\]"),
         ({"X1.better": finding(reason="  ")}, "explains its mechanism"),
         ({"X1.better": "refuted"}, "must be a Finding"),
+        ({"X1.better": near_level("refuted")}, "only an inconclusive finding of an empirical check"),
+        ({"N1.transform": Finding("fails", ("digits",), ("quick",), "{n}", near_level=True)}, "only an inconclusive"),
     ]:
         with pytest.raises(CatalogueError, match=match) as raised:
             validate_findings(findings, checks, **known)

@@ -366,6 +366,8 @@ def check_section(record: dict, drawn: _Figures) -> str:
     criteria.append(("threshold", f"{fmt.threshold_text(record)} ({record['metric']}): {record.get('threshold_reason', '')}"))
     if record.get("finding"):
         criteria.append(("declared finding", record["finding"].get("reason", "")))
+        if record["finding"].get("not_observed"):
+            criteria.append(("not observed here", record["finding"]["not_observed"]))
     terms = "".join(f"<dt>{_e(term)}</dt><dd>{_e(text)}</dd>" for term, text in criteria)
     figures = "".join(drawn.html(payload, check_id) for payload in plots.figures_for_record(record))
     note_text = _TEST_OUTCOME_NOTES.get(record.get("test_outcome", ""), "")

@@ -189,8 +189,9 @@ def use_compilation_cache(folder: Path | str) -> None:
 
 
 def platform(name: str) -> str:
-    """Where `name`'s programs run: 'cpu:<the CPU>' (cpu_identity) or 'gpu:<device names>', followed by the XLA flags that
-    apply there, if any (see GPU_XLA_FLAGS). It changes a run's numbers, so it is part of every run key.
+    """Where `name`'s programs run: 'cpu:<the CPU>' (cpu_identity) or 'gpu:<device names>', followed by
+    the XLA flags that apply there, if any (see GPU_XLA_FLAGS). It changes a run's numbers, so it is part
+    of every run key.
     Asked of a subprocess when this process runs the other backend."""
     _check_name(name)
     if loaded_name() in (None, name):
@@ -252,9 +253,9 @@ def device_description() -> str:
 # the kernel libraries it and TensorFlow call choose their kernels by the vector instruction sets the
 # CPU has. Measured: the talk's BN model, 250 steps, one seed, on one AMD EPYC (Zen 4), changes its
 # losses in the fourth significant digit when XLA may use AVX only instead of AVX2 and FMA; and the
-# default profile's ledger differs between that CPU and the one its CI ran on before (TABLE-1 +0.0156
-# against +0.0159, and one check's p 0.018 against 0.029). So a run key names the CPU's model and those
-# instruction sets: a cache moved to another CPU retrains rather than serving another CPU's numbers.
+# default profile's ledger from that CPU differs from one made on another (TABLE-1 +0.0156 against
+# +0.0159; one check's p 0.018 against 0.029). So a run key names the CPU's model and those instruction
+# sets: a cache moved to another CPU retrains rather than serving another CPU's numbers.
 _VECTOR_FEATURES = {"flags": ("sse", "ssse", "avx", "fma", "f16c", "amx", "xop"),    # x86
                     "Features": ("asimd", "sve", "sme", "fphp", "bf16", "i8mm")}    # ARM
 

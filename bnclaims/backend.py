@@ -246,7 +246,7 @@ def _platform_elsewhere(name: str) -> str:
 def device_description() -> str:
     """'CPU (its model)' or the accelerators the loaded backend sees, for report headers."""
     where = platform(loaded_name() or _wanted(None))
-    return f"CPU ({cpu_identity().split(' (')[0]})" if where.startswith("cpu") else where.split(":", 1)[1]
+    return f"CPU ({_cpu_description()[0]})" if where.startswith("cpu") else where.split(":", 1)[1]
 
 
 # The same compiled program rounds differently on different CPUs: XLA compiles for the host's CPU, and
@@ -260,10 +260,16 @@ _VECTOR_FEATURES = {"flags": ("sse", "ssse", "avx", "fma", "f16c", "amx", "xop")
                     "Features": ("asimd", "sve", "sme", "fphp", "bf16", "i8mm")}    # ARM
 
 
-@lru_cache(maxsize=None)
 def cpu_identity(cpuinfo: str | None = None) -> str:
     """'model name (vendor, family, model; vector instruction sets)' from /proc/cpuinfo's first processor
     (or `cpuinfo`, its text), or what the platform module knows where there is none."""
+    model, maker, vector = _cpu_description(cpuinfo)
+    return f"{model} ({maker}; {' '.join(vector) or 'no vector extensions listed'})"
+
+
+@lru_cache(maxsize=None)
+def _cpu_description(cpuinfo: str | None = None) -> tuple[str, str, tuple[str, ...]]:
+    """(model name, maker's numbers, vector instruction sets) of the CPU cpu_identity names."""
     if cpuinfo is None:
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
@@ -273,8 +279,8 @@ def cpu_identity(cpuinfo: str | None = None) -> str:
     for line in cpuinfo.strip().split("\n\n", 1)[0].splitlines():
         name, _, value = line.partition(":")
         fields.setdefault(name.strip(), value.strip())
-    vector = sorted({flag for field, prefixes in _VECTOR_FEATURES.items()
-                     for flag in fields.get(field, "").split() if flag.startswith(prefixes)})
+    vector = tuple(sorted({flag for field, prefixes in _VECTOR_FEATURES.items()
+                           for flag in fields.get(field, "").split() if flag.startswith(prefixes)}))
     if "vendor_id" in fields:
         maker = f"{fields['vendor_id']} family {fields.get('cpu family', '?')} model {fields.get('model', '?')}"
     elif "CPU implementer" in fields:
@@ -282,4 +288,4 @@ def cpu_identity(cpuinfo: str | None = None) -> str:
     else:
         maker = host.machine() or "unknown architecture"
     model = fields.get("model name") or fields.get("Hardware") or host.processor() or host.machine() or "unknown CPU"
-    return f"{model} ({maker}; {' '.join(vector) or 'no vector extensions listed'})"
+    return model, maker, vector

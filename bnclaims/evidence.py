@@ -334,7 +334,7 @@ def settle(evidence: Evidence, finding=None) -> Settlement:
         if evidence.outcome == finding.outcome:
             unreachable = "" if evidence.reachable else f" [{evidence.unreachable_sentence()}]"
             return Settlement("xfail", f"{finding.outcome}: {finding.explain(evidence.reason_fields())}{unreachable}")
-        if (getattr(finding, "near_level", False) and evidence.passed and evidence.p_value is not None
+        if (finding.near_level and evidence.passed and evidence.p_value is not None
                 and evidence.p_value >= evidence.corrected_alpha / NEAR_LEVEL_FACTOR):
             return Settlement("pass", f"declared finding {finding.outcome!r} not observed here: supported with "
                                       f"p={evidence.p_value:.3g} at {evidence.corrected_alpha:.3g}, within a factor "

@@ -77,7 +77,7 @@ def finding_entry(finding, reason: str) -> dict | None:
     if finding is None:
         return None
     return {"outcome": finding.outcome, "datasets": list(finding.datasets), "profiles": list(finding.profiles),
-            "near_level": bool(getattr(finding, "near_level", False)), "reason": reason}
+            "near_level": finding.near_level, "reason": reason}
 
 
 def _plain(value):

@@ -172,6 +172,25 @@ def _configure_jax() -> None:
     # Accelerators: take memory as needed, so several pytest-xdist workers can share one device.
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     jax.config.update("jax_default_matmul_precision", "highest")
+    jax.monitoring.register_event_duration_secs_listener(_count_compile_time)
+
+
+# JAX's events for the three stages of making a program: tracing to a jaxpr, lowering it, compiling it.
+COMPILE_EVENTS = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/jaxpr_to_mlir_module_duration",
+                  "/jax/core/compile/backend_compile_duration")
+_compile_seconds = 0.0
+
+
+def _count_compile_time(event: str, duration: float, **_) -> None:
+    global _compile_seconds
+    if event in COMPILE_EVENTS:
+        _compile_seconds += duration
+
+
+def compile_seconds() -> float:
+    """Seconds this process has spent making JAX programs (tracing, lowering, compiling) so far: a run's
+    share is the difference across it. Zero before JAX starts."""
+    return _compile_seconds
 
 
 def use_compilation_cache(folder: Path | str) -> None:

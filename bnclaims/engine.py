@@ -360,7 +360,7 @@ class Program:
         equivalence checks."""
         import jax
 
-        started = time.perf_counter()
+        started, compiled_before = time.perf_counter(), backend.compile_seconds()
         data = _device_arrays(dataset, spec.input_scaling)
         weights, state, optimizer = self.initial_state(spec)
         if initial is not None:
@@ -372,10 +372,11 @@ class Program:
             self._run = self._run.lower(weights, state, optimizer, rates, orders, *data).compile()
             self.compiled_seconds = time.perf_counter() - before
         outputs = jax.device_get(self._run(weights, state, optimizer, rates, orders, *data))
-        return self._result(spec, dataset, context, outputs, data, started)
+        return self._result(spec, dataset, context, outputs, data, started, compiled_before)
 
-    def _result(self, spec, dataset, context, outputs, data, started: float) -> RunResult:
-        """The run's result; its wall time counts from `started` to after the probes."""
+    def _result(self, spec, dataset, context, outputs, data, started: float, compiled_before: float) -> RunResult:
+        """The run's result; its wall time, and the part of it spent making programs (the run's own on
+        first use, the probes'), count from `started` to after the probes."""
         sig = self.signature
         diverged_at = int(outputs["diverged_at"])
         epochs_completed = sig.epochs if not diverged_at else (diverged_at - 1) // sig.steps_per_epoch + 1
@@ -409,7 +410,8 @@ class Program:
             test_accuracy=test_accuracy, prediction_histogram=[int(c) for c in histogram],
             collapsed=is_collapsed(histogram), diverged=diverged, epochs_completed=epochs_completed,
             wall_seconds=time.perf_counter() - started, environment=context.describe(), extras=extras,
-            diverged_step=diverged_at or None, steps=steps)
+            diverged_step=diverged_at or None, steps=steps,
+            compile_seconds=backend.compile_seconds() - compiled_before)
 
     def _trained_model_probes(self, spec, dataset, outputs, data) -> dict:
         """The probes both engines share (probes.trained_model_records), on the template model holding

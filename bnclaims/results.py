@@ -82,6 +82,7 @@ class RunResult:
     extras: dict = field(default_factory=dict)   # what spec.record asked for, e.g. train_inference
     diverged_step: int | None = None     # the first step (1-based) whose training loss was not finite
     steps: dict[str, list] = field(default_factory=dict)   # STEP_KEYS -> one value per logged step
+    compile_seconds: float | None = None   # of wall_seconds, making programs; None where not measured
 
     @property
     def outcome(self) -> str:
@@ -124,6 +125,7 @@ class RunResult:
                 extras=dict(data.get("extras", {})),
                 diverged_step=None if data["diverged_step"] is None else int(data["diverged_step"]),
                 steps=_steps_from_json(data["steps"]),
+                compile_seconds=None if data.get("compile_seconds") is None else float(data["compile_seconds"]),
             )
         except DamagedEntry:
             raise

@@ -40,6 +40,19 @@ def test_entries_are_json_without_nan(tmp_path, result_factory):
     assert loaded.history["val_loss"][1] != loaded.history["val_loss"][1]   # NaN again
 
 
+def test_the_compile_share_of_a_runs_time_is_kept_and_may_be_absent(tmp_path, result_factory):
+    from dataclasses import replace
+
+    cache = RunCache(tmp_path)
+    cache.store(replace(result_factory(SPEC), compile_seconds=1.25))
+    assert cache.load(SPEC.key())[0].compile_seconds == 1.25
+    path = cache.entry_path(SPEC.key())
+    document = json.loads(path.read_text())
+    del document["result"]["compile_seconds"]      # an entry written before runs recorded it
+    path.write_text(json.dumps(document))
+    assert cache.load(SPEC.key())[0].compile_seconds is None
+
+
 def test_atomic_write_leaves_no_partial_file(tmp_path):
     target = tmp_path / "entry.json"
     atomic_write_text(target, "old")

@@ -171,6 +171,7 @@ class Finding:
     engines: tuple[str, ...] = ()   # the engines whose runs show it; empty: every engine
     # An inconclusive finding whose claim test sits just above its level, where float rounding that
     # differs between CPUs can put p on either side of it (bnclaims.evidence.settle, NEAR_LEVEL_FACTOR).
+    # Declared where, on a CPU the check has run on, its claim p lay within that factor of its level.
     near_level: bool = False
 
     def applies(self, dataset: str, profile: str, engine: str | None = None) -> bool:
@@ -178,7 +179,11 @@ class Finding:
                 and (not self.engines or engine is None or engine in self.engines))
 
     def explain(self, fields: Mapping[str, str]) -> str:
-        return self.reason.format_map(fields)
+        return self.reason.format_map(fields) + (NEAR_LEVEL_NOTE if self.near_level else "")
+
+
+NEAR_LEVEL_NOTE = (". Its p sits near the level, where another CPU's float rounding can carry it under: there the "
+                   "check is supported, and passes")
 
 
 def reason_fields(reason: str) -> set[str]:

@@ -67,6 +67,7 @@ FINDINGS = {
     "A5.softsign": (
         Finding(
             outcome="inconclusive", datasets=("mnist5k",), profiles=("default",), engines=("compiled",),
+            near_level=True,
             reason="at the talk's budget softsign with BN scores {effect} against relu ({ci}, {ci_method}; {a} "
                    "{a_values} against {b} {b_values}): most likely within the 3-point margin, but not credibly "
                    "so at the family's level (p={p} against {alpha}), nor credibly beyond it (p={mirror_p}). Relu "

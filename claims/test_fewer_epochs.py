@@ -96,6 +96,7 @@ FINDINGS = {
     ),
     "A2.final_train_loss": Finding(
         outcome="inconclusive", datasets=("mnist5k",), profiles=("short",), engines=("compiled",),
+        near_level=True,
         reason="BN ends the budget {effect} halvings below the plain model's training loss ({ci}, {ci_method}; "
                "log2 losses: plain {a_values} against BN {b_values}), an interval that holds the threshold of "
                "one halving: claim p={p}, mirror p={mirror_p} at {alpha}. In the short profile's 32,000 examples "

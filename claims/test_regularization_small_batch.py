@@ -157,13 +157,14 @@ FINDINGS = {
                    + SHORT_STEPS),
         Finding(
             outcome="inconclusive", datasets=("mnist5k",), profiles=("default",), engines=("compiled",),
+            near_level=True,
             reason="BN at batch 32 scores {effect} against batch 128 ({ci}, {ci_method}; means {a_mean} vs {b_mean}; "
                    "higher on {wins} seeds): a gain, but not credibly above 0 at the family's {alpha} (p={p}), nor "
                    "below it (p={mirror_p}). The design's power at this spread is below 0.8 (its design note): a "
                    "slight effect, as the talk says, needs more seeds than the profile has to be decided"),
     ),
     "A6-noise.batch16": Finding(
-        outcome="inconclusive", datasets=("mnist5k",), profiles=("short",),
+        outcome="inconclusive", datasets=("mnist5k",), profiles=("short",), near_level=True,
         reason="batch 16 moves BN's test accuracy by {a_mean} and the plain model's by {b_mean} (per seed "
                "{a_values} and {b_values}): BN's extra gain {effect} ({ci}, {ci_method}) is not credibly above 0 "
                "(p={p} at {alpha}) nor below (p={mirror_p}). The plain model's near-zero change is what the "
@@ -180,8 +181,7 @@ FINDINGS = {
             reason=GHOST32_TOO_ALIKE),
         Finding(
             outcome="inconclusive", datasets=("mnist5k",), profiles=("default",), near_level=True,
-            reason=GHOST32_TOO_ALIKE + ". Its p sits just above the level, where another CPU's float rounding "
-                   "can carry it under: there the check is supported, and passes")),
+            reason=GHOST32_TOO_ALIKE)),
     "A6-boundary.group4_vs_128": Finding(
         outcome="refuted", datasets=("mnist5k",), profiles=("default",), engines=("compiled",),
         reason="BN statistics over groups of 4 cost only {effect} of test accuracy against groups of 128 ({ci}, "

@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pytest
 
-from bnclaims.catalogue import (REASON_FIELDS, CatalogueError, Check, Claim, Finding, applicable_finding, declare,
+from bnclaims.catalogue import (NEAR_LEVEL_NOTE, REASON_FIELDS, CatalogueError, Check, Claim, Finding, applicable_finding, declare,
                                 validate_findings)
 from bnclaims.evidence import (
     Arm,
@@ -559,7 +559,8 @@ def test_a_near_level_finding_passes_a_check_supported_just_under_its_level() ->
     well_under = evaluate(check(), *paired(0.014 + JITTER))          # p 0.006
     assert well_under.p_value < 0.025 and settle(well_under, near_level()).action == "fail"
     above = evaluate(check(), *paired(0.010 + JITTER))               # p 0.21: the finding as declared
-    assert above.outcome == "inconclusive" and settle(above, near_level()) == Settlement("xfail", f"inconclusive: p={above.p_value:.3g}")
+    assert above.outcome == "inconclusive" and settle(above, near_level()) == Settlement(
+        "xfail", f"inconclusive: p={above.p_value:.3g}{NEAR_LEVEL_NOTE}")   # its reason says it sits near the level
     refuted = evaluate(check(), *paired(-0.05 + JITTER))
     assert settle(refuted, near_level()).action == "fail"
 

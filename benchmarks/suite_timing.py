@@ -137,8 +137,10 @@ def main() -> None:
                 made = "not recorded by this engine" if compiling is None else f"{compiling:.1f} s making programs"
                 print(f"{engine}: {options.profile} cold, worker time of its {runs} runs: {execution:.1f} s executing, "
                       f"{made}")
-                print(f"{engine}: {options.profile} cold, "
-                      f"{least_cold_text(elapsed, execution, worker_count(options.workers), TARGETS.get((options.profile, 'cold')))}")
+                if compiling is not None:   # else "executing" holds the engine's compiling too
+                    least = least_cold_text(elapsed, execution, worker_count(options.workers),
+                                            TARGETS.get((options.profile, "cold")))
+                    print(f"{engine}: {options.profile} cold, {least}")
 
 
 if __name__ == "__main__":

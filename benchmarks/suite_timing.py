@@ -37,31 +37,25 @@ from bnclaims.settings import Settings  # noqa: E402
 from bnclaims.spec import DEFAULT_ENGINE, ENGINES  # noqa: E402
 
 
-def cached_run_seconds(cache_dir: Path, dataset: str, engine: str) -> list[float]:
-    seconds = []
+def cached_results(cache_dir: Path, engine: str):
+    """The stored results (JSON dicts) of the engine's runs in a run cache."""
     for entry in cache_dir.glob("*/*.json"):
         result = json.loads(entry.read_text())["result"]
-        if result["spec"]["dataset"] == dataset and result["environment"].get("engine") == engine:
-            seconds.append(result["wall_seconds"])
-    return seconds
+        if result["environment"].get("engine") == engine:
+            yield result
+
+
+def cached_run_seconds(cache_dir: Path, dataset: str, engine: str) -> list[float]:
+    return [r["wall_seconds"] for r in cached_results(cache_dir, engine) if r["spec"]["dataset"] == dataset]
 
 
 def cold_work(cache_dir: Path, engine: str) -> tuple[int, float, float | None]:
     """(runs, seconds executing, seconds making programs) of the runs a cold session trained into
     `cache_dir`, summed over workers; the last None where the engine does not record it."""
-    runs, execution, compiling = 0, 0.0, 0.0
-    for entry in cache_dir.glob("*/*.json"):
-        result = json.loads(entry.read_text())["result"]
-        if result["environment"].get("engine") != engine:
-            continue
-        made = result.get("compile_seconds")
-        if made is None:
-            compiling = None
-        runs += 1
-        execution += result["wall_seconds"] - (made or 0.0)
-        if compiling is not None:
-            compiling += made
-    return runs, execution, compiling
+    results = list(cached_results(cache_dir, engine))
+    made = [r.get("compile_seconds") for r in results]
+    execution = sum(r["wall_seconds"] - (m or 0.0) for r, m in zip(results, made))
+    return len(results), execution, None if None in made else sum(made)
 
 
 def least_cold_text(warm: float, execution: float, workers: int, target: float | None) -> str:

@@ -160,6 +160,11 @@ def declare(claims: Mapping[str, Claim]) -> dict[str, Check]:
     return {check_id: Check(check_id, claim, sizes[claim.family or check_id]) for check_id, claim in claims.items()}
 
 
+# What a near-level finding's reason ends with (Finding.explain).
+NEAR_LEVEL_NOTE = (". Its p sits near the level, where another CPU's float rounding can carry it under: there the "
+                   "check is supported, and passes")
+
+
 @dataclass(frozen=True)
 class Finding:
     """A check the evidence does not support on these datasets and profiles, kept as a strict xfail."""
@@ -180,10 +185,6 @@ class Finding:
 
     def explain(self, fields: Mapping[str, str]) -> str:
         return self.reason.format_map(fields) + (NEAR_LEVEL_NOTE if self.near_level else "")
-
-
-NEAR_LEVEL_NOTE = (". Its p sits near the level, where another CPU's float rounding can carry it under: there the "
-                   "check is supported, and passes")
 
 
 def reason_fields(reason: str) -> set[str]:

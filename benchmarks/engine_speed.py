@@ -305,22 +305,58 @@ class Worker:
         self.process.wait()
 
 
-def run_flops(spec: dict, n_train: int, n_val: int, n_test: int, features: int = 784) -> float:
+def run_flops(spec: dict, n_train: int, n_val: int, n_test: int, features: int = 784,
+              epochs_run: int | None = None) -> float:
     """Matrix-multiply FLOPs of the work one compiled run does, each product counted once:
     a training step is the forward pass, the kernels' gradients (as much again) and the inputs'
     gradients of every layer but the first (whose input needs none); each epoch's validation and the
     final test are a forward pass; at each logged step (results.log_steps) the step record runs the
     validation examples forward in inference mode and again in training mode, where the first layer's
-    product is the same and is not counted twice."""
+    product is the same and is not counted twice. epochs_run: the epochs the program ran, where a
+    diverged run stopped early (the epoch it diverged in runs whole, its later steps masked)."""
     from bnclaims.results import STEP_VALIDATION_EXAMPLES, log_steps
 
+    epochs = spec["epochs"] if epochs_run is None else epochs_run
+    forward, after_first = _forward_flops(spec, features)
+    steps_per_epoch = -(-n_train // spec.get("batch_size", 128))
+    logged = [s for s in log_steps(spec["epochs"] * steps_per_epoch) if s <= epochs * steps_per_epoch]
+    step_examples = min(n_val, STEP_VALIDATION_EXAMPLES) * len(logged)
+    return ((2 * forward + after_first) * n_train * epochs + forward * (n_val * epochs + n_test)
+            + (forward + after_first) * step_examples)
+
+
+def probe_flops(spec: dict, n_train: int, features: int = 784) -> float:
+    """Matrix-multiply FLOPs, at least, of what a run records on its trained model (bnclaims.probes), by
+    the probes' own sizes: a gradient is counted as a training step's products, a forward pass to the BN
+    layers without the output layer's product. The train_inference record is a forward pass over the
+    training split. Left out, so that this stays a lower bound: the recalibration records, the
+    pre-activation percentiles, and the first layer's product the noise probes take once per split."""
+    from bnclaims import probes
+
+    forward, after_first = _forward_flops(spec, features)
+    gradient, last = 2 * forward + after_first, 2 * spec["hidden"][-1] * 10
+    wanted, flops = set(spec["record"]), 0.0
+    if "train_inference" in wanted:
+        flops += forward * n_train
+    if "bn_input_noise" in wanted:
+        flops += (forward - last) * n_train
+    if "gradient_noise" in wanted:
+        flops += gradient * (sum(probes.BATCH_SIZES) * probes.GRADIENT_BATCHES_PER_SIZE + n_train)
+    if "gradient_ics" in wanted:
+        # At the start and at the end: per batch one gradient, and one more per Dense layer after the first.
+        per_batch = (1 + len(spec["hidden"])) * min(spec["batch_size"], n_train)
+        flops += 2 * gradient * per_batch * probes.ICS_BATCHES
+    if "fixed_example_noise" in wanted:
+        batches = probes.FIXED_EXAMPLES * probes.BATCHES_PER_EXAMPLE * sum(probes.NOISE_BATCH_SIZES)
+        flops += (after_first - last) * batches
+    return flops
+
+
+def _forward_flops(spec: dict, features: int) -> tuple[int, int]:
+    """(a forward pass's product FLOPs per example, the same without the first layer's)."""
     widths = [features, *spec["hidden"], 10]
     products = [2 * a * b for a, b in zip(widths, widths[1:])]
-    forward, after_first = sum(products), sum(products[1:])
-    steps = spec["epochs"] * -(-n_train // spec.get("batch_size", 128))
-    step_examples = min(n_val, STEP_VALIDATION_EXAMPLES) * len(log_steps(steps))
-    return ((2 * forward + after_first) * n_train * spec["epochs"] + forward * (n_val * spec["epochs"] + n_test)
-            + (forward + after_first) * step_examples)
+    return sum(products), sum(products[1:])
 
 
 def configurations(budgets: list[int], fashion_folder: str) -> list[dict]:

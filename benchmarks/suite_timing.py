@@ -5,6 +5,7 @@
     python benchmarks/suite_timing.py --cold --profile short
     python benchmarks/suite_timing.py --workers 4 --dataset mnist5k
     python benchmarks/suite_timing.py --cold --engines compiled fit   # both engines, back to back
+    python benchmarks/suite_timing.py --profile default --cache DIR    # warm, and the floor of DIR's runs
 
 Prints figures; asserts nothing (timing targets are not tests). The targets it reports against, for
 `pytest claims/ -n auto` on a 2-core CPU with the compiled engine: the default profile cold within 12
@@ -15,6 +16,13 @@ the compiled engine records each run's share) and the rest, the runs' execution,
 time a session would still take if it compiled nothing: the warm run's time (starting the workers,
 reading the cache, the statistics, the report) plus the execution shared among the workers. A target
 below that cannot be met by compiling faster, only by faster runs or fewer of them.
+
+It also gives the cold time no engine could beat on this CPU: the warm run's time plus the arithmetic
+floor of the profile's runs shared among the workers. The floor is the runs' matrix products (training,
+their record, the probes on trained models; engine_speed.run_flops and probe_flops) at the float32 GEMM
+rate one pinned thread reaches here, measured in the same run; each worker has one core. A target below
+it cannot be met on this CPU by any engine doing this work. Without --cold it is given for the profile's
+runs in the cache read, for a cold run of the profile that trained them all (as CI's does).
 """
 
 from __future__ import annotations
@@ -30,11 +38,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from bnclaims.cache import CACHE_ENV_VAR  # noqa: E402
-from bnclaims.settings import Settings  # noqa: E402
+from bnclaims.data import load_dataset  # noqa: E402
+from bnclaims.settings import Settings, passes_for  # noqa: E402
 from bnclaims.spec import DEFAULT_ENGINE, ENGINES  # noqa: E402
+from engine_speed import Worker, probe_flops, run_flops  # noqa: E402
 
 
 def cached_results(cache_dir: Path, engine: str):
@@ -66,6 +76,42 @@ def least_cold_text(warm: float, execution: float, workers: int, target: float |
         return text
     verdict = "within reach" if least <= target else "out of reach by compiling faster: only faster or fewer runs"
     return f"{text}; target {target} s {verdict}"
+
+
+def floor_work(cache_dir: Path, engine: str, dataset: str, passes: int, sizes: tuple[int, int, int],
+               features: int) -> tuple[int, float]:
+    """(runs, matrix-product FLOPs) of the engine's runs on `dataset` at `passes` passes (a profile's
+    runs) in a run cache; sizes: (training, validation, test) examples of one run's split."""
+    runs, flops = 0, 0.0
+    for result in cached_results(cache_dir, engine):
+        spec = result["spec"]
+        if spec["dataset"] != dataset or spec["epochs"] != passes:
+            continue
+        runs += 1
+        flops += run_flops(spec, *sizes, features=features, epochs_run=result.get("epochs_completed"))
+        flops += probe_flops(spec, sizes[0], features=features)
+    return runs, flops
+
+
+def floor_text(warm: float, floor: float, workers: int, target: float | None) -> str:
+    """The cold time at the arithmetic floor with nothing compiled, against the target when there is one."""
+    least = warm + floor / workers
+    text = (f"at the arithmetic floor with nothing compiled, at least {warm:.1f} s warm + {floor:.1f} s / "
+            f"{workers} workers = {least:.1f} s")
+    if target is None:
+        return text
+    verdict = ("not ruled out by arithmetic" if least <= target
+               else "out of reach on this CPU: no engine doing this work meets it")
+    return f"{text}; target {target} s {verdict}"
+
+
+def gemm_rate() -> dict:
+    """The float32 GEMM rate of one thread pinned to one core (a worker's share of the CPU here)."""
+    worker = Worker("jax", 1, [sorted(os.sched_getaffinity(0))[-1]])
+    try:
+        return worker.ask(arm="gemm")
+    finally:
+        worker.close()
 
 
 def worker_count(workers: str) -> int:
@@ -110,6 +156,12 @@ def main() -> None:
     cache_dir = settings.cache_dir
     options.dataset = settings.dataset
 
+    gemm = gemm_rate()   # before any suite runs, on a quiet machine
+    print(f"float32 GEMM, one thread: {gemm['gflops']:.0f} GFLOP/s on {gemm['device']}")
+    dataset = load_dataset(options.dataset)
+    sizes = (len(dataset.y_train), len(dataset.y_val), len(dataset.y_test))
+    passes = passes_for(settings.examples, sizes[0])
+    workers = worker_count(options.workers)
     for engine in options.engines:
         seconds = cached_run_seconds(cache_dir, options.dataset, engine)
         if seconds:
@@ -132,9 +184,14 @@ def main() -> None:
                 print(f"{engine}: {options.profile} cold, worker time of its {runs} runs: {execution:.1f} s executing, "
                       f"{made}")
                 if compiling is not None:   # else "executing" holds the engine's compiling too
-                    least = least_cold_text(elapsed, execution, worker_count(options.workers),
-                                            TARGETS.get((options.profile, "cold")))
+                    least = least_cold_text(elapsed, execution, workers, TARGETS.get((options.profile, "cold")))
                     print(f"{engine}: {options.profile} cold, {least}")
+            runs, flops = floor_work(warm_cache, engine, options.dataset, passes, sizes, dataset.num_features)
+            if runs:
+                floor = flops / (gemm["gflops"] * 1e9)
+                least = floor_text(elapsed, floor, workers, TARGETS.get((options.profile, "cold")))
+                print(f"{engine}: {options.profile} cold, the {runs} runs' matrix products take {floor:.1f} s at "
+                      f"{gemm['gflops']:.0f} GFLOP/s; {least}")
 
 
 if __name__ == "__main__":

@@ -71,3 +71,58 @@ def test_worker_count_follows_pytest_xdist(monkeypatch):
     assert suite_timing.worker_count("auto") == 5
     monkeypatch.delenv("PYTEST_XDIST_AUTO_NUM_WORKERS")
     assert suite_timing.worker_count("auto") == len(os.sched_getaffinity(0))
+
+
+SMALL = {"dataset": "mnist5k", "hidden": [2], "batch_size": 4, "epochs": 2, "record": []}
+
+
+def test_run_flops_counts_each_product_once_and_only_the_epochs_run():
+    # features 3, one hidden layer of 2, 10 classes: a forward pass is 2*3*2 + 2*2*10 = 52 FLOPs, 40 after
+    # the first layer; a training step's example 2*52 + 40 = 144. 8 training examples at batch 4 make 2
+    # steps an epoch, 4 in all, each logged (results.log_steps); 1 validation and 1 test example.
+    full = engine_speed.run_flops(SMALL, 8, 1, 1, features=3)
+    assert full == 144 * 8 * 2 + 52 * (1 * 2 + 1) + (52 + 40) * 1 * 4
+    # A run that diverged in its first epoch ran that epoch whole and its logged steps up to its end.
+    assert engine_speed.run_flops(SMALL, 8, 1, 1, features=3, epochs_run=1) == 144 * 8 + 52 * 2 + 92 * 2
+    assert engine_speed.run_flops(SMALL, 8, 1, 1, features=3, epochs_run=2) == full
+
+
+def test_probe_flops_count_what_each_record_asks_for():
+    from bnclaims import probes
+
+    assert engine_speed.probe_flops(SMALL, 8, features=3) == 0
+    noise = engine_speed.probe_flops({**SMALL, "record": ["gradient_noise"]}, 8, features=3)
+    assert noise == 144 * (sum(probes.BATCH_SIZES) * probes.GRADIENT_BATCHES_PER_SIZE + 8)
+    ics = engine_speed.probe_flops({**SMALL, "record": ["gradient_ics"]}, 8, features=3)
+    assert ics == 2 * 144 * 2 * 4 * probes.ICS_BATCHES      # a gradient, and one for the one later Dense layer
+    both = engine_speed.probe_flops({**SMALL, "record": ["gradient_ics", "gradient_noise"]}, 8, features=3)
+    assert both == noise + ics
+    assert engine_speed.probe_flops({**SMALL, "record": ["recalibrated"]}, 8, features=3) == 0   # left out
+
+
+def write_run(folder, name: str, spec: dict, epochs_completed: int, engine: str = "compiled") -> None:
+    entry = folder / name[:2] / f"{name}.json"
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    result = {"spec": spec, "epochs_completed": epochs_completed, "wall_seconds": 1.0,
+              "environment": {"engine": engine}}
+    entry.write_text(json.dumps({"result": result}))
+
+
+def test_floor_work_sums_the_profiles_runs_of_the_engine(tmp_path):
+    write_run(tmp_path, "aa1", SMALL, 2)
+    write_run(tmp_path, "aa2", {**SMALL, "record": ["gradient_noise"]}, 1)
+    write_run(tmp_path, "bb1", {**SMALL, "epochs": 3}, 3)                 # another profile's budget
+    write_run(tmp_path, "bb2", {**SMALL, "dataset": "digits"}, 2)         # another dataset
+    write_run(tmp_path, "bb3", SMALL, 2, engine="fit")                    # another engine
+    runs, flops = suite_timing.floor_work(tmp_path, "compiled", "mnist5k", 2, (8, 1, 1), 3)
+    assert runs == 2
+    assert flops == (engine_speed.run_flops(SMALL, 8, 1, 1, features=3)
+                     + engine_speed.run_flops(SMALL, 8, 1, 1, features=3, epochs_run=1)
+                     + engine_speed.probe_flops({**SMALL, "record": ["gradient_noise"]}, 8, features=3))
+
+
+def test_cold_time_at_the_arithmetic_floor_against_the_target():
+    assert suite_timing.floor_text(10.0, 160.0, 2, 90).endswith("= 90.0 s; target 90 s not ruled out by arithmetic")
+    assert suite_timing.floor_text(10.0, 162.0, 2, 90).endswith(
+        "target 90 s out of reach on this CPU: no engine doing this work meets it")
+    assert suite_timing.floor_text(10.0, 160.0, 4, None).endswith("160.0 s / 4 workers = 50.0 s")

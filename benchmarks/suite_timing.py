@@ -70,12 +70,19 @@ def cold_work(cache_dir: Path, engine: str) -> tuple[int, float, float | None]:
 
 def least_cold_text(warm: float, execution: float, workers: int, target: float | None) -> str:
     """The cold time with nothing compiled, against the target when there is one."""
-    least = warm + execution / workers
-    text = f"with nothing compiled, at least {warm:.1f} s warm + {execution:.1f} s / {workers} workers = {least:.1f} s"
+    return _bound_text("with nothing compiled", warm, execution, workers, target, "within reach",
+                       "out of reach by compiling faster: only faster or fewer runs")
+
+
+def _bound_text(bound: str, warm: float, work: float, workers: int, target: float | None, within: str,
+                beyond: str) -> str:
+    """A lower bound on the cold time, the warm time plus `work` seconds shared among the workers,
+    and the target's verdict against it: `within` where the bound allows the target, else `beyond`."""
+    least = warm + work / workers
+    text = f"{bound}, at least {warm:.1f} s warm + {work:.1f} s / {workers} workers = {least:.1f} s"
     if target is None:
         return text
-    verdict = "within reach" if least <= target else "out of reach by compiling faster: only faster or fewer runs"
-    return f"{text}; target {target} s {verdict}"
+    return f"{text}; target {target} s {within if least <= target else beyond}"
 
 
 def floor_work(cache_dir: Path, engine: str, dataset: str, passes: int, sizes: tuple[int, int, int],
@@ -95,14 +102,8 @@ def floor_work(cache_dir: Path, engine: str, dataset: str, passes: int, sizes: t
 
 def floor_text(warm: float, floor: float, workers: int, target: float | None) -> str:
     """The cold time at the arithmetic floor with nothing compiled, against the target when there is one."""
-    least = warm + floor / workers
-    text = (f"at the arithmetic floor with nothing compiled, at least {warm:.1f} s warm + {floor:.1f} s / "
-            f"{workers} workers = {least:.1f} s")
-    if target is None:
-        return text
-    verdict = ("not ruled out by arithmetic" if least <= target
-               else "out of reach on this CPU: no engine doing this work meets it")
-    return f"{text}; target {target} s {verdict}"
+    return _bound_text("at the arithmetic floor with nothing compiled", warm, floor, workers, target,
+                       "not ruled out by arithmetic", "out of reach on this CPU: no engine doing this work meets it")
 
 
 def gemm_rate() -> dict:

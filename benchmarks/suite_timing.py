@@ -86,10 +86,11 @@ def _bound_text(bound: str, warm: float, work: float, workers: int, target: floa
 
 
 def floor_work(cache_dir: Path, engine: str, dataset: str, passes: int, sizes: tuple[int, int, int],
-               features: int) -> tuple[int, float]:
-    """(runs, matrix-product FLOPs) of the engine's runs on `dataset` at `passes` passes (a profile's
-    runs) in a run cache; sizes: (training, validation, test) examples of one run's split."""
-    runs, flops = 0, 0.0
+               features: int) -> tuple[int, float, float]:
+    """(runs, matrix-product FLOPs, seconds executing) of the engine's runs on `dataset` at `passes`
+    passes (a profile's runs) in a run cache; sizes: (training, validation, test) examples of one run's
+    split. Executing: a run's wall time less its compiling, where its engine records that."""
+    runs, flops, execution = 0, 0.0, 0.0
     for result in cached_results(cache_dir, engine):
         spec = result["spec"]
         if spec["dataset"] != dataset or spec["epochs"] != passes:
@@ -97,7 +98,8 @@ def floor_work(cache_dir: Path, engine: str, dataset: str, passes: int, sizes: t
         runs += 1
         flops += run_flops(spec, *sizes, features=features, epochs_run=result.get("epochs_completed"))
         flops += probe_flops(spec, sizes[0], features=features)
-    return runs, flops
+        execution += result["wall_seconds"] - (result.get("compile_seconds") or 0.0)
+    return runs, flops, execution
 
 
 def floor_text(warm: float, floor: float, workers: int, target: float | None) -> str:
@@ -187,12 +189,14 @@ def main() -> None:
                 if compiling is not None:   # else "executing" holds the engine's compiling too
                     least = least_cold_text(elapsed, execution, workers, TARGETS.get((options.profile, "cold")))
                     print(f"{engine}: {options.profile} cold, {least}")
-            runs, flops = floor_work(warm_cache, engine, options.dataset, passes, sizes, dataset.num_features)
+            runs, flops, execution = floor_work(warm_cache, engine, options.dataset, passes, sizes,
+                                                dataset.num_features)
             if runs:
                 floor = flops / (gemm["gflops"] * 1e9)
                 least = floor_text(elapsed, floor, workers, TARGETS.get((options.profile, "cold")))
                 print(f"{engine}: {options.profile} cold, the {runs} runs' matrix products take {floor:.1f} s at "
-                      f"{gemm['gflops']:.0f} GFLOP/s; {least}")
+                      f"{gemm['gflops']:.0f} GFLOP/s (they executed in {execution:.1f} s, {floor / execution:.0%} of "
+                      f"the floor's speed); {least}")
 
 
 if __name__ == "__main__":

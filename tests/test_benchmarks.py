@@ -100,22 +100,23 @@ def test_probe_flops_count_what_each_record_asks_for():
     assert engine_speed.probe_flops({**SMALL, "record": ["recalibrated"]}, 8, features=3) == 0   # left out
 
 
-def write_run(folder, name: str, spec: dict, epochs_completed: int, engine: str = "compiled") -> None:
+def write_run(folder, name: str, spec: dict, epochs_completed: int, engine: str = "compiled",
+              made: float | None = None) -> None:
     entry = folder / name[:2] / f"{name}.json"
     entry.parent.mkdir(parents=True, exist_ok=True)
     result = {"spec": spec, "epochs_completed": epochs_completed, "wall_seconds": 1.0,
-              "environment": {"engine": engine}}
+              "environment": {"engine": engine}, "compile_seconds": made}
     entry.write_text(json.dumps({"result": result}))
 
 
 def test_floor_work_sums_the_profiles_runs_of_the_engine(tmp_path):
     write_run(tmp_path, "aa1", SMALL, 2)
-    write_run(tmp_path, "aa2", {**SMALL, "record": ["gradient_noise"]}, 1)
+    write_run(tmp_path, "aa2", {**SMALL, "record": ["gradient_noise"]}, 1, made=0.25)
     write_run(tmp_path, "bb1", {**SMALL, "epochs": 3}, 3)                 # another profile's budget
     write_run(tmp_path, "bb2", {**SMALL, "dataset": "digits"}, 2)         # another dataset
     write_run(tmp_path, "bb3", SMALL, 2, engine="fit")                    # another engine
-    runs, flops = suite_timing.floor_work(tmp_path, "compiled", "mnist5k", 2, (8, 1, 1), 3)
-    assert runs == 2
+    runs, flops, execution = suite_timing.floor_work(tmp_path, "compiled", "mnist5k", 2, (8, 1, 1), 3)
+    assert runs == 2 and execution == 2 * 1.0 - 0.25      # the second run's compiling is not executing
     assert flops == (engine_speed.run_flops(SMALL, 8, 1, 1, features=3)
                      + engine_speed.run_flops(SMALL, 8, 1, 1, features=3, epochs_run=1)
                      + engine_speed.probe_flops({**SMALL, "record": ["gradient_noise"]}, 8, features=3))

@@ -317,7 +317,8 @@ def run_flops(spec: dict, n_train: int, n_val: int, n_test: int, features: int =
     from bnclaims.results import STEP_VALIDATION_EXAMPLES, log_steps
 
     epochs = spec["epochs"] if epochs_run is None else epochs_run
-    forward, after_first = _forward_flops(spec, features)
+    products = _products(spec, features)
+    forward, after_first = sum(products), sum(products[1:])
     steps_per_epoch = -(-n_train // spec.get("batch_size", 128))
     logged = [s for s in log_steps(spec["epochs"] * steps_per_epoch) if s <= epochs * steps_per_epoch]
     step_examples = min(n_val, STEP_VALIDATION_EXAMPLES) * len(logged)
@@ -333,8 +334,9 @@ def probe_flops(spec: dict, n_train: int, features: int = 784) -> float:
     pre-activation percentiles, and the first layer's product the noise probes take once per split."""
     from bnclaims import probes
 
-    forward, after_first = _forward_flops(spec, features)
-    gradient, last = 2 * forward + after_first, 2 * spec["hidden"][-1] * 10
+    products = _products(spec, features)
+    forward, after_first, last = sum(products), sum(products[1:]), products[-1]
+    gradient = 2 * forward + after_first
     wanted, flops = set(spec["record"]), 0.0
     if "train_inference" in wanted:
         flops += forward * n_train
@@ -352,11 +354,10 @@ def probe_flops(spec: dict, n_train: int, features: int = 784) -> float:
     return flops
 
 
-def _forward_flops(spec: dict, features: int) -> tuple[int, int]:
-    """(a forward pass's product FLOPs per example, the same without the first layer's)."""
+def _products(spec: dict, features: int) -> list[int]:
+    """The FLOPs per example of each layer's matrix product in a forward pass, first layer first."""
     widths = [features, *spec["hidden"], 10]
-    products = [2 * a * b for a, b in zip(widths, widths[1:])]
-    return sum(products), sum(products[1:])
+    return [2 * a * b for a, b in zip(widths, widths[1:])]
 
 
 def configurations(budgets: list[int], fashion_folder: str) -> list[dict]:

@@ -59,13 +59,16 @@ def cached_run_seconds(cache_dir: Path, dataset: str, engine: str) -> list[float
     return [r["wall_seconds"] for r in cached_results(cache_dir, engine) if r["spec"]["dataset"] == dataset]
 
 
-def cold_work(cache_dir: Path, engine: str) -> tuple[int, float, float | None]:
-    """(runs, seconds executing, seconds making programs) of the runs a cold session trained into
-    `cache_dir`, summed over workers; the last None where the engine does not record it."""
-    results = list(cached_results(cache_dir, engine))
+def executing_seconds(result: dict) -> float:
+    """A stored run's wall time less its making of programs, where its engine records that."""
+    return result["wall_seconds"] - (result.get("compile_seconds") or 0.0)
+
+
+def cold_work(results: list[dict]) -> tuple[int, float, float | None]:
+    """(runs, seconds executing, seconds making programs) of the stored runs a cold session trained,
+    summed over workers; the last None where the engine does not record it."""
     made = [r.get("compile_seconds") for r in results]
-    execution = sum(r["wall_seconds"] - (m or 0.0) for r, m in zip(results, made))
-    return len(results), execution, None if None in made else sum(made)
+    return len(results), sum(map(executing_seconds, results)), None if None in made else sum(made)
 
 
 def least_cold_text(warm: float, execution: float, workers: int, target: float | None) -> str:
@@ -85,20 +88,19 @@ def _bound_text(bound: str, warm: float, work: float, workers: int, target: floa
     return f"{text}; target {target} s {within if least <= target else beyond}"
 
 
-def floor_work(cache_dir: Path, engine: str, dataset: str, passes: int, sizes: tuple[int, int, int],
+def floor_work(results: list[dict], dataset: str, passes: int, sizes: tuple[int, int, int],
                features: int) -> tuple[int, float, float]:
-    """(runs, matrix-product FLOPs, seconds executing) of the engine's runs on `dataset` at `passes`
-    passes (a profile's runs) in a run cache; sizes: (training, validation, test) examples of one run's
-    split. Executing: a run's wall time less its compiling, where its engine records that."""
+    """(runs, matrix-product FLOPs, seconds executing) of the stored runs on `dataset` at `passes` passes
+    (a profile's runs); sizes: (training, validation, test) examples of one run's split."""
     runs, flops, execution = 0, 0.0, 0.0
-    for result in cached_results(cache_dir, engine):
+    for result in results:
         spec = result["spec"]
         if spec["dataset"] != dataset or spec["epochs"] != passes:
             continue
         runs += 1
         flops += run_flops(spec, *sizes, features=features, epochs_run=result.get("epochs_completed"))
         flops += probe_flops(spec, sizes[0], features=features)
-        execution += result["wall_seconds"] - (result.get("compile_seconds") or 0.0)
+        execution += executing_seconds(result)
     return runs, flops, execution
 
 
@@ -181,16 +183,16 @@ def main() -> None:
             elapsed, summary = timed_suite(options.workers, options.profile, options.dataset, warm_cache, Path(scratch),
                                            engine)
             print(f"{engine}: {options.profile} warm: {elapsed:.1f} s ({summary}){target_text(options.profile, 'warm')}")
+            stored = list(cached_results(warm_cache, engine))   # read once for both lines below
             if options.cold:
-                runs, execution, compiling = cold_work(warm_cache, engine)
+                runs, execution, compiling = cold_work(stored)
                 made = "not recorded by this engine" if compiling is None else f"{compiling:.1f} s making programs"
                 print(f"{engine}: {options.profile} cold, worker time of its {runs} runs: {execution:.1f} s executing, "
                       f"{made}")
                 if compiling is not None:   # else "executing" holds the engine's compiling too
                     least = least_cold_text(elapsed, execution, workers, TARGETS.get((options.profile, "cold")))
                     print(f"{engine}: {options.profile} cold, {least}")
-            runs, flops, execution = floor_work(warm_cache, engine, options.dataset, passes, sizes,
-                                                dataset.num_features)
+            runs, flops, execution = floor_work(stored, options.dataset, passes, sizes, dataset.num_features)
             if runs:
                 floor = flops / (gemm["gflops"] * 1e9)
                 least = floor_text(elapsed, floor, workers, TARGETS.get((options.profile, "cold")))

@@ -54,8 +54,8 @@ def test_cold_work_splits_worker_time_into_execution_and_compiling(tmp_path):
     write_entry(tmp_path, "aa1", "compiled", 2.5, 2.0)
     write_entry(tmp_path, "aa2", "compiled", 0.5, 0.0)
     write_entry(tmp_path, "bb1", "fit", 3.0, None)       # another engine's run: not counted
-    assert suite_timing.cold_work(tmp_path, "compiled") == (2, 1.0, 2.0)
-    assert suite_timing.cold_work(tmp_path, "fit") == (1, 3.0, None)
+    assert suite_timing.cold_work(list(suite_timing.cached_results(tmp_path, "compiled"))) == (2, 1.0, 2.0)
+    assert suite_timing.cold_work(list(suite_timing.cached_results(tmp_path, "fit"))) == (1, 3.0, None)
 
 
 def test_cold_time_with_nothing_compiled_against_the_target():
@@ -115,7 +115,8 @@ def test_floor_work_sums_the_profiles_runs_of_the_engine(tmp_path):
     write_run(tmp_path, "bb1", {**SMALL, "epochs": 3}, 3)                 # another profile's budget
     write_run(tmp_path, "bb2", {**SMALL, "dataset": "digits"}, 2)         # another dataset
     write_run(tmp_path, "bb3", SMALL, 2, engine="fit")                    # another engine
-    runs, flops, execution = suite_timing.floor_work(tmp_path, "compiled", "mnist5k", 2, (8, 1, 1), 3)
+    stored = list(suite_timing.cached_results(tmp_path, "compiled"))
+    runs, flops, execution = suite_timing.floor_work(stored, "mnist5k", 2, (8, 1, 1), 3)
     assert runs == 2 and execution == 2 * 1.0 - 0.25      # the second run's compiling is not executing
     assert flops == (engine_speed.run_flops(SMALL, 8, 1, 1, features=3)
                      + engine_speed.run_flops(SMALL, 8, 1, 1, features=3, epochs_run=1)

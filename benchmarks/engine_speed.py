@@ -6,6 +6,7 @@
     python benchmarks/engine_speed.py --layouts            # the compiled engine's layout: a program per seed, or vmap
     python benchmarks/engine_speed.py --compilation-cache  # compile time without and with JAX's persistent cache
     python benchmarks/engine_speed.py --parts              # a run against its training steps alone and their products alone
+    python benchmarks/engine_speed.py --device-options     # on an accelerator: XLA command buffers, and seeds vectorized
     python benchmarks/engine_speed.py --fashion DIR         # Fashion-MNIST's IDX files from another folder
 
 On a host without TensorFlow (an accelerator host with JAX's CUDA build alone, say) the two Keras `fit`
@@ -123,13 +124,13 @@ def _compiled_group(request: dict) -> dict:
     context = RunContext("compiled", "jax", backend.platform("jax"), dataset.fingerprint)
     specs = [_spec(request, seed) for seed in request["seeds"]]
     engine._programs.clear()
-    seconds = []
+    seconds, accuracies = [], []
     for spec in specs:
         started = time.perf_counter()
-        engine.program_for(spec, dataset).run(spec, dataset, context)
+        accuracies.append(engine.program_for(spec, dataset).run(spec, dataset, context).test_accuracy)
         seconds.append(time.perf_counter() - started)
     compiled = engine.program_for(specs[0], dataset).compiled_seconds
-    return {"seconds": seconds, "compile": compiled}
+    return {"seconds": seconds, "compile": compiled, "accuracies": accuracies, "platform": context.platform}
 
 
 def _vmapped_group(request: dict) -> dict:
@@ -497,6 +498,37 @@ def parts(options) -> None:
     jax_worker.close()
 
 
+# XLA options tried beside the engine's own on an accelerator (the engine adds its GPU flags to each).
+DEVICE_OPTIONS = {
+    "the engine's flags": "",
+    "and command buffers capturing WHILE and CONDITIONAL":
+        "--xla_gpu_enable_command_buffer=FUSION,CUBLAS,CUBLASLT,CUSTOM_CALL,CUDNN,CONDITIONAL,WHILE",
+}
+
+
+def device_options(options) -> None:
+    """Ways to fill an accelerator: one BN run per seed under each set of XLA options (with the test
+    accuracies, which show whether the options change a run), and ten seeds vectorized in one program."""
+    cores = sorted(os.sched_getaffinity(0))[-options.threads:]
+    steps = options.budgets[-1]
+    base = {"dataset": "mnist5k", "train": None,
+            "spec": {"dataset": "mnist5k", "epochs": steps // 25, "hidden": [256, 128, 64]}}
+    print(f"mnist5k, BN model, batch 128, {steps} steps; threads {options.threads}")
+    for label, flags in DEVICE_OPTIONS.items():
+        env = {"XLA_FLAGS": " ".join(filter(None, [os.environ.get("XLA_FLAGS", ""), flags]))}
+        jax_worker = Worker("jax", options.threads, cores, env)
+        group = jax_worker.ask(arm="compiled_group", seeds=[0, 1, 2], **base)
+        vmapped = jax_worker.ask(arm="vmapped_group", seeds=list(range(10)), **base)
+        jax_worker.close()
+        per_run = (vmapped["total"] - vmapped["compile"]) / 10
+        print(f"{label} ({group['platform']}):\n"
+              f"  one run {statistics.median(group['seconds'][1:]):.2f} s (compile {group['compile']:.2f} s); "
+              f"test accuracy, seeds 0-2: {', '.join(f'{a:.4f}' for a in group['accuracies'])}\n"
+              f"  10 seeds in one program (jax.vmap): {vmapped['total']:.2f} s with {vmapped['compile']:.2f} s "
+              f"compiling, {per_run:.2f} s a run; a seed bit-identical to the same seed alone: "
+              f"{'yes' if vmapped['identical_to_alone'] else 'no'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
@@ -505,6 +537,8 @@ def main() -> None:
     parser.add_argument("--layouts", action="store_true")
     parser.add_argument("--compilation-cache", action="store_true")
     parser.add_argument("--parts", action="store_true")
+    parser.add_argument("--device-options", action="store_true",
+                        help="on an accelerator: XLA's command buffers and seeds vectorized, beside the engine")
     parser.add_argument("--fashion", default=FASHION_FOLDER, help="folder of Fashion-MNIST's IDX files")
     parser.add_argument("--worker", choices=["jax", "tensorflow"], help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -516,6 +550,8 @@ def main() -> None:
         compilation_cache(options)
     elif options.parts:
         parts(options)
+    elif options.device_options:
+        device_options(options)
     else:
         speed(options)
 

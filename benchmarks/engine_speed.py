@@ -130,7 +130,7 @@ def _compiled_group(request: dict) -> dict:
         accuracies.append(engine.program_for(spec, dataset).run(spec, dataset, context).test_accuracy)
         seconds.append(time.perf_counter() - started)
     compiled = engine.program_for(specs[0], dataset).compiled_seconds
-    return {"seconds": seconds, "compile": compiled, "accuracies": accuracies, "platform": context.platform}
+    return {"seconds": seconds, "compile": compiled, "accuracies": accuracies}
 
 
 def _vmapped_group(request: dict) -> dict:
@@ -460,14 +460,22 @@ def layouts(options) -> None:
         jax_worker = Worker("jax", threads, all_cores[-threads:])
         seeds = list(range(GROUP))
         for repeat in range(options.repeats):
-            loop = jax_worker.ask(arm="compiled_group", seeds=seeds, dataset="mnist5k", train=None, spec=spec)
-            vmap = jax_worker.ask(arm="vmapped_group", seeds=seeds, dataset="mnist5k", train=None, spec=spec)
-            print(f"{threads} thread(s), {GROUP} seeds: program per seed: compile {loop['compile']:.2f} s, "
-                  f"{statistics.median(loop['seconds'][1:]):.3f} s per run, {sum(loop['seconds']):.2f} s in all; "
-                  f"vmap: compile {vmap['compile']:.2f} s, {vmap['total']:.2f} s in all "
-                  f"({vmap['total'] / GROUP:.3f} s per run); vmapped seed identical to alone: "
-                  f"{vmap['identical_to_alone']}")
+            base = {"dataset": "mnist5k", "train": None, "spec": spec}
+            print(f"{threads} thread(s), {GROUP} seeds: {_two_layouts(jax_worker, seeds, seeds, base)}")
         jax_worker.close()
+
+
+def _two_layouts(jax_worker: Worker, loop_seeds: list[int], vmap_seeds: list[int], base: dict) -> str:
+    """The same runs laid out as one program per seed, then as one program vmapped over the seeds."""
+    loop = jax_worker.ask(arm="compiled_group", seeds=loop_seeds, **base)
+    vmap = jax_worker.ask(arm="vmapped_group", seeds=vmap_seeds, **base)
+    executing = (vmap["total"] - vmap["compile"]) / len(vmap_seeds)
+    return (f"program per seed: compile {loop['compile']:.2f} s, {statistics.median(loop['seconds'][1:]):.3f} s per "
+            f"run, {sum(loop['seconds']):.2f} s in all; test accuracy, seeds {loop_seeds[0]}-{loop_seeds[-1]}: "
+            f"{', '.join(f'{a:.4f}' for a in loop['accuracies'])}\n"
+            f"  vmap over {len(vmap_seeds)} seeds: compile {vmap['compile']:.2f} s, {vmap['total']:.2f} s in all, "
+            f"{executing:.3f} s per run besides compiling; a seed bit-identical to the same seed alone: "
+            f"{'yes' if vmap['identical_to_alone'] else 'no'}")
 
 
 def compilation_cache(options) -> None:
@@ -517,16 +525,8 @@ def device_options(options) -> None:
     for label, flags in DEVICE_OPTIONS.items():
         env = {"XLA_FLAGS": " ".join(filter(None, [os.environ.get("XLA_FLAGS", ""), flags]))}
         jax_worker = Worker("jax", options.threads, cores, env)
-        group = jax_worker.ask(arm="compiled_group", seeds=[0, 1, 2], **base)
-        vmapped = jax_worker.ask(arm="vmapped_group", seeds=list(range(10)), **base)
+        print(f"{label} ({flags or 'XLA_FLAGS as set'}):\n  {_two_layouts(jax_worker, [0, 1, 2], list(range(10)), base)}")
         jax_worker.close()
-        per_run = (vmapped["total"] - vmapped["compile"]) / 10
-        print(f"{label} ({group['platform']}):\n"
-              f"  one run {statistics.median(group['seconds'][1:]):.2f} s (compile {group['compile']:.2f} s); "
-              f"test accuracy, seeds 0-2: {', '.join(f'{a:.4f}' for a in group['accuracies'])}\n"
-              f"  10 seeds in one program (jax.vmap): {vmapped['total']:.2f} s with {vmapped['compile']:.2f} s "
-              f"compiling, {per_run:.2f} s a run; a seed bit-identical to the same seed alone: "
-              f"{'yes' if vmapped['identical_to_alone'] else 'no'}")
 
 
 def main() -> None:

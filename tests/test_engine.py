@@ -403,6 +403,34 @@ def test_thread_environment_caps_xla_on_cpu():
     assert cores_busy <= 1.15, f"CPU time / wall time {cores_busy:.2f} with one thread"
 
 
+HIDDEN_WHILE_KERAS_IMPORTS = """
+import sys
+from bnclaims import backend
+backend.load(name="jax")
+pulled_in = [name for name in backend.KERAS_OPTIONAL_PACKAGES if name in sys.modules]
+import matplotlib, pandas, sklearn   # afterwards they import as usual
+from keras.src.trainers.data_adapters import array_slicing
+print(pulled_in, array_slicing.pandas is None, pandas.__name__)
+"""
+
+
+def test_keras_starts_without_its_optional_packages_which_import_normally_afterwards():
+    """Keras imports matplotlib, pandas and scikit-learn at start-up when they are installed (mlxtend brings
+    them); backend.load hides them while it imports Keras, so that no worker pays for them, and leaves them
+    importable. Controls: without the hiding Keras pulls them in, and then its DataFrame support is on."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("KERAS_BACKEND", None)
+    done = subprocess.run([sys.executable, "-c", HIDDEN_WHILE_KERAS_IMPORTS], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[-2] == "[] True pandas"
+    unhidden = HIDDEN_WHILE_KERAS_IMPORTS.replace("backend.load(name=\"jax\")",
+                                                  "import os; os.environ['KERAS_BACKEND'] = 'jax'; import keras")
+    done = subprocess.run([sys.executable, "-c", unhidden], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[-2] == "['matplotlib', 'pandas', 'sklearn'] False pandas"
+
+
 def test_the_gpu_flags_for_reproducible_programs_are_added_unless_the_user_set_them():
     """Autotuning picks kernels by timing them, so two processes can round differently on a GPU: the
     engine turns it off, but a value the user gave for the same flag wins."""

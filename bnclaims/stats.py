@@ -442,8 +442,9 @@ def _power(n: np.ndarray | int, effect_over_margin_sd: float, alpha: float) -> n
     """Power of the one-sided t-test at level alpha via the noncentral t."""
     _check_alpha(alpha)
     df = np.asarray(n, dtype=np.float64) - 1.0
-    critical = _scipy_stats().t.ppf(1.0 - alpha, df)
-    return _scipy_stats().nct.sf(critical, df, effect_over_margin_sd * np.sqrt(df + 1.0))
+    scipy_stats = _scipy_stats()
+    critical = scipy_stats.t.ppf(1.0 - alpha, df)
+    return scipy_stats.nct.sf(critical, df, effect_over_margin_sd * np.sqrt(df + 1.0))
 
 
 def t_test_power(n: int, effect_over_margin_sd: float, alpha: float) -> float:

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from bnclaims.ledger import LEDGER_VERSION
 from conftest import ROOT, run_pytest
+
+
+def test_the_controller_starts_without_scipy_stats_or_keras():
+    """The controller imports the plugin and tests nothing: what it imports delays every worker's start.
+    scipy.stats (0.7 s) is imported by the workers' tests, Keras and its framework by their runs."""
+    code = ("import sys\nimport fixtures.plugin\n"
+            "print([m for m in ('scipy.stats', 'keras', 'jax', 'tensorflow') if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
 
 
 @pytest.mark.slow

@@ -47,6 +47,17 @@ def run_pytest(*args: str, cwd: Path = ROOT, timeout: int = 600, ci: bool | None
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def run_python(code: str, *, unset: tuple[str, ...] = (), timeout: int = 300) -> str:
+    """The last line `code` prints, run by a fresh Python with the project on its path (for what a process
+    imports or configures at start-up, which this session's process has already done); fails the test with
+    its stderr if it exits non-zero. unset: environment variables to leave out."""
+    env = {name: value for name, value in os.environ.items() if name not in unset}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
 def load_claim_module(name: str, alias: str):
     """A claim module from claims/ (not a package), imported by file under a private name, so that tests
     can call its design functions and read its catalogue without pytest collecting it twice."""

@@ -17,6 +17,7 @@ from scipy import stats
 from bnclaims import backend, runner
 from bnclaims.data import load_dataset
 from bnclaims.spec import RunSpec
+from conftest import run_python
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = RunSpec(dataset="digits", hidden=(32, 16), epochs=2, batch_size=64, learning_rate=0.1)
@@ -211,6 +212,7 @@ import numpy as np
 from bnclaims import backend
 backend.load(threads=1, name="tensorflow")
 from bnclaims.spec import RunSpec
+from conftest import run_python
 from bnclaims.training import one_step
 
 folder = sys.argv[1]
@@ -289,6 +291,7 @@ from bnclaims import backend
 backend.load(threads=1, name="tensorflow")
 from bnclaims.data import load_dataset
 from bnclaims.spec import RunSpec
+from conftest import run_python
 from bnclaims.training import train
 
 folder = sys.argv[1]
@@ -418,17 +421,10 @@ def test_keras_starts_without_its_optional_packages_which_import_normally_afterw
     """Keras imports matplotlib, pandas and scikit-learn at start-up when they are installed (mlxtend brings
     them); backend.load hides them while it imports Keras, so that no worker pays for them, and leaves them
     importable. Controls: without the hiding Keras pulls them in, and then its DataFrame support is on."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("KERAS_BACKEND", None)
-    done = subprocess.run([sys.executable, "-c", HIDDEN_WHILE_KERAS_IMPORTS], capture_output=True, text=True,
-                          env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split("\n")[-2] == "[] True pandas"
+    assert run_python(HIDDEN_WHILE_KERAS_IMPORTS, unset=("KERAS_BACKEND",)) == "[] True pandas"
     unhidden = HIDDEN_WHILE_KERAS_IMPORTS.replace("backend.load(name=\"jax\")",
                                                   "import os; os.environ['KERAS_BACKEND'] = 'jax'; import keras")
-    done = subprocess.run([sys.executable, "-c", unhidden], capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split("\n")[-2] == "['matplotlib', 'pandas', 'sklearn'] False pandas"
+    assert run_python(unhidden, unset=("KERAS_BACKEND",)) == "['matplotlib', 'pandas', 'sklearn'] False pandas"
 
 
 def test_the_gpu_flags_for_reproducible_programs_are_added_unless_the_user_set_them():

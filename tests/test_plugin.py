@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bnclaims.ledger import LEDGER_VERSION
-from conftest import ROOT, run_pytest
+from conftest import ROOT, run_pytest, run_python
 
 
 def test_the_controller_starts_without_scipy_stats_or_keras():
@@ -19,10 +16,7 @@ def test_the_controller_starts_without_scipy_stats_or_keras():
     scipy.stats (0.7 s) is imported by the workers' tests, Keras and its framework by their runs."""
     code = ("import sys\nimport fixtures.plugin\n"
             "print([m for m in ('scipy.stats', 'keras', 'jax', 'tensorflow') if m in sys.modules])")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "[]"
+    assert run_python(code) == "[]"
 
 
 @pytest.mark.slow

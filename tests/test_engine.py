@@ -212,7 +212,6 @@ import numpy as np
 from bnclaims import backend
 backend.load(threads=1, name="tensorflow")
 from bnclaims.spec import RunSpec
-from conftest import run_python
 from bnclaims.training import one_step
 
 folder = sys.argv[1]
@@ -291,7 +290,6 @@ from bnclaims import backend
 backend.load(threads=1, name="tensorflow")
 from bnclaims.data import load_dataset
 from bnclaims.spec import RunSpec
-from conftest import run_python
 from bnclaims.training import train
 
 folder = sys.argv[1]

@@ -253,6 +253,74 @@ def _parts(request: dict) -> dict:
     return {"seconds": best, "steps": int(batches.shape[0])}
 
 
+def _lean(request: dict) -> dict:
+    """Seconds that the leanest engine built on XLA spends on these runs (suite_timing.py --lean): each
+    signature's training steps alone (whole batches, no record, no masking after divergence) and its
+    inference-mode forward pass, each compiled once, without the persistent compilation cache; then for
+    each run its own initial weights, the training steps of the passes it completed, and as many forward
+    passes over the validation split as its record's inference-mode examples fill (each pass's
+    validation, the step record's inference half, the test), rounded down. Left out, so that this stays
+    a lower bound: the step record's training-mode half, the last smaller batch of a pass, the probes on
+    trained models, train_inference, the cache and the statistics."""
+    import jax
+    import numpy as np
+
+    from bnclaims import engine
+    from bnclaims.results import STEP_VALIDATION_EXAMPLES, log_steps
+    from bnclaims.spec import RunSpec
+    from bnclaims.training import epoch_orders
+
+    dataset = _dataset(request)
+    started, compiling, lean = time.perf_counter(), 0.0, {}
+    for run in request["runs"]:
+        spec = RunSpec.from_dict(run["spec"])
+        signature = engine.Signature.of(spec, dataset)
+        if signature not in lean:
+            before = time.perf_counter()
+            lean[signature] = _lean_program(engine.Program(signature), spec, dataset)
+            compiling += time.perf_counter() - before
+        program, steps, forward = lean[signature]
+        sig = program.signature
+        x_train, y_train, x_val, y_val = engine._device_arrays(dataset, spec.input_scaling)[:4]
+        weights, state, optimizer = program.initial_state(spec)
+        rates = program.rates(spec)
+        whole = sig.n_train // sig.batch_size
+        orders = np.stack(list(epoch_orders(spec.seed, sig.n_train, sig.epochs))).astype(np.int32)
+        batches = orders[:, :whole * sig.batch_size].reshape(-1, sig.batch_size)
+        passes = run["epochs_completed"]
+        weights, state, _ = steps(weights, state, optimizer, rates, batches, np.int32(passes * whole), x_train, y_train)
+        logged = [s for s in log_steps(sig.total_steps) if s <= passes * sig.steps_per_epoch]
+        examples = passes * sig.n_val + len(logged) * min(sig.n_val, STEP_VALIDATION_EXAMPLES) + sig.n_test
+        for _ in range(examples // sig.n_val):
+            jax.block_until_ready(forward(weights, state, rates, x_val, y_val))
+    return {"seconds": time.perf_counter() - started, "compiling": compiling, "programs": len(lean),
+            "runs": len(request["runs"])}
+
+
+def _lean_program(program, spec, dataset) -> tuple:
+    """(program, its training steps alone compiled, its inference-mode forward pass compiled)."""
+    import jax
+    import numpy as np
+
+    from bnclaims import engine
+
+    def steps(weights, state, optimizer, rates, batches, count, x, y):
+        def step(i, carry):
+            _, _, *carry = program._training_step(*carry, rates, x[batches[i]], y[batches[i]])
+            return tuple(carry)
+        return jax.lax.fori_loop(0, count, step, (weights, state, optimizer))
+
+    sig = program.signature
+    x_train, y_train, x_val, y_val = engine._device_arrays(dataset, spec.input_scaling)[:4]
+    weights, state, optimizer = program.initial_state(spec)
+    rates = program.rates(spec)
+    batches = np.zeros((sig.epochs * (sig.n_train // sig.batch_size), sig.batch_size), np.int32)
+    compiled_steps = jax.jit(steps).lower(weights, state, optimizer, rates, batches, np.int32(0), x_train,
+                                          y_train).compile()
+    compiled_forward = jax.jit(program._evaluate).lower(weights, state, rates, x_val, y_val).compile()
+    return program, compiled_steps, compiled_forward
+
+
 def _timed(call) -> float:
     started = time.perf_counter()
     call()
@@ -261,7 +329,7 @@ def _timed(call) -> float:
 
 ARMS = {"default_fit": _default_fit, "reference": _reference, "compiled_group": _compiled_group,
         "vmapped_group": _vmapped_group, "gemm": _gemm, "compile_once": _compile_once,
-        "parts": _parts}
+        "parts": _parts, "lean": _lean}
 
 
 def worker(backend_name: str, threads: int) -> None:

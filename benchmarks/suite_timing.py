@@ -6,6 +6,7 @@
     python benchmarks/suite_timing.py --workers 4 --dataset mnist5k
     python benchmarks/suite_timing.py --cold --engines compiled fit   # both engines, back to back
     python benchmarks/suite_timing.py --profile default --cache DIR    # warm, and the floor of DIR's runs
+    python benchmarks/suite_timing.py --profile short --cache DIR --lean   # and the leanest XLA engine on them
 
 Prints figures; asserts nothing (timing targets are not tests). The targets it reports against, for
 `pytest claims/ -n auto` on a 2-core CPU with the compiled engine: the default profile cold within 12
@@ -23,6 +24,14 @@ their record, the probes on trained models; engine_speed.run_flops and probe_flo
 rate one pinned thread reaches here, measured in the same run; each worker has one core. A target below
 it cannot be met on this CPU by any engine doing this work. Without --cold it is given for the profile's
 runs in the cache read, for a cold run of the profile that trained them all (as CI's does).
+
+With --lean it times the leanest engine built on XLA on the same runs (engine_speed._lean): one worker
+per core, all at once as a session's workers are, each compiling the training steps alone and the
+forward pass of the signatures it is given, once each, then training every run's steps and running as
+many forward passes as its record's inference-mode examples fill. Everything else a run does (the step
+record's training-mode half, the probes, the last smaller batch of a pass) is left out. The warm run's
+time plus that work shared among the workers is the cold time below which no engine that compiles these
+runs with XLA can go on this CPU: the compiled engine does all of that work and more.
 """
 
 from __future__ import annotations
@@ -110,6 +119,48 @@ def floor_text(warm: float, floor: float, workers: int, target: float | None) ->
                        "not ruled out by arithmetic", "out of reach on this CPU: no engine doing this work meets it")
 
 
+def lean_shares(results: list[dict], workers: int, dataset) -> list[list[dict]]:
+    """The runs split among the workers for the lean engine's bound, whole signatures at a time (each
+    program compiled by one worker): largest signature first, each to the worker with the fewest training
+    steps so far. A run is {"spec", "epochs_completed"}."""
+    from bnclaims.engine import Signature
+    from bnclaims.spec import RunSpec
+
+    groups: dict = {}
+    for result in results:
+        run = {"spec": result["spec"], "epochs_completed": result["epochs_completed"]}
+        groups.setdefault(Signature.of(RunSpec.from_dict(result["spec"]), dataset), []).append(run)
+    shares, steps = [[] for _ in range(workers)], [0] * workers
+    for signature, runs in sorted(groups.items(), key=lambda item: -len(item[1]) * item[0].total_steps):
+        least = steps.index(min(steps))
+        shares[least] += runs
+        steps[least] += len(runs) * signature.total_steps
+    return shares
+
+
+def lean_seconds(shares: list[list[dict]], dataset: str) -> list[dict]:
+    """Each share's answer from the lean arm (engine_speed._lean), the workers running at once, one per
+    core, as a session's workers do, so that they slow each other as much as a session's would."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cores = sorted(os.sched_getaffinity(0))
+    workers = [Worker("jax", 1, [cores[i % len(cores)]]) for i in range(len(shares))]
+    try:
+        with ThreadPoolExecutor(len(workers)) as pool:
+            return list(pool.map(lambda pair: pair[0].ask(arm="lean", dataset=dataset, train=None, runs=pair[1]),
+                                 zip(workers, shares)))
+    finally:
+        for worker in workers:
+            worker.close()
+
+
+def lean_text(warm: float, work: float, workers: int, target: float | None) -> str:
+    """The cold time of the leanest engine built on XLA, against the target when there is one."""
+    return _bound_text("for the leanest engine built on XLA", warm, work, workers, target,
+                       "not ruled out for an engine built on XLA",
+                       "out of reach on this CPU for any engine built on XLA")
+
+
 def gemm_rate() -> dict:
     """The float32 GEMM rate of one thread pinned to one core (a worker's share of the CPU here)."""
     worker = Worker("jax", 1, [sorted(os.sched_getaffinity(0))[-1]])
@@ -156,6 +207,8 @@ def main() -> None:
     parser.add_argument("--engines", nargs="+", default=[DEFAULT_ENGINE], choices=sorted(ENGINES))
     parser.add_argument("--cache", default=None, help=f"cache to read and time warm (default: ${CACHE_ENV_VAR} or .claims-cache)")
     parser.add_argument("--cold", action="store_true", help="also time a cold run into a fresh cache")
+    parser.add_argument("--lean", action="store_true",
+                        help="also time the leanest engine built on XLA on the profile's runs (a lower bound)")
     options = parser.parse_args()
     settings = Settings.resolve(root=ROOT, cache_dir=options.cache, profile=options.profile, dataset=options.dataset)
     cache_dir = settings.cache_dir
@@ -199,6 +252,16 @@ def main() -> None:
                 print(f"{engine}: {options.profile} cold, the {runs} runs' matrix products take {floor:.1f} s at "
                       f"{gemm['gflops']:.0f} GFLOP/s (they executed in {execution:.1f} s, {floor / execution:.0%} of "
                       f"the floor's speed); {least}")
+            if options.lean and runs:
+                profile_runs = [r for r in stored if r["spec"]["dataset"] == options.dataset
+                                and r["spec"]["epochs"] == passes]
+                answers = lean_seconds(lean_shares(profile_runs, workers, dataset), options.dataset)
+                work = sum(a["seconds"] for a in answers)
+                print(f"{options.profile} cold, the leanest engine built on XLA (each signature's training steps "
+                      f"and forward pass compiled once, {sum(a['compiling'] for a in answers):.1f} s; each run's "
+                      f"training steps and its record's inference passes; {workers} workers at once) took "
+                      f"{work:.1f} s of worker time for the {runs} runs; "
+                      f"{lean_text(elapsed, work, workers, TARGETS.get((options.profile, 'cold')))}")
 
 
 if __name__ == "__main__":

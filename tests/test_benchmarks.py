@@ -6,6 +6,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import types
+
+import pytest
 
 from conftest import ROOT
 
@@ -128,3 +131,33 @@ def test_cold_time_at_the_arithmetic_floor_against_the_target():
     assert suite_timing.floor_text(10.0, 162.0, 2, 90).endswith(
         "target 90 s out of reach on this CPU: no engine doing this work meets it")
     assert suite_timing.floor_text(10.0, 160.0, 4, None).endswith("160.0 s / 4 workers = 50.0 s")
+
+
+def test_lean_shares_keep_each_signature_on_one_worker_and_balance_training_steps():
+    sizes = types.SimpleNamespace(num_features=3, num_classes=10, y_train=range(8), y_val=range(1), y_test=range(1))
+    bn = {**SMALL, "batch_size": 4}                          # 2 steps a pass, 2 passes: 4 steps a run
+    specs = ([{**bn, "seed": seed} for seed in range(3)]
+             + [{**bn, "seed": seed, "learning_rate": 0.1} for seed in range(2)]   # the same program: 20 steps
+             + [{**bn, "seed": seed, "batch_norm": "none"} for seed in range(4)]   # another: 16 steps
+             + [{**bn, "batch_size": 8}])                                          # another: 2 steps
+    results = [{"spec": spec, "epochs_completed": 2, "wall_seconds": 1.0} for spec in specs]
+    first, second = suite_timing.lean_shares(results, 2, sizes)
+    assert [run["spec"] for run in first] == specs[:5]                 # the largest program, whole
+    assert [run["spec"] for run in second] == specs[5:]                # the next, then the smallest beside it
+    assert all(run["epochs_completed"] == 2 for run in first + second)
+    assert suite_timing.lean_shares(results, 3, sizes)[2] == [{"spec": specs[9], "epochs_completed": 2}]
+
+
+def test_cold_time_of_the_leanest_engine_on_xla_against_the_target():
+    assert suite_timing.lean_text(10.0, 160.0, 2, 90).endswith("= 90.0 s; target 90 s not ruled out for an engine built on XLA")
+    assert suite_timing.lean_text(10.0, 162.0, 2, 90).endswith("target 90 s out of reach on this CPU for any engine built on XLA")
+
+
+@pytest.mark.slow
+def test_the_lean_arm_compiles_a_program_per_signature_and_trains_every_run():
+    tiny = {"dataset": "digits", "hidden": [8], "batch_size": 64, "epochs": 2, "record": []}
+    runs = ([{"spec": {**tiny, "seed": seed}, "epochs_completed": 2} for seed in range(2)]
+            + [{"spec": {**tiny, "batch_norm": "none"}, "epochs_completed": 1}])
+    answer, = suite_timing.lean_seconds([runs], "digits")
+    assert answer["programs"] == 2 and answer["runs"] == 3
+    assert 0 < answer["compiling"] < answer["seconds"]

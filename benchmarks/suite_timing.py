@@ -257,10 +257,11 @@ def main() -> None:
                                 and r["spec"]["epochs"] == passes]
                 answers = lean_seconds(lean_shares(profile_runs, workers, dataset), options.dataset)
                 work = sum(a["seconds"] for a in answers)
-                print(f"{options.profile} cold, the leanest engine built on XLA (each signature's training steps "
-                      f"and forward pass compiled once, {sum(a['compiling'] for a in answers):.1f} s; each run's "
-                      f"training steps and its record's inference passes; {workers} workers at once) took "
-                      f"{work:.1f} s of worker time for the {runs} runs; "
+                print(f"{engine}: {options.profile} cold, the leanest engine built on XLA on these runs (each "
+                      f"signature's training steps and forward pass compiled once, "
+                      f"{sum(a['compiling'] for a in answers):.1f} s; each run's training steps and its record's "
+                      f"inference passes; {workers} workers at once) took {work:.1f} s of worker time for the "
+                      f"{runs} runs; "
                       f"{lean_text(elapsed, work, workers, TARGETS.get((options.profile, 'cold')))}")
 
 

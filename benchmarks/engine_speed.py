@@ -206,20 +206,15 @@ def _parts(request: dict) -> dict:
     alone (forward, kernel gradients, input gradients but the first layer's: what run_flops counts for
     a step), each the fastest of `repeats`, compilation excluded."""
     import jax
-    import jax.numpy as jnp
-    import numpy as np
 
     from bnclaims import engine
-    from bnclaims.training import epoch_orders
 
     dataset, spec = _dataset(request), _spec(request, 0)
     program = engine.program_for(spec, dataset)
     data = engine._device_arrays(dataset, spec.input_scaling)
     weights, state, optimizer = program.initial_state(spec)
     rates = program.rates(spec)
-    sig = program.signature
-    orders = np.stack(list(epoch_orders(0, sig.n_train, sig.epochs))).astype(np.int32)
-    batches = orders[:, :sig.n_train // sig.batch_size * sig.batch_size].reshape(-1, sig.batch_size)   # whole batches
+    orders, batches = _orders_and_whole_batches(program.signature, 0)
 
     def steps_alone(weights, state, optimizer, batches, x, y):
         def step(carry, indices):
@@ -268,41 +263,40 @@ def _lean(request: dict) -> dict:
     from bnclaims import engine
     from bnclaims.results import STEP_VALIDATION_EXAMPLES, log_steps
     from bnclaims.spec import RunSpec
-    from bnclaims.training import epoch_orders
 
     dataset = _dataset(request)
-    started, compiling, lean = time.perf_counter(), 0.0, {}
+    started, compiling, compiled = time.perf_counter(), 0.0, {}
     for run in request["runs"]:
         spec = RunSpec.from_dict(run["spec"])
         signature = engine.Signature.of(spec, dataset)
-        if signature not in lean:
-            before = time.perf_counter()
-            lean[signature] = _lean_program(engine.Program(signature), spec, dataset)
-            compiling += time.perf_counter() - before
-        program, steps, forward = lean[signature]
-        sig = program.signature
+        before = time.perf_counter()
+        program = engine.program_for(spec, dataset)   # its Keras model, built once per signature
         x_train, y_train, x_val, y_val = engine._device_arrays(dataset, spec.input_scaling)[:4]
         weights, state, optimizer = program.initial_state(spec)
         rates = program.rates(spec)
-        whole = sig.n_train // sig.batch_size
-        orders = np.stack(list(epoch_orders(spec.seed, sig.n_train, sig.epochs))).astype(np.int32)
-        batches = orders[:, :whole * sig.batch_size].reshape(-1, sig.batch_size)
-        passes = run["epochs_completed"]
-        weights, state, _ = steps(weights, state, optimizer, rates, batches, np.int32(passes * whole), x_train, y_train)
-        logged = [s for s in log_steps(sig.total_steps) if s <= passes * sig.steps_per_epoch]
-        examples = passes * sig.n_val + len(logged) * min(sig.n_val, STEP_VALIDATION_EXAMPLES) + sig.n_test
-        for _ in range(examples // sig.n_val):
+        _, batches = _orders_and_whole_batches(signature, spec.seed)
+        whole = signature.n_train // signature.batch_size
+        steps_args = (weights, state, optimizer, rates, batches, np.int32(run["epochs_completed"] * whole),
+                      x_train, y_train)
+        if signature not in compiled:
+            compiled[signature] = (jax.jit(_training_steps(program)).lower(*steps_args).compile(),
+                                   jax.jit(program._evaluate).lower(weights, state, rates, x_val, y_val).compile())
+            compiling += time.perf_counter() - before
+        steps, forward = compiled[signature]
+        weights, state, _ = steps(*steps_args)
+        ran = run["epochs_completed"] * signature.steps_per_epoch
+        logged = [s for s in log_steps(signature.total_steps) if s <= ran]
+        examples = (run["epochs_completed"] * signature.n_val + signature.n_test
+                    + len(logged) * min(signature.n_val, STEP_VALIDATION_EXAMPLES))
+        for _ in range(examples // signature.n_val):
             jax.block_until_ready(forward(weights, state, rates, x_val, y_val))
-    return {"seconds": time.perf_counter() - started, "compiling": compiling, "programs": len(lean),
+    return {"seconds": time.perf_counter() - started, "compiling": compiling, "programs": len(compiled),
             "runs": len(request["runs"])}
 
 
-def _lean_program(program, spec, dataset) -> tuple:
-    """(program, its training steps alone compiled, its inference-mode forward pass compiled)."""
+def _training_steps(program):
+    """The program's training step alone, in a loop over the first `count` of `batches`."""
     import jax
-    import numpy as np
-
-    from bnclaims import engine
 
     def steps(weights, state, optimizer, rates, batches, count, x, y):
         def step(i, carry):
@@ -310,15 +304,19 @@ def _lean_program(program, spec, dataset) -> tuple:
             return tuple(carry)
         return jax.lax.fori_loop(0, count, step, (weights, state, optimizer))
 
-    sig = program.signature
-    x_train, y_train, x_val, y_val = engine._device_arrays(dataset, spec.input_scaling)[:4]
-    weights, state, optimizer = program.initial_state(spec)
-    rates = program.rates(spec)
-    batches = np.zeros((sig.epochs * (sig.n_train // sig.batch_size), sig.batch_size), np.int32)
-    compiled_steps = jax.jit(steps).lower(weights, state, optimizer, rates, batches, np.int32(0), x_train,
-                                          y_train).compile()
-    compiled_forward = jax.jit(program._evaluate).lower(weights, state, rates, x_val, y_val).compile()
-    return program, compiled_steps, compiled_forward
+    return steps
+
+
+def _orders_and_whole_batches(signature, seed: int) -> tuple:
+    """The run's epoch orders, as the engine draws them, and its whole batches of them, pass after pass
+    (the last smaller batch of each pass left out)."""
+    import numpy as np
+
+    from bnclaims.training import epoch_orders
+
+    orders = np.stack(list(epoch_orders(seed, signature.n_train, signature.epochs))).astype(np.int32)
+    whole = signature.n_train // signature.batch_size * signature.batch_size
+    return orders, orders[:, :whole].reshape(-1, signature.batch_size)
 
 
 def _timed(call) -> float:

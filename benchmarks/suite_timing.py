@@ -97,20 +97,19 @@ def _bound_text(bound: str, warm: float, work: float, workers: int, target: floa
     return f"{text}; target {target} s {within if least <= target else beyond}"
 
 
+def profile_results(results: list[dict], dataset: str, passes: int) -> list[dict]:
+    """The stored runs on `dataset` at `passes` passes: a profile's runs, not another profile's budget."""
+    return [r for r in results if r["spec"]["dataset"] == dataset and r["spec"]["epochs"] == passes]
+
+
 def floor_work(results: list[dict], dataset: str, passes: int, sizes: tuple[int, int, int],
                features: int) -> tuple[int, float, float]:
     """(runs, matrix-product FLOPs, seconds executing) of the stored runs on `dataset` at `passes` passes
     (a profile's runs); sizes: (training, validation, test) examples of one run's split."""
-    runs, flops, execution = 0, 0.0, 0.0
-    for result in results:
-        spec = result["spec"]
-        if spec["dataset"] != dataset or spec["epochs"] != passes:
-            continue
-        runs += 1
-        flops += run_flops(spec, *sizes, features=features, epochs_run=result.get("epochs_completed"))
-        flops += probe_flops(spec, sizes[0], features=features)
-        execution += executing_seconds(result)
-    return runs, flops, execution
+    profile = profile_results(results, dataset, passes)
+    flops = sum(run_flops(r["spec"], *sizes, features=features, epochs_run=r.get("epochs_completed"))
+                + probe_flops(r["spec"], sizes[0], features=features) for r in profile)
+    return len(profile), flops, sum(map(executing_seconds, profile))
 
 
 def floor_text(warm: float, floor: float, workers: int, target: float | None) -> str:
@@ -253,9 +252,8 @@ def main() -> None:
                       f"{gemm['gflops']:.0f} GFLOP/s (they executed in {execution:.1f} s, {floor / execution:.0%} of "
                       f"the floor's speed); {least}")
             if options.lean and runs:
-                profile_runs = [r for r in stored if r["spec"]["dataset"] == options.dataset
-                                and r["spec"]["epochs"] == passes]
-                answers = lean_seconds(lean_shares(profile_runs, workers, dataset), options.dataset)
+                shares = lean_shares(profile_results(stored, options.dataset, passes), workers, dataset)
+                answers = lean_seconds(shares, options.dataset)
                 work = sum(a["seconds"] for a in answers)
                 print(f"{engine}: {options.profile} cold, the leanest engine built on XLA on these runs (each "
                       f"signature's training steps and forward pass compiled once, "

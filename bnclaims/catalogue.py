@@ -32,6 +32,10 @@ from dataclasses import dataclass
 from . import stats
 
 TIERS = ("empirical", "identity", "implementation")
+# What a paired comparison's claim is about, where its arms' runs can fail (diverge or collapse): the
+# metric among the seeds where both arms trained ("value"), or the failures themselves ("failure": A fails
+# on fewer seeds than B, the exact McNemar test on the discordant seeds). Both parts are recorded either way.
+ABOUT = ("value", "failure")
 TESTS = (*stats.HYPOTHESES, "measured")
 EXACT_TIER_OUTCOMES = ("holds", "fails")
 CHECK_ID_PATTERN = re.compile(r"^(?P<claim>[A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)\.(?P<name>[a-z0-9][a-z0-9_]*)$")
@@ -84,6 +88,7 @@ class Claim:
     criterion: str = ""         # measured checks: when the check is supported (or holds), in words
     mirror_criterion: str = ""  # measured empirical checks: when it is refuted, in words
     min_seeds: int | None = None  # measured empirical checks: fewest seeds that can meet the criterion
+    about: str = "value"        # "failure": the claim is that A fails (diverges, collapses) where B does not
 
     def __post_init__(self) -> None:
         def require(ok: bool, message: str) -> None:
@@ -102,6 +107,10 @@ class Claim:
                 f"a {self.test} margin must be positive")
         require(0 < self.alpha < 1, "alpha must be in (0, 1)")
         require(self.min_seeds is None or self.min_seeds >= 1, "min_seeds must be >= 1")
+        require(self.about in ABOUT, f"about must be one of {ABOUT}, got {self.about!r}")
+        require(self.about == "value" or (self.test == "superiority" and self.threshold == 0 and self.exact_test),
+                "a claim about failures is a superiority test at threshold 0 with the exact test "
+                "(A fails on fewer seeds than B)")
 
     @property
     def method(self) -> str:

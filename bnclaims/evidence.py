@@ -60,6 +60,12 @@ class Arm:
     def failed(self) -> tuple[bool, ...]:
         return tuple(outcome in FAILURE_OUTCOMES for outcome in self.outcomes)
 
+    def trained_values(self) -> tuple[float, ...]:
+        """The values of the seeds whose run trained: a failed run's number (a diverged model's argmax
+        of NaN is class 0, 0.100 on MNIST) is its failure, not an accuracy."""
+        failed = self.failed() or (False,) * len(self.values)
+        return tuple(value for value, f in zip(self.values, failed) if not f)
+
     def by_seed(self, seeds: tuple[int, ...]) -> "Arm":
         """This arm with its seeds in the given order."""
         order = [self.seeds.index(seed) for seed in seeds]
@@ -77,7 +83,9 @@ class Arm:
                 "excludes_above": stats.rate_upper_bound(count, n)}
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "failures": self.failure_summary()}
+        trained = self.trained_values()
+        return {**asdict(self), "failures": self.failure_summary(),
+                "trained_mean": float(np.mean(trained)) if trained else None}
 
 
 def arm_from_runs(name: str, runs, metric, *, talk_value: float | None = None) -> Arm:
@@ -141,6 +149,15 @@ class Evidence:
     details: dict = field(default_factory=dict)
     rerun: str = ""
     notes: tuple[str, ...] = ()
+    about: str = "value"                  # what decided a paired check: "value" (trained seeds) or "failure"
+    failure_part: dict | None = None      # paired runs: the arms' failures and their exact McNemar test
+    trained_part: dict | None = None      # paired runs: the metric on the seeds where both arms trained
+    look_alpha: float | None = None       # the level each side was tested at on the look that settled it
+    looks: tuple[int, ...] = ()           # the sequential design's seed counts (empty: a fixed design)
+    look: int = 0                         # the look (0-based) at which the check stopped
+    stop_reason: str = ""                 # why it stopped there
+    adjusted_p: float | None = None       # the design's p over the looks taken (SequentialDesign.adjusted_p)
+    adjusted_mirror_p: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -178,14 +195,18 @@ class Evidence:
         }
         if self.kind == "paired":
             a, b = self.arm_a, self.arm_b
-            d = np.subtract(a.values, b.values)
             failures = lambda arm: f"{sum(arm.failed())} of {len(arm.outcomes)}" if arm.outcomes else "n/a"
+            values = lambda arm: str([("failed" if f else round(v, 4))
+                                      for v, f in zip(arm.values, arm.failed() or (False,) * len(arm.values))])
+            mean = lambda arm: f"{np.mean(arm.trained_values()):.4f}" if arm.trained_values() else "none trained"
+            trained = [i for i, (fa, fb) in enumerate(zip(a.failed() or (False,) * self.n, b.failed() or (False,) * self.n))
+                       if not (fa or fb)]
+            wins = sum(a.values[i] > b.values[i] for i in trained)
+            poi = (f"{self.probability_of_improvement:.2f} {format_interval(self.probability_of_improvement_ci, '.2f')}"
+                   if self.probability_of_improvement is not None else "n/a")
             fields.update(
-                a=a.name, b=b.name, a_mean=f"{a.mean:.4f}", b_mean=f"{b.mean:.4f}",
-                a_values=str([round(v, 4) for v in a.values]), b_values=str([round(v, 4) for v in b.values]),
-                a_failures=failures(a), b_failures=failures(b), wins=f"{int(np.sum(d > 0))} of {self.n}",
-                poi=f"{self.probability_of_improvement:.2f} "
-                    f"{format_interval(self.probability_of_improvement_ci, '.2f')}")
+                a=a.name, b=b.name, a_mean=mean(a), b_mean=mean(b), a_values=values(a), b_values=values(b),
+                a_failures=failures(a), b_failures=failures(b), wins=f"{wins} of {len(trained)}", poi=poi)
         return fields
 
     def message(self) -> str:
@@ -202,23 +223,40 @@ def _common(check: Check, *, seeds, n: int, rerun: str, notes) -> dict:
         seeds=tuple(int(s) for s in seeds), n=int(n), rerun=rerun, notes=tuple(notes))
 
 
-def criteria(check: Check, arm_a: str, arm_b: str) -> tuple[str, str]:
+def _level_words(check: Check, level: float, design) -> str:
+    """How a paired check's level was reached: the family's correction, then the design's share of it."""
+    words = f"alpha {level:.4g}"
+    if design is not None and len(design.looks) > 1:
+        words += (f" (the family's {check.corrected_alpha:.4g}{check.correction()} spent equally over looks at "
+                  f"{', '.join(map(str, design.looks))} seeds)")
+    else:
+        words += check.correction()
+    return words
+
+
+def criteria(check: Check, arm_a: str, arm_b: str, level: float | None = None, design=None) -> tuple[str, str]:
     """(supported if, refuted if) in words, as the failure message and the ledger state them."""
     claim = check.claim
     if claim.test == "measured":
         return claim.criterion, claim.mirror_criterion
+    level = check.corrected_alpha if level is None else level
+    at = _level_words(check, level, design)
+    if claim.about == "failure":
+        return (f"{arm_a} fails (diverges or collapses) on fewer seeds than {arm_b}: more seeds where only {arm_b} "
+                f"failed than where only {arm_a} did, one-sided exact McNemar test at {at}",
+                f"{arm_a} fails on more seeds than {arm_b}, at the same level")
     test = ("exact sign-flip test" if claim.method == "sign_flip" else "paired t-test")
-    level = f"one-sided {test} at alpha {check.corrected_alpha:.4g}{check.correction()}"
-    effect = f"mean paired difference in {claim.metric} ({arm_a} - {arm_b})"
+    level_text = f"one-sided {test} at {at}"
+    effect = f"mean paired difference in {claim.metric} ({arm_a} - {arm_b}) on the seeds where both arms trained"
     m = claim.threshold
     if claim.test == "superiority":
-        return f"{effect} > {m:+.4f}, {level}", f"{effect} < {m:+.4f}, at the same level"
+        return f"{effect} > {m:+.4f}, {level_text}", f"{effect} < {m:+.4f}, at the same level"
     if claim.test == "non_inferiority":
-        return (f"{effect} > {-m:+.4f} (non-inferior within {m:.4f}), {level}; and {arm_a} fails (diverges or "
+        return (f"{effect} > {-m:+.4f} (non-inferior within {m:.4f}), {level_text}; and {arm_a} fails (diverges or "
                 f"collapses) on no seed where {arm_b} trains", f"{effect} < {-m:+.4f}, at the same level")
-    return (f"{effect} within +/-{m:.4f} (two one-sided tests, each at alpha {check.corrected_alpha:.4g}"
-            f"{check.correction()}); and neither arm fails on a seed where the other trains",
-            f"{effect} outside +/-{m:.4f}: one side's one-sided test at alpha {check.corrected_alpha / 2:.4g}")
+    return (f"{effect} within +/-{m:.4f} (two one-sided tests, each at {at}); and neither arm fails on a seed "
+            f"where the other trains",
+            f"{effect} outside +/-{m:.4f}: one side's one-sided test at alpha {level / 2:.4g}")
 
 
 def blocking_failures(check: Check, arm_a: Arm, arm_b: Arm) -> tuple[int, ...]:
@@ -231,34 +269,105 @@ def blocking_failures(check: Check, arm_a: Arm, arm_b: Arm) -> tuple[int, ...]:
     return tuple(blocked)
 
 
-def evaluate(check: Check, arm_a: Arm, arm_b: Arm, *, rerun: str = "", notes=()) -> Evidence:
-    """The check's claim and mirror tests on two arms paired by seed, and the outcome they give."""
+def _interval_words(method: str, level: float) -> tuple[str, float]:
+    """The interval that matches the two one-sided tests at ``level``: two-sided at 1 - 2 * level, so
+    that its lower bound clears the threshold exactly when the claim test rejects, and its upper bound
+    falls short of it exactly when the mirror test does."""
+    confidence = 1.0 - 2.0 * level
+    name = "Student t" if method == "t" else "exact sign-flip inversion"
+    return f"{name}, {100 * confidence:.4g}% two-sided (one-sided {level:.4g} each side)", confidence
+
+
+def failure_part(arm_a: Arm, arm_b: Arm, level: float) -> dict | None:
+    """The arms' failures, seed by seed, with the exact McNemar test of "A fails on fewer seeds than B"
+    and its mirror, at ``level``; None where the arms' values do not come from runs."""
+    if not (arm_a.outcomes and arm_b.outcomes):
+        return None
+    fa, fb = arm_a.failed(), arm_b.failed()
+    d = stats.failure_differences(fa, fb)
+    claim, mirror = stats.failure_test(fa, fb, "greater"), stats.failure_test(fa, fb, "less")
+    method, confidence = _interval_words("sign_flip", level)
+    interval = stats.sign_flip_interval(d, confidence=confidence)
+    return {"a_failed": int(sum(fa)), "b_failed": int(sum(fb)), "only_a": int(np.sum(d < 0)),
+            "only_b": int(np.sum(d > 0)), "n": int(d.size), "effect": float(d.mean()),
+            "ci": [_json_bound(interval.low), _json_bound(interval.high)], "ci_method": method,
+            "test_name": claim.name, "p_value": claim.p_value, "mirror_p_value": mirror.p_value, "level": level}
+
+
+def evaluate(check: Check, arm_a: Arm, arm_b: Arm, *, rerun: str = "", notes=(), design=None, look: int = 0,
+             earlier=()) -> Evidence:
+    """The check's claim and mirror tests on two arms paired by seed, and the outcome they give.
+
+    Where the arms' values come from runs, each seed's pair is split: the failure part (which arm failed,
+    exact McNemar test on the discordant seeds) and the trained part (the metric on the seeds where both
+    arms trained). The claim's ``about`` says which part decides; both are recorded. ``design`` (a
+    bnclaims.stats.SequentialDesign) and ``look`` set the level, the family's corrected level times the
+    look's weight; ``earlier``: the (claim p, mirror p) of the looks before this one, for the design's
+    adjusted p-values.
+    """
     claim = check.claim
     if claim.test == "measured":
         raise ValueError(f"check {check.id} is measured; use measured()")
     arm_a, arm_b = pair_by_seed(arm_a, arm_b)
-    d = stats.paired_differences(arm_a.values, arm_b.values)
-    scale = float(np.max(np.abs([*arm_a.values, *arm_b.values])))
-    decision = stats.decide(d, hypothesis=claim.test, threshold=claim.threshold, alpha=check.corrected_alpha,
-                            method=claim.method, scale=scale)
+    level = design.level(look, check.corrected_alpha) if design is not None else check.corrected_alpha
+    failures = failure_part(arm_a, arm_b, level)
+    if claim.about == "failure":
+        if failures is None:
+            raise ValueError(f"check {check.id} is about failures, but its arms carry no run outcomes")
+        d = stats.failure_differences(arm_a.failed(), arm_b.failed())
+        values_a, values_b, scale = d, np.zeros_like(d), 1.0
+    else:
+        trained = [i for i, (fa, fb) in enumerate(zip(arm_a.failed() or (False,) * len(arm_a.seeds),
+                                                        arm_b.failed() or (False,) * len(arm_b.seeds)))
+                   if not (fa or fb)]
+        values_a = np.array([arm_a.values[i] for i in trained])
+        values_b = np.array([arm_b.values[i] for i in trained])
+        d = values_a - values_b
+        scale = float(np.max(np.abs([*arm_a.values, *arm_b.values])))
+    method_name, confidence = _interval_words(claim.method, level)
+    notes = tuple(notes)
+    if d.size >= 2:
+        decision = stats.decide(d, hypothesis=claim.test, threshold=claim.threshold, alpha=level,
+                                method=claim.method, scale=scale)
+        outcome, p, mirror_p = decision.outcome, decision.claim.p_value, decision.mirror.p_value
+        claim_name, mirror_name = decision.claim.name, decision.mirror.name
+        interval = stats.effect_interval(d, claim.method, confidence=confidence)[0]
+        improvement = stats.probability_of_improvement(values_a, values_b) if claim.about == "value" else None
+        design_power = power.sensitivity(check.id, claim.method, level, d, claim.threshold, claim.test)
+    else:
+        outcome, p, mirror_p, claim_name, mirror_name = INCONCLUSIVE, None, None, "not tested", "not tested"
+        interval = stats.Interval(float(d.mean()) if d.size else math.nan, -math.inf, math.inf, confidence)
+        improvement, design_power = None, None
+        notes = (*notes, f"fewer than 2 seeds where both arms trained ({d.size} of {len(arm_a.seeds)}): "
+                         f"the {claim.metric} cannot be compared, only the failures")
+    if claim.about == "failure":   # the same p as the sign-flip test on d, named as the test it is
+        claim_name, mirror_name = failures["test_name"], failures["test_name"].replace("exact McNemar", "mirror: exact McNemar")
     blocked = blocking_failures(check, arm_a, arm_b)
-    outcome = INCONCLUSIVE if blocked and decision.outcome == SUPPORTED else decision.outcome
-    interval, interval_method = stats.effect_interval(d, claim.method)
-    improvement = stats.probability_of_improvement(arm_a.values, arm_b.values)
-    expected, refuted_if = criteria(check, arm_a.name, arm_b.name)
-    design = power.sensitivity(check.id, claim.method, check.corrected_alpha, d, claim.threshold, claim.test)
-    if design is not None:
-        notes = (*notes, f"design: {design.sentence()}")
+    outcome = INCONCLUSIVE if blocked and outcome == SUPPORTED else outcome
+    trained_part = None
+    if claim.about == "value" and failures is not None:
+        trained_part = {"n": int(d.size), "seeds": [arm_a.seeds[i] for i in trained], "effect": float(interval.point),
+                        "ci": [_json_bound(interval.low), _json_bound(interval.high)], "ci_method": method_name,
+                        "p_value": p, "mirror_p_value": mirror_p}
+    expected, refuted_if = criteria(check, arm_a.name, arm_b.name, level, design)
+    if design_power is not None:
+        notes = (*notes, f"design: {design_power.sentence()}")
+    history = [*earlier, (p, mirror_p)]
+    adjusted = lambda side: (design.adjusted_p([1.0 if h[side] is None else h[side] for h in history])
+                             if design is not None else (history[-1][side]))
+    min_seeds = stats.smallest_seeds(claim.method, level)
     return Evidence(
-        **_common(check, seeds=arm_a.seeds, n=len(d), rerun=rerun, notes=notes),
+        **{**_common(check, seeds=arm_a.seeds, n=len(arm_a.seeds), rerun=rerun, notes=notes), "min_seeds": min_seeds},
         expected=expected, refuted_if=refuted_if, method=claim.method,
-        effect=interval.point, effect_ci=(interval.low, interval.high), effect_ci_method=interval_method,
-        test_name=decision.claim.name, p_value=decision.claim.p_value,
-        mirror_test_name=decision.mirror.name, mirror_p_value=decision.mirror.p_value,
+        effect=float(interval.point), effect_ci=(interval.low, interval.high), effect_ci_method=method_name,
+        test_name=claim_name, p_value=p, mirror_test_name=mirror_name, mirror_p_value=mirror_p,
         outcome=outcome, arm_a=arm_a, arm_b=arm_b,
-        probability_of_improvement=improvement.point,
-        probability_of_improvement_ci=(improvement.low, improvement.high), blocked_seeds=blocked,
-        sensitivity=None if design is None else asdict(design),
+        probability_of_improvement=None if improvement is None else improvement.point,
+        probability_of_improvement_ci=None if improvement is None else (improvement.low, improvement.high),
+        blocked_seeds=blocked, sensitivity=None if design_power is None else asdict(design_power),
+        about=claim.about, failure_part=failures, trained_part=trained_part, look_alpha=level,
+        looks=tuple(design.looks) if design is not None else (), look=look,
+        adjusted_p=adjusted(0), adjusted_mirror_p=adjusted(1),
     )
 
 
@@ -322,30 +431,46 @@ class Settlement:
 NEAR_LEVEL_FACTOR = 2.0
 
 
-def settle(evidence: Evidence, finding=None) -> Settlement:
-    """The verdict policy. A supported check (or one that holds) passes. A declared finding whose
-    outcome is observed is an xfail whose reason is filled in from this run's evidence. Everything
-    else fails with the evidence: a check not supported, a check that cannot reach its level with
-    this many seeds, and a finding whose declared outcome is no longer what the evidence shows (the
-    claim now holds, say), so that findings cannot go stale. One exception: a finding declared
-    near_level (inconclusive, its claim test just above its level) that this run supports with p
-    within NEAR_LEVEL_FACTOR of the level passes, and says the finding was not observed here."""
-    if finding is not None:
-        if evidence.outcome == finding.outcome:
-            unreachable = "" if evidence.reachable else f" [{evidence.unreachable_sentence()}]"
-            return Settlement("xfail", f"{finding.outcome}: {finding.explain(evidence.reason_fields())}{unreachable}")
-        if (finding.near_level and evidence.passed and evidence.p_value is not None
-                and evidence.p_value >= evidence.corrected_alpha / NEAR_LEVEL_FACTOR):
-            return Settlement("pass", f"declared finding {finding.outcome!r} not observed here: supported with "
-                                      f"p={evidence.p_value:.3g} at {evidence.corrected_alpha:.3g}, within a factor "
-                                      f"{NEAR_LEVEL_FACTOR:g} of the level, where float rounding that differs "
-                                      f"between CPUs moves p (the finding is declared near its level)")
-        change = ("the claim now holds: remove the finding" if evidence.passed
-                  else "re-decide the finding from this evidence")
-        return Settlement("fail", f"declared finding expected {finding.outcome!r}, observed "
-                                  f"{evidence.outcome!r}: {change}\n{evidence.message()}")
-    if evidence.passed:
-        return Settlement("pass", "")
-    if not evidence.reachable:
-        return Settlement("fail", f"{evidence.unreachable_sentence()}\n{evidence.message()}")
-    return Settlement("fail", evidence.message())
+# Outcomes from worst to best: a check whose outcome is worse than its catalogue entry expects has regressed.
+OUTCOME_RANK = {REFUTED: 0, INCONCLUSIVE: 1, SUPPORTED: 2, FAILS: 0, HOLDS: 2}
+
+
+def settle(evidence: Evidence, finding=None, *, strict: bool = False) -> Settlement:
+    """The verdict policy: a run is red only where a check's outcome is worse than the catalogue expects.
+
+    A check with no finding is expected to be supported (or to hold): it passes when it is, and fails
+    otherwise (a check that cannot reach its level with this many seeds says so). A declared finding
+    whose outcome is observed is an xfail whose reason is filled in from this run's evidence. A declared
+    finding not observed, the outcome worse than declared, fails: the claim regressed. Not observed and
+    the outcome better (the claim is supported here, where the finding declares it inconclusive, say)
+    passes and is reported as such: which seeds diverge, and so where a p near its level falls, can be
+    decided by the float rounding of this machine's CPU. Under ``strict`` (for maintainers) that fails
+    too, so that findings cannot go stale, except for a finding declared near_level whose check is
+    supported with p within NEAR_LEVEL_FACTOR of the level."""
+    if finding is None:
+        if evidence.passed:
+            return Settlement("pass", "")
+        if not evidence.reachable:
+            return Settlement("fail", f"{evidence.unreachable_sentence()}\n{evidence.message()}")
+        return Settlement("fail", evidence.message())
+    if evidence.outcome == finding.outcome:
+        unreachable = "" if evidence.reachable else f" [{evidence.unreachable_sentence()}]"
+        return Settlement("xfail", f"{finding.outcome}: {finding.explain(evidence.reason_fields())}{unreachable}")
+    p = evidence.p_value
+    level = evidence.look_alpha if evidence.look_alpha is not None else evidence.corrected_alpha
+    observed = (f"{evidence.check_id}: the catalogue declares this check {finding.outcome} on this profile; on this "
+                f"machine it is {evidence.outcome}" + (f" (claim p={p:.3g} at level {level:.3g})" if p is not None else ""))
+    if OUTCOME_RANK[evidence.outcome] < OUTCOME_RANK[finding.outcome]:
+        return Settlement("fail", f"{observed}, worse than declared: the claim regressed\n{evidence.message()}")
+    if not strict:
+        return Settlement("pass", f"{observed}, better than declared. Not a failure: the finding was declared "
+                                  f"from another machine's runs, and float rounding that differs between CPUs can "
+                                  f"change which seeds fail and where a p near its level falls "
+                                  f"(--claims-strict makes this a failure, for maintainers re-deciding findings)")
+    if finding.near_level and evidence.passed and p is not None and p >= level / NEAR_LEVEL_FACTOR:
+        return Settlement("pass", f"declared finding {finding.outcome!r} not observed here: supported with "
+                                  f"p={p:.3g} at {level:.3g}, within a factor {NEAR_LEVEL_FACTOR:g} of the level, "
+                                  f"where float rounding that differs between CPUs moves p (the finding is declared "
+                                  f"near its level)")
+    return Settlement("fail", f"{observed} (--claims-strict): re-decide the finding from this evidence, or remove "
+                              f"it if the claim now holds\n{evidence.message()}")

@@ -155,8 +155,31 @@ def failure_text(arm: dict) -> str:
 
 
 def arm_line(arm: dict) -> str:
+    """An arm's mean over the seeds whose run trained (a failed run's number is its failure, not a value)."""
     talk = f" (talk: {arm['talk_value']:.4f})" if arm.get("talk_value") is not None else ""
-    return f"{arm['name']} mean {arm_mean(arm):.4f}{talk}"
+    failures = arm.get("failures")
+    if not failures or not failures["count"]:
+        return f"{arm['name']} mean {arm_mean(arm):.4f}{talk}"
+    trained = arm.get("trained_mean")
+    mean = f"mean {trained:.4f} over its {failures['n'] - failures['count']} trained seeds" if trained is not None \
+        else "no seed trained"
+    return f"{arm['name']} {mean}, {failures['count']} of {failures['n']} failed{talk}"
+
+
+def failure_part_text(part: dict, a: str, b: str) -> str:
+    """The failure part of a paired record: who failed where the other trained, and its exact test."""
+    return (f"{a} failed on {part['a_failed']}, {b} on {part['b_failed']} of {part['n']} seeds; only {b} failed on "
+            f"{part['only_b']}, only {a} on {part['only_a']}: claim p={format_p(part['p_value'])}, mirror "
+            f"p={format_p(part['mirror_p_value'])} ({part['test_name']}) at level {part['level']:.4g}")
+
+
+def design_text(record: dict) -> str:
+    """'stopped at 14 seeds, look 2 of 3 (looks at 7, 14, 21 seeds): decided at look 2 of 3'."""
+    looks = record.get("looks") or ()
+    if len(looks) < 2:
+        return ""
+    return (f"stopped at {record['n']} seeds, look {record['look'] + 1} of {len(looks)} (looks at "
+            f"{', '.join(map(str, looks))} seeds){': ' + record['stop_reason'] if record.get('stop_reason') else ''}")
 
 
 def unreachable_sentence(record: dict) -> str:
@@ -179,16 +202,28 @@ def format_message(record: dict) -> str:
     ci = f"{format_interval(record['effect_ci'], spec)} ({record['effect_ci_method']})"
     if record["kind"] == "paired":
         a, b = record["arm_a"], record["arm_b"]
-        plo, phi = record["probability_of_improvement_ci"]
+        improvement = ""
+        if record.get("probability_of_improvement") is not None:
+            plo, phi = record["probability_of_improvement_ci"]
+            improvement = (f", P({a['name']}>{b['name']}) {record['probability_of_improvement']:.2f} "
+                           f"[{plo:.2f}, {phi:.2f}] (Clopper-Pearson)")
+        level = record.get("look_alpha") or record["corrected_alpha"]
         lines += [
-            f"  observed: effect {record['effect']:{spec}}, {ci}, P({a['name']}>{b['name']}) "
-            f"{record['probability_of_improvement']:.2f} [{plo:.2f}, {phi:.2f}] (Clopper-Pearson), "
-            f"n={record['n']} seeds {list(record['seeds'])}",
-            f"  tests at level {record['corrected_alpha']:.4g}: claim p={format_p(record['p_value'])} "
+            f"  observed: effect {record['effect']:{spec}}, {ci}{improvement}, n={record['n']} seeds "
+            f"{seeds_text(record['seeds'])}",
+            f"  tests at level {level:.4g}: claim p={format_p(record['p_value'])} "
             f"({record['test_name']}); mirror p={format_p(record['mirror_p_value'])} ({record['mirror_test_name']})",
             "  arms: " + "; ".join(arm_line(arm) for arm in (a, b)),
-            "  failures: " + "; ".join(failure_text(arm) for arm in (a, b)),
         ]
+        if record.get("failure_part"):
+            lines.append("  failures: " + failure_part_text(record["failure_part"], a["name"], b["name"]))
+        else:
+            lines.append("  failures: " + "; ".join(failure_text(arm) for arm in (a, b)))
+        if record.get("trained_part") and record["trained_part"]["n"] < record["n"]:
+            lines.append(f"  value part: the {record['trained_part']['n']} seeds where both arms trained "
+                         f"({seeds_text(record['trained_part']['seeds']) or 'none'})")
+        if design := design_text(record):
+            lines.append(f"  seeds: {design}")
         if record.get("blocked_seeds"):
             lines.append(f"  blocked: on seeds {list(record['blocked_seeds'])} one arm failed where the other "
                          f"trained, so the check cannot be supported")
@@ -220,7 +255,7 @@ def summary_line(record: dict) -> str:
     p = f"p={format_p(record['p_value'])}" if record["p_value"] is not None else "(no p)"
     settled = record["test_outcome"]
     if (record.get("finding") or {}).get("not_observed"):
-        settled += "; its near-level finding not observed here"
+        settled += "; its declared finding not observed here"
     return (f"{record['check_id']:<34} {record['outcome']:<13} effect {record['effect']:{spec}} "
             f"{format_interval(record['effect_ci'], spec)} {p} n={record['n']} ({settled})")
 
@@ -242,12 +277,22 @@ def runs_line(runs: dict) -> str:
             + (" (every run a cache hit)" if trained == 0 and from_cache else ""))
 
 
+def not_observed_lines(records: list[dict]) -> list[str]:
+    """First in the summary: the declared findings this machine did not reproduce, in a user's words."""
+    changed = [r for r in records if (r.get("finding") or {}).get("not_observed")]
+    if not changed:
+        return []
+    return [f"declared findings not observed on this machine ({len(changed)}; reported, not failed: the run fails "
+            f"only where a check is worse than the catalogue expects, or under --claims-strict):",
+            *(f"  {r['check_id']}: declared {r['finding']['outcome']}, observed {r['outcome']}" for r in changed)]
+
+
 def summary_lines(records: list[dict]) -> list[str]:
     """The terminal summary of a session's records: counts per tier, then one line per record."""
     ordered = sorted(records, key=record_order)
     empirical = [r for r in ordered if r["tier"] == "empirical"]
     exact = [r for r in ordered if r["tier"] != "empirical"]
-    lines = []
+    lines = not_observed_lines(ordered)
     if empirical:
         lines.append(tier_count(ordered, "empirical"))
         lines += ["  " + summary_line(record) for record in empirical]

@@ -72,6 +72,9 @@ class Lab:
         self._reported = 0
         self._memo: dict[str, RunResult] = {}
         self._context: RunContext | None = None
+        # The seeds across_seeds and sweep train: the session's, or a later look's of the sequential design
+        # (the plugin sets them while a check is undecided).
+        self.seeds: tuple[int, ...] = settings.seeds
         if backend.loaded_name() is None:
             # Claim modules that use Keras directly load it after the Lab exists: on the engine's backend.
             backend.prefer(ENGINES[self.engine])
@@ -173,15 +176,28 @@ class Lab:
         new, self._reported = self.records[self._reported:], len(self.records)
         return new
 
+    def per_look(self, build: Callable[[], object]) -> Callable[[], object]:
+        """What a module-scoped fixture hands its tests when its value depends on the seeds: a function
+        that builds the value for the current look's seeds, once per look (a later look of the sequential
+        design sees more seeds than the look the fixture was first asked in)."""
+        built: dict[tuple[int, ...], object] = {}
+
+        def value():
+            if self.seeds not in built:
+                built[self.seeds] = build()
+            return built[self.seeds]
+
+        return value
+
     def across_seeds(self, spec: RunSpec, *, context: str = "") -> list[RunResult]:
-        """The spec once per session seed, in seed order (so two arms pair up by position)."""
-        return self.runs([spec.replace(seed=seed) for seed in self.settings.seeds], context=context)
+        """The spec once per seed of the current look, in seed order (so two arms pair up by position)."""
+        return self.runs([spec.replace(seed=seed) for seed in self.seeds], context=context)
 
     def sweep(self, specs: dict, *, context: str = "") -> dict:
         """{label: spec} -> {label: runs across seeds}, e.g. one entry per learning rate; every run of
         the sweep that the cache lacks is trained in one group."""
         labels = list(specs)
-        seeds = self.settings.seeds
+        seeds = self.seeds
         flat = [specs[label].replace(seed=seed) for label in labels for seed in seeds]
         results = self.runs(flat, contexts=[f"{context}[{label}]" for label in labels for _ in seeds])
         return {label: results[i * len(seeds):(i + 1) * len(seeds)] for i, label in enumerate(labels)}

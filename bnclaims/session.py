@@ -37,7 +37,7 @@ def evidence_record(evidence, finding=None, settlement=None) -> dict:
     observed = settlement is not None and settlement.action == "xfail"
     record["finding"] = finding_entry(finding, settlement.text if observed else getattr(finding, "reason", ""))
     if record["finding"] and settlement is not None and settlement.action == "pass" and settlement.text:
-        record["finding"]["not_observed"] = settlement.text     # a near-level finding this run did not show
+        record["finding"]["not_observed"] = settlement.text     # a declared finding this run did not show
     return record
 
 

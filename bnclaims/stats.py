@@ -70,6 +70,10 @@ __all__ = [
     "probability_of_improvement",
     "loglog_slope",
     "bonferroni",
+    "holm",
+    "SequentialDesign",
+    "failure_differences",
+    "failure_test",
     "minimum_seeds_for_power",
     "t_test_power",
 ]
@@ -436,6 +440,94 @@ def bonferroni(alpha: float, family_size: int) -> float:
     if not is_integer or family_size < 1:
         raise ValueError(f"family_size must be a positive integer, got {family_size!r}")
     return alpha / int(family_size)
+
+
+def holm(p_values: ArrayLike, alpha: float) -> np.ndarray:
+    """Which of a family's hypotheses Holm's step-down rejects at family-wise level ``alpha``
+    (statsmodels ``multipletests(method="holm")``): valid under any dependence, and never rejects
+    less than Bonferroni."""
+    _check_alpha(alpha)
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.asarray(p_values, dtype=np.float64)
+    if p.ndim != 1 or p.size < 1 or not np.all((p >= 0) & (p <= 1)):
+        raise ValueError(f"p-values must be a non-empty list in [0, 1], got {p.tolist()}")
+    return np.asarray(multipletests(p, alpha=alpha, method="holm")[0], dtype=bool)
+
+
+def failure_differences(a_failed: ArrayLike, b_failed: ArrayLike) -> np.ndarray:
+    """Per seed, (B failed) - (A failed): +1 where only B failed, -1 where only A failed, 0 where both
+    or neither did. Its exact sign-flip test is the exact McNemar test on the discordant pairs (the
+    concordant seeds weigh nothing), so the failure part of a comparison uses the same machinery,
+    interval included, as a quantized metric."""
+    a = np.asarray(a_failed, dtype=bool)
+    b = np.asarray(b_failed, dtype=bool)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"failures must pair seed by seed, got shapes {a.shape} and {b.shape}")
+    return b.astype(np.float64) - a.astype(np.float64)
+
+
+def failure_test(a_failed: ArrayLike, b_failed: ArrayLike, alternative: str = "greater") -> TestResult:
+    """Exact McNemar test of paired failures (``scipy.stats.binomtest`` on the discordant pairs):
+    "greater" asks whether A fails on fewer seeds than B (more seeds where only B failed than where only
+    A failed), "less" the mirror. With no discordant pair p is 1."""
+    _check_alternative(alternative)
+    d = failure_differences(a_failed, b_failed)
+    only_b, only_a = int(np.sum(d > 0)), int(np.sum(d < 0))
+    name = f"exact McNemar on {only_b + only_a} discordant seeds ({only_b} only B failed, {only_a} only A)"
+    if only_b + only_a == 0:
+        return TestResult(name, 0.0, 1.0, None)
+    result = _scipy_stats().binomtest(only_b, only_b + only_a, 0.5, alternative=alternative)
+    return TestResult(name, float(d.mean()), float(result.pvalue), None)
+
+
+@dataclass(frozen=True)
+class SequentialDesign:
+    """Seeds added in blocks while a check is undecided, its level spent over the looks.
+
+    Look k (at ``looks[k]`` seeds) tests the claim and its mirror each at ``alpha * weights[k]``; the
+    weights sum to 1. By the union bound over looks, the chance that a true null is ever rejected, on
+    either side, is at most alpha whatever the dependence between looks and whatever stopping rule is
+    used (so the design holds by construction; tests/test_stats.py measures it on the ledger's shapes).
+    ``adjusted_p`` turns the p-values of the looks taken into one valid p-value for the whole design,
+    min_k p_k / w_k, which a multiple-testing correction can take as it takes a fixed design's p.
+    """
+
+    looks: tuple[int, ...]
+    weights: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        looks, weights = tuple(int(n) for n in self.looks), tuple(float(w) for w in self.weights)
+        if not looks or len(looks) != len(weights):
+            raise ValueError(f"a design needs one weight per look, got looks {looks} and weights {weights}")
+        if looks[0] < 2 or any(b <= a for a, b in zip(looks, looks[1:])):
+            raise ValueError(f"looks must be increasing seed counts from 2, got {looks}")
+        if any(w <= 0 for w in weights) or abs(sum(weights) - 1.0) > 1e-9:
+            raise ValueError(f"weights must be positive and sum to 1, got {weights}")
+        object.__setattr__(self, "looks", looks)
+        object.__setattr__(self, "weights", weights)
+
+    @classmethod
+    def blocks(cls, first: int, cap: int) -> "SequentialDesign":
+        """Looks at first, 2 * first, ... seeds up to cap (cap itself the last look), equal weights."""
+        if first < 2 or cap < first:
+            raise ValueError(f"need 2 <= first seeds <= cap, got {first} and {cap}")
+        looks = list(range(first, cap + 1, first))
+        if looks[-1] != cap:
+            looks.append(cap)
+        return cls(tuple(looks), tuple(1.0 / len(looks) for _ in looks))
+
+    def level(self, look: int, alpha: float) -> float:
+        """The level each side is tested at on look ``look`` (0-based)."""
+        _check_alpha(alpha)
+        return alpha * self.weights[look]
+
+    def adjusted_p(self, p_values: ArrayLike) -> float:
+        """min over the looks taken of p_k / w_k, at most 1: a p-value for the design as a whole."""
+        p = np.asarray(p_values, dtype=np.float64)
+        if p.ndim != 1 or not 1 <= p.size <= len(self.looks):
+            raise ValueError(f"need the p-values of 1 to {len(self.looks)} looks, got {p.tolist()}")
+        return float(min(1.0, np.min(p / np.asarray(self.weights[:p.size]))))
 
 
 def _power(n: np.ndarray | int, effect_over_margin_sd: float, alpha: float) -> np.ndarray:

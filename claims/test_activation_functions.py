@@ -83,12 +83,17 @@ FINDINGS = {
 }
 
 
-@pytest.fixture(scope="module")
-def by_activation(lab) -> dict[str, dict[str, list]]:
+def _by_activation(lab) -> dict[str, dict[str, list]]:
     """{arm: {activation: runs across seeds}}."""
     return {arm: lab.sweep({act: lab.base_spec(batch_norm=bn, activation=act) for act in ACTIVATIONS},
                            context=f"A5 {arm}")
             for arm, bn in (("BN", "before"), ("plain", "none"))}
+
+
+@pytest.fixture(scope="module")
+def by_activation(lab):
+    """by_activation for the current look's seeds (Lab.per_look): call it in the test."""
+    return lab.per_look(lambda: _by_activation(lab))
 
 
 def accuracy_matrix(runs_by_activation: dict[str, list]) -> np.ndarray:
@@ -99,7 +104,6 @@ def seeds_of(by_activation) -> tuple[int, ...]:
     return tuple(run.spec.seed for run in by_activation["BN"]["relu"])
 
 
-@pytest.fixture(scope="module")
 def sweep_figure(by_activation):
     return figures.sweep("Test accuracy per activation function", "activation", "test accuracy",
                          {arm: {act: [r.test_accuracy for r in runs] for act, runs in runs_by_act.items()}
@@ -107,24 +111,27 @@ def sweep_figure(by_activation):
 
 
 @pytest.mark.parametrize("check", list(OTHERS))
-def test_every_activation_works_with_bn(check, by_activation, sweep_figure, verify, figure):
-    figure(sweep_figure)
+def test_every_activation_works_with_bn(check, by_activation, verify, figure):
+    by_activation = by_activation()
+    figure(sweep_figure(by_activation))
     bn, activation = by_activation["BN"], OTHERS[check]
     verify(check, arm_from_runs(activation, bn[activation], metrics.test_accuracy),
            arm_from_runs("relu", bn["relu"], metrics.test_accuracy))
 
 
 @pytest.mark.parametrize("check", ["A5-spread.spread"])
-def test_spread_across_activations_shrinks(check, by_activation, sweep_figure, verify, figure):
-    figure(sweep_figure)
+def test_spread_across_activations_shrinks(check, by_activation, verify, figure):
+    by_activation = by_activation()
+    figure(sweep_figure(by_activation))
     spread = {arm: np.ptp(accuracy_matrix(runs), axis=0) for arm, runs in by_activation.items()}
     seeds = seeds_of(by_activation)
     verify(check, Arm("plain", tuple(spread["plain"]), seeds), Arm("BN", tuple(spread["BN"]), seeds))
 
 
 @pytest.mark.parametrize("check", ["A5-sigmoid.sigmoid_vs_relu_gain"])
-def test_sigmoid_gains_most(check, by_activation, sweep_figure, verify, figure):
-    figure(sweep_figure)
+def test_sigmoid_gains_most(check, by_activation, verify, figure):
+    by_activation = by_activation()
+    figure(sweep_figure(by_activation))
 
     def gain(activation: str) -> np.ndarray:
         return (np.array([r.test_accuracy for r in by_activation["BN"][activation]])

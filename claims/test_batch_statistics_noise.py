@@ -118,13 +118,19 @@ def noise_arms(runs) -> tuple:
             arm_from_runs(f"batch {LARGE_BATCH}", kept, lambda run: log2_noise(run, LARGE_BATCH)), note)
 
 
+def _noise_runs(lab):
+    return lab.across_seeds(lab.base_spec(record=RECORDED), context="R1")
+
+
 @pytest.fixture(scope="module")
 def noise_runs(lab):
-    return lab.across_seeds(lab.base_spec(record=RECORDED), context="R1")
+    """noise_runs for the current look's seeds (Lab.per_look): call it in the test."""
+    return lab.per_look(lambda: _noise_runs(lab))
 
 
 @pytest.mark.parametrize("check", ["R1.fixed_example_noise"])
 def test_small_batches_add_noise_to_a_fixed_example(check, noise_runs, verify, figure):
+    noise_runs = noise_runs()
     finite = [run for run in noise_runs if None not in run.extras["fixed_example_noise"]["mean"]]
     slopes = slopes_across_seeds(
         {run.spec.seed: (run.extras["fixed_example_noise"]["batch_sizes"],
@@ -148,6 +154,7 @@ def test_small_batches_add_noise_to_a_fixed_example(check, noise_runs, verify, f
 
 @pytest.mark.parametrize("check", list(CASES))
 def test_batch_statistics_noise_falls_like_one_over_batch(check, noise_runs, verify, figure):
+    noise_runs = noise_runs()
     layer, statistic = CASES[check]
     slopes = slopes_across_seeds(
         {run.spec.seed: (run.extras["bn_input_noise"]["batch_sizes"],

@@ -10,9 +10,10 @@ accuracy against the initialization.
 "Careless" means that a bad initialization costs BN little, while it costs the plain model a lot:
 - A3.bn_worst_init (non-inferiority): BN at its worst initialization of the sweep scores within 2 points
   of BN at glorot_uniform (paired by seed: worst - glorot > -0.02).
-- A3.plain_worst_init (superiority): the plain model at its worst initialization scores more than 2
-  points below the plain model at glorot_uniform (glorot - worst > 0.02), i.e. the sweep is one on
-  which carelessness costs a model without BN; without it, A3.bn_worst_init would show nothing about BN.
+- A3.plain_worst_init (about failure): the plain model at its worst initialization fails (diverges or
+  collapses) on more seeds than at glorot_uniform (exact McNemar test on the seeds where one failed and
+  the other trained), i.e. the sweep is one on which carelessness costs a model without BN; without it,
+  A3.bn_worst_init would show nothing about BN.
 The worst initialization of an arm is the scale with the lowest mean VALIDATION accuracy across seeds;
 the effect is then measured on the test split, so choosing the worst scale does not bias the test's
 numbers (picking the per-seed minimum of the test accuracies would drag BN's value down by the noise).
@@ -53,11 +54,16 @@ CHECKS = declare({
                   "initialization of the sweep scores within 2 points of glorot_uniform",
         source=SOURCE, metric="test accuracy, BN at its worst initialization - BN at glorot_uniform",
         test="non_inferiority", threshold=MARGIN, threshold_reason=MARGIN_REASON, family="A3"),
+    # At its worst initialization the plain model does not train at all (the talk's 0.3525; here it
+    # diverges): the cost carelessness has without BN is failure, tested as such (a mean accuracy over
+    # seeds would count a diverged model's argmax of NaN as an accuracy).
     "A3.plain_worst_init": Claim(
-        statement="without BN, the worst initialization of the sweep costs more than 2 points against "
-                  "glorot_uniform (the sweep is one where carelessness costs)",
-        source=SOURCE, metric="test accuracy, plain at glorot_uniform - plain at its worst initialization",
-        test="superiority", threshold=MARGIN, threshold_reason=MARGIN_REASON, family="A3"),
+        statement="without BN, the worst initialization of the sweep makes the plain model fail (diverge or "
+                  "collapse) on more seeds than glorot_uniform (the sweep is one where carelessness costs)",
+        source=SOURCE, metric="failed runs (diverged or collapsed), plain at its worst initialization - at "
+                              "glorot_uniform", test="superiority", threshold=0.0,
+        threshold_reason="failing to train is the cost: any credible difference in how many seeds fail counts",
+        family="A3", exact_test=True, about="failure"),
 })
 
 BN_WORST_INIT_REASON = ("{a} scores {effect} against glorot_uniform ({ci}, {ci_method}; means {a_mean} against "

@@ -39,7 +39,7 @@ import numpy as np
 import pytest
 
 from bnclaims import figures
-from bnclaims.catalogue import Claim, declare
+from bnclaims.catalogue import Claim, Finding, declare
 from bnclaims.evidence import arm_from_runs
 from bnclaims.metrics import talk_epochs
 
@@ -57,6 +57,18 @@ CHECKS = declare({
                          "credibly exceed it",
         exact_test=True),
 })
+
+# Speed is compared on the seeds where both arms trained. At the talk's rate (0.01) the raw-input model
+# diverges, so there is nothing to compare: the failures are the evidence, and a fair speed comparison
+# needs each arm at a rate it trains at.
+RAW_FAILS_REASON = ("at the talk's rate the plain model on raw inputs fails on {a_failures} seeds (scaled: "
+                    "{b_failures}), so its speed to the target cannot be compared on any seed where both trained; the "
+                    "'numerically stable' half of the claim shows in the failures, the 'faster' half is untested "
+                    "at this rate")
+FINDINGS = {
+    "N2.raw_vs_scaled_inputs": Finding(outcome="inconclusive", datasets=("mnist5k",), profiles=("default",),
+                                       reason=RAW_FAILS_REASON),
+}
 
 
 def epochs_to_target(run, target: float = TARGET_ACCURACY) -> float:
@@ -76,7 +88,7 @@ def test_input_normalization_speeds_convergence(check, lab, verify, figure):
     context = "N2[input_scaling]"
     scaled = lab.across_seeds(lab.base_spec(batch_norm="none"), context=context)
     raw = lab.across_seeds(lab.base_spec(batch_norm="none", input_scaling="raw"), context=context)
-    seeds = lab.settings.seeds
+    seeds = lab.seeds
     censored_at = round(talk_epochs(scaled[0].spec.epochs + 1, scaled[0].spec.epochs), 6)
 
     def summary(name, runs):

@@ -178,8 +178,7 @@ def test_bn_holds_layer_inputs_steadier(check, lab, verify, figure):
                   f"{np.mean([r.test_accuracy for r in runs['plain']]):.4f} (sigmoid network, lr 1.0)"])
 
 
-@pytest.fixture(scope="module")
-def noisy_arms(lab):
+def _noisy_arms(lab):
     recorded = ("preactivation_percentiles", "gradient_ics")
     return {
         "noisy BN": lab.across_seeds(lab.base_spec(bn_noise=NOISE, bn_noise_mode=NOISE_MODE, record=recorded),
@@ -187,6 +186,12 @@ def noisy_arms(lab):
         "BN": lab.across_seeds(lab.base_spec(record=recorded), context="P3 noisy BN"),
         "plain": lab.across_seeds(lab.base_spec(batch_norm="none", record=("gradient_ics",)), context="P3 noisy BN"),
     }
+
+
+@pytest.fixture(scope="module")
+def noisy_arms(lab):
+    """noisy_arms for the current look's seeds (Lab.per_look): call it in the test."""
+    return lab.per_look(lambda: _noisy_arms(lab))
 
 
 def drift_note(noisy_arms) -> str:
@@ -197,6 +202,7 @@ def drift_note(noisy_arms) -> str:
 
 @pytest.mark.parametrize("check", ["P3-noisy.noisy_vs_bn", "P3-noisy.noisy_vs_plain"])
 def test_noisy_bn_still_works(check, noisy_arms, verify, figure):
+    noisy_arms = noisy_arms()
     figure(figures.learning_curves("Noisy BN (Santurkar et al.) against BN and no BN", noisy_arms,
                                    claim_id="P3-noisy"))
     other = "BN" if check == "P3-noisy.noisy_vs_bn" else "plain"
@@ -227,6 +233,7 @@ def finite_pairs(arms: dict, metric) -> tuple[dict, list[int]]:
 
 @pytest.mark.parametrize("check", ["P3-ics.at_start", "P3-ics.at_end"])
 def test_bn_reduces_gradient_ics(check, noisy_arms, verify, figure):
+    noisy_arms = noisy_arms()
     when = ICS_CASES[check]
     figure(figures.sweep("Santurkar et al.'s internal covariate shift, ||G - G'|| / ||G|| (mean over layers 2-4)",
                          "when", "relative gradient change",

@@ -247,8 +247,7 @@ def sweep_figures(figure, title: str, x_label: str, arms: dict, claim_id: str) -
                               for arm, by_x in recorded.items()}, x_log=True, claim_id=claim_id))
 
 
-@pytest.fixture(scope="module")
-def optimizer_batches(lab):
+def _optimizer_batches(lab):
     """{"BN" | "plain": {batch: runs across seeds}} at the same examples seen, lr by linear scaling."""
     batches = (*SMALL_BATCHES, TALK_BATCH)
     with_bn = lab.sweep({b: bn_at_batch(lab, b) for b in batches}, context="A6 BN at optimizer batch")
@@ -258,10 +257,21 @@ def optimizer_batches(lab):
 
 
 @pytest.fixture(scope="module")
-def ghost_groups(lab):
+def optimizer_batches(lab):
+    """optimizer_batches for the current look's seeds (Lab.per_look): call it in the test."""
+    return lab.per_look(lambda: _optimizer_batches(lab))
+
+
+def _ghost_groups(lab):
     """{group size: runs across seeds} at optimizer batch 128; 128 is one group (ordinary BN)."""
     return lab.sweep({g: ghost(lab, g) for g in (*BOUNDARY_GROUPS, *GHOST_GROUPS, TALK_BATCH)},
                      context="A6 BN statistics over")
+
+
+@pytest.fixture(scope="module")
+def ghost_groups(lab):
+    """ghost_groups for the current look's seeds (Lab.per_look): call it in the test."""
+    return lab.per_look(lambda: _ghost_groups(lab))
 
 
 def steps_note(lab, by_batch: dict) -> str:
@@ -280,6 +290,7 @@ def lr_note() -> str:
 
 @pytest.mark.parametrize("check", ["A6.batch16_accuracy", "A6.batch32_accuracy"])
 def test_small_optimizer_batch_improves_test_accuracy(check, optimizer_batches, lab, verify, figure):
+    optimizer_batches = optimizer_batches()
     batch = int(check.split("batch")[1].split("_")[0])
     with_bn = optimizer_batches["BN"]
     sweep_figures(figure, "the optimizer batch (lr by linear scaling, same examples seen)", "batch_size",
@@ -293,6 +304,7 @@ def test_small_optimizer_batch_improves_test_accuracy(check, optimizer_batches, 
 
 @pytest.mark.parametrize("check", ["A6-loss.batch16", "A6-loss.batch32"])
 def test_small_optimizer_batch_lowers_test_loss(check, optimizer_batches, lab, verify):
+    optimizer_batches = optimizer_batches()
     batch = int(check.split("batch")[1])
     with_bn = optimizer_batches["BN"]
     verify(check, arm_from_runs(f"BN batch {TALK_BATCH}", with_bn[TALK_BATCH], metrics.final_test_loss),
@@ -303,6 +315,7 @@ def test_small_optimizer_batch_lowers_test_loss(check, optimizer_batches, lab, v
 
 @pytest.mark.parametrize("check", ["A6-noise.batch16"])
 def test_small_batch_gain_needs_batch_norm(check, optimizer_batches, verify):
+    optimizer_batches = optimizer_batches()
     batch = SMALL_BATCHES[0]
     gains = {}
     for arm, by_batch in optimizer_batches.items():
@@ -318,6 +331,7 @@ def test_small_batch_gain_needs_batch_norm(check, optimizer_batches, verify):
 
 @pytest.mark.parametrize("check", ["A6-ghost.group8_vs_128", "A6-ghost.group32_vs_128"])
 def test_small_statistics_batches_improve_test_accuracy(check, ghost_groups, verify, figure):
+    ghost_groups = ghost_groups()
     group = int(check.split("group")[1].split("_")[0])
     sweep_figures(figure, "the batch of BN's statistics (ghost batches, optimizer batch 128)",
                   "examples per BN statistics group", {"BN (ghost batches)": ghost_groups}, "A6-ghost")
@@ -330,6 +344,7 @@ def test_small_statistics_batches_improve_test_accuracy(check, ghost_groups, ver
 
 @pytest.mark.parametrize("check", ["A6-boundary.group2_vs_128", "A6-boundary.group4_vs_128"])
 def test_very_small_statistics_batches_break_down(check, ghost_groups, verify):
+    ghost_groups = ghost_groups()
     group = int(check.split("group")[1].split("_")[0])
     verify(check, arm_from_runs(f"statistics over {TALK_BATCH}", ghost_groups[TALK_BATCH], metrics.test_accuracy),
            arm_from_runs(f"statistics over {group}", ghost_groups[group], metrics.test_accuracy),

@@ -543,7 +543,7 @@ def test_paired_claim_without_figures(check, verify):
     os.write(2, b"I0000 port.cc:153] oneDNN custom operations are on.\\n")
     logging.getLogger("tensorflow").warning("5 out of the last 5 calls triggered tf.function retracing")
     verify(check, Arm("BN", (0.9, 0.92, 0.91), SEEDS, talk_value=0.95),
-           Arm("plain", (0.5, 0.6, 0.1), SEEDS, outcomes=("trained", "collapsed", "diverged"), talk_value=0.09))
+           Arm("plain", (0.5, 0.51, 0.1), SEEDS, outcomes=("trained", "trained", "diverged"), talk_value=0.09))
 
 
 @pytest.mark.parametrize("check", ["R1.refuted"])

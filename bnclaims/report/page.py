@@ -358,6 +358,15 @@ class _Figures:
         return figure_html(payload, self.cache)
 
 
+def not_observed_banner(records: list[dict]) -> str:
+    """A banner over the page for the declared findings this machine did not reproduce."""
+    lines = fmt.not_observed_lines(records)
+    if not lines:
+        return ""
+    items = "".join(f"<li>{_e(line.strip())}</li>" for line in lines[1:])
+    return f'<aside class="banner" role="note"><p>{_e(lines[0])}</p><ul>{items}</ul></aside>'
+
+
 def check_section(record: dict, drawn: _Figures) -> str:
     check_id = record["check_id"]
     criteria = [("supported if" if record["tier"] == "empirical" else "holds if", record.get("expected", ""))]
@@ -457,6 +466,7 @@ FOREST_LEGEND = ('<p class="legend"><span class="supported">● supported</span>
                  '<span>| threshold or margin</span></p>')
 
 CSS = """
+.banner { border: 2px solid #b26b00; background: #fff6e5; padding: 0.4em 1em; margin: 0.5em 0; }
 body { font: 14px/1.35 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2328; margin: 0 auto;
        padding: 12px 20px 40px; max-width: 1500px; }
 h1 { font-size: 22px; margin: 0 0 2px; } h2 { font-size: 18px; margin: 22px 0 6px; border-bottom: 1px solid #d0d7de; }
@@ -512,6 +522,7 @@ def render(ledger: dict, *, title: str = REPORT_TITLE, links: Sequence[tuple[str
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>
 <body>
 <header><h1>{_e(title)}</h1><p class="lede">{_e(lede(ledger))}<br>{_e(counts(records))}</p>{nav_html(links)}</header>
+{not_observed_banner(records)}
 <div class="top">
 <section id="advantages"><h2>The talk's six advantages</h2>{headline_html(ledger)}</section>
 <section id="forest"><h2>Every empirical check</h2>{FOREST_LEGEND}{forest}

@@ -84,7 +84,11 @@ class Claim:
     tier: str = "empirical"
     alpha: float = 0.05
     family: str = ""            # checks naming the same family are corrected together
-    exact_test: bool = False    # a quantized, tied or censored metric: exact sign-flip test
+    exact_test: bool = False    # a quantized, tied or censored metric: an exact test (sign or sign-flip)
+    # The paired test: "sign" (exact sign test on the median difference; its false-positive rate holds on
+    # any shape of differences, which the ledger's skewed, few-seed differences need: tests/test_stats.py),
+    # "t" (paired t on the mean; normal differences) or "sign_flip" (exact, symmetric differences).
+    paired_test: str = "sign"
     criterion: str = ""         # measured checks: when the check is supported (or holds), in words
     mirror_criterion: str = ""  # measured empirical checks: when it is refuted, in words
     min_seeds: int | None = None  # measured empirical checks: fewest seeds that can meet the criterion
@@ -108,13 +112,15 @@ class Claim:
         require(0 < self.alpha < 1, "alpha must be in (0, 1)")
         require(self.min_seeds is None or self.min_seeds >= 1, "min_seeds must be >= 1")
         require(self.about in ABOUT, f"about must be one of {ABOUT}, got {self.about!r}")
+        require(self.paired_test in stats.METHODS, f"paired_test must be one of {stats.METHODS}")
+        require(not (self.exact_test and self.paired_test == "t"), "a quantized metric needs an exact test, not t")
         require(self.about == "value" or (self.test == "superiority" and self.threshold == 0 and self.exact_test),
                 "a claim about failures is a superiority test at threshold 0 with the exact test "
                 "(A fails on fewer seeds than B)")
 
     @property
     def method(self) -> str:
-        return "sign_flip" if self.exact_test else "t"
+        return self.paired_test
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,7 @@ class Evidence:
     corrected_alpha: float
     family: str
     family_size: int
-    method: str                   # "t", "sign_flip", or a measured check's own test
+    method: str                   # "sign", "t", "sign_flip", or a measured check's own test
     min_seeds: int | None
     seeds: tuple[int, ...]
     n: int
@@ -245,9 +245,10 @@ def criteria(check: Check, arm_a: str, arm_b: str, level: float | None = None, d
         return (f"{arm_a} fails (diverges or collapses) on fewer seeds than {arm_b}: more seeds where only {arm_b} "
                 f"failed than where only {arm_a} did, one-sided exact McNemar test at {at}",
                 f"{arm_a} fails on more seeds than {arm_b}, at the same level")
-    test = ("exact sign-flip test" if claim.method == "sign_flip" else "paired t-test")
+    test = {"sign_flip": "exact sign-flip test", "sign": "exact sign test", "t": "paired t-test"}[claim.method]
     level_text = f"one-sided {test} at {at}"
-    effect = f"mean paired difference in {claim.metric} ({arm_a} - {arm_b}) on the seeds where both arms trained"
+    centre = "median" if claim.method == "sign" else "mean"
+    effect = f"{centre} paired difference in {claim.metric} ({arm_a} - {arm_b}) on the seeds where both arms trained"
     m = claim.threshold
     if claim.test == "superiority":
         return f"{effect} > {m:+.4f}, {level_text}", f"{effect} < {m:+.4f}, at the same level"
@@ -274,7 +275,7 @@ def _interval_words(method: str, level: float) -> tuple[str, float]:
     that its lower bound clears the threshold exactly when the claim test rejects, and its upper bound
     falls short of it exactly when the mirror test does."""
     confidence = 1.0 - 2.0 * level
-    name = "Student t" if method == "t" else "exact sign-flip inversion"
+    name = {"t": "Student t", "sign": "sign-test inversion (median)", "sign_flip": "exact sign-flip inversion"}[method]
     return f"{name}, {100 * confidence:.4g}% two-sided (one-sided {level:.4g} each side)", confidence
 
 
@@ -324,14 +325,16 @@ def evaluate(check: Check, arm_a: Arm, arm_b: Arm, *, rerun: str = "", notes=(),
         values_b = np.array([arm_b.values[i] for i in trained])
         d = values_a - values_b
         scale = float(np.max(np.abs([*arm_a.values, *arm_b.values])))
-    method_name, confidence = _interval_words(claim.method, level)
+    # A failure claim's effect is the difference in failure rates (a mean of -1/0/+1 per seed).
+    interval_method = "sign_flip" if claim.about == "failure" else claim.method
+    method_name, confidence = _interval_words(interval_method, level)
     notes = tuple(notes)
     if d.size >= 2:
         decision = stats.decide(d, hypothesis=claim.test, threshold=claim.threshold, alpha=level,
                                 method=claim.method, scale=scale)
         outcome, p, mirror_p = decision.outcome, decision.claim.p_value, decision.mirror.p_value
         claim_name, mirror_name = decision.claim.name, decision.mirror.name
-        interval = stats.effect_interval(d, claim.method, confidence=confidence)[0]
+        interval = stats.effect_interval(d, interval_method, confidence=confidence)[0]
         improvement = stats.probability_of_improvement(values_a, values_b) if claim.about == "value" else None
         design_power = power.sensitivity(check.id, claim.method, level, d, claim.threshold, claim.test)
     else:

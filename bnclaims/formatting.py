@@ -183,7 +183,8 @@ def design_text(record: dict) -> str:
 
 
 def unreachable_sentence(record: dict) -> str:
-    how = ("the exact sign-flip test (smallest p = 2^-n)" if record["method"] == "sign_flip"
+    how = (f"the exact {'sign-flip' if record['method'] == 'sign_flip' else 'sign'} test (smallest p = 2^-n)"
+           if record["method"] in ("sign", "sign_flip")
            else f"its criterion ({record['test_name']})")
     return (f"{record['check_id']} cannot reach its level {record['corrected_alpha']:.4g} with {record['n']} "
             f"seeds: {how} needs at least {record['min_seeds']} (rerun with --claims-seeds "

@@ -20,7 +20,7 @@ Each record carries:
   statement, source, metric, test ("superiority", "non_inferiority", "equivalence", "measured"),
   expected (when the check is supported, in words), refuted_if (when it is refuted), threshold,
   threshold_reason, alpha, corrected_alpha, family, family_size (counted from the module's catalogue),
-  method ("t", "sign_flip", or a measured check's test), min_seeds (the fewest seeds that can reach
+  method ("sign", "t", "sign_flip", or a measured check's test), min_seeds (the fewest seeds that can reach
   the corrected level; null where seeds do not apply), reachable, seeds, n, kind ("paired" or
   "measured"), effect, effect_ci (an unbounded side is null), effect_ci_method, test_name, p_value,
   mirror_test_name, mirror_p_value, outcome ("supported" / "refuted" / "inconclusive" for empirical

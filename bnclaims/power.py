@@ -80,6 +80,44 @@ def _sign_flip_power(n: int, standardized: float, alpha: float, rng: np.random.G
     return float(np.mean(p_values <= alpha))
 
 
+def _sign_power(n: int, standardized: float, alpha: float) -> float:
+    """The exact sign test's power when each seed lies beyond the boundary with the probability a normal
+    difference `standardized` sds beyond it has (binomial, no simulation)."""
+    from scipy import stats as scipy_stats
+
+    beyond = float(scipy_stats.norm.cdf(standardized))
+    counts = np.arange(n + 1)
+    rejects = scipy_stats.binom.sf(counts - 1, n, 0.5) <= alpha        # P(Bin >= k) <= alpha
+    return float(scipy_stats.binom.pmf(counts[rejects], n, beyond).sum())
+
+
+def sequential_sign_power(design, alpha: float, beyond: float) -> tuple[float, float]:
+    """(P(supported), expected seeds) of the exact sign test run through a sequential design
+    (bnclaims.stats.SequentialDesign) when each seed lies beyond the boundary with probability ``beyond``
+    and short of it otherwise (no ties): exact, by carrying the distribution of the seeds beyond the
+    boundary from look to look and removing the paths that stopped (either side rejected)."""
+    from scipy import stats as scipy_stats
+
+    alive = np.zeros(design.looks[-1] + 1)
+    alive[0] = 1.0
+    supported, expected, seen = 0.0, 0.0, 0
+    for look, n in enumerate(design.looks):
+        added = n - seen
+        step = scipy_stats.binom.pmf(np.arange(added + 1), added, beyond)
+        alive = np.convolve(alive[:seen + 1], step)[:n + 1]
+        wins = np.arange(n + 1)
+        level = design.level(look, alpha)
+        claim = scipy_stats.binom.sf(wins - 1, n, 0.5) <= level        # P(Bin(n, 1/2) >= wins)
+        mirror = scipy_stats.binom.sf(n - wins - 1, n, 0.5) <= level
+        stopped = claim | mirror
+        supported += float(alive[claim].sum())
+        expected += float(alive[stopped].sum()) * n
+        alive = np.where(stopped, 0.0, alive)
+        seen = n
+    expected += float(alive.sum()) * design.looks[-1]
+    return supported, expected
+
+
 def power(method: str, n: int, standardized: float, alpha: float, *, seed: int = 0) -> float:
     """Probability that a one-sided test of the method rejects when the truth lies `standardized`
     standard deviations beyond the boundary."""
@@ -87,6 +125,8 @@ def power(method: str, n: int, standardized: float, alpha: float, *, seed: int =
         return 0.0
     if method == "t":
         return stats.t_test_power(n, standardized, alpha)
+    if method == "sign":
+        return _sign_power(n, standardized, alpha)
     return _sign_flip_power(n, standardized, alpha, np.random.default_rng([seed, n]))
 
 

@@ -59,7 +59,9 @@ __all__ = [
     "paired_differences",
     "one_sided_test",
     "t_test",
+    "sign_test",
     "sign_flip_test",
+    "median_interval",
     "decide",
     "smallest_seeds",
     "mean_ci_t",
@@ -79,7 +81,7 @@ __all__ = [
 ]
 
 HYPOTHESES = ("superiority", "non_inferiority", "equivalence")
-METHODS = ("t", "sign_flip")
+METHODS = ("sign", "t", "sign_flip")
 SUPPORTED, REFUTED, INCONCLUSIVE = "supported", "refuted", "inconclusive"
 OUTCOMES = (SUPPORTED, REFUTED, INCONCLUSIVE)
 
@@ -258,7 +260,32 @@ def t_test(d: ArrayLike, shift: float = 0.0, alternative: str = "greater", *, sc
     return TestResult(name, float(result.statistic), float(result.pvalue), float(excess.size - 1))
 
 
+def sign_test(d: ArrayLike, shift: float = 0.0, alternative: str = "greater", *, scale: float = 0.0) -> TestResult:
+    """Exact sign test of H0: the median of d is ``shift`` (``scipy.stats.binomtest`` on the seeds above
+    and below it; seeds within rounding of the shift weigh nothing).
+
+    It assumes nothing of the shape of d: under H0 each seed lies above the shift with probability one
+    half, whatever the spread, skew or ties, so its false-positive rate is at most its level on any
+    distribution (tests/test_stats.py simulates it on the ledger's own shapes). The price is the
+    estimand, the median difference (a typical seed) rather than the mean, and power: its smallest p
+    is 2^-n, as the sign-flip test's. The statistic is the median of d.
+    """
+    _check_alternative(alternative)
+    excess, _ = _excess(d, shift, scale)
+    above, below = int(np.sum(excess > 0)), int(np.sum(excess < 0))
+    wins = above if alternative == "greater" else below
+    symbol = ">" if alternative == "greater" else "<"
+    name = f"exact sign test (median(d) {symbol} {shift:g}; {wins} of {above + below} seeds on that side)"
+    statistic = float(np.median(np.asarray(d, dtype=np.float64)))
+    if above + below == 0:
+        return TestResult(name, statistic, 1.0, None)
+    p_value = float(_scipy_stats().binomtest(wins, above + below, 0.5, alternative="greater").pvalue)
+    return TestResult(name, statistic, p_value, None)
+
+
 def one_sided_test(d: ArrayLike, shift: float, alternative: str, method: str, *, scale: float = 0.0) -> TestResult:
+    if method == "sign":
+        return sign_test(d, shift, alternative, scale=scale)
     if method == "t":
         return t_test(d, shift, alternative, scale=scale)
     if method == "sign_flip":
@@ -305,12 +332,12 @@ def decide(d: ArrayLike, *, hypothesis: str, threshold: float, alpha: float, met
 def smallest_seeds(method: str, alpha: float) -> int:
     """The fewest seeds with which a one-sided test of this method can reach ``alpha`` at all.
 
-    The t-test can reach any level from 2 seeds; the exact sign-flip test's smallest p is 2^-n.
+    The t-test can reach any level from 2 seeds; the exact sign and sign-flip tests' smallest p is 2^-n.
     """
     _check_alpha(alpha)
     if method == "t":
         return 2
-    if method == "sign_flip":
+    if method in ("sign", "sign_flip"):
         return max(2, math.ceil(math.log2(1.0 / alpha) - 1e-12))
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
@@ -362,8 +389,28 @@ def sign_flip_interval(d: ArrayLike, *, confidence: float = 0.95) -> Interval:
     return Interval(point, float(low), float(high), confidence)
 
 
+def median_interval(d: ArrayLike, *, confidence: float = 0.95) -> Interval:
+    """The median of d with the distribution-free interval that inverts the sign test: order statistics
+    d_(k) and d_(n+1-k), k the largest count with P(Binomial(n, 1/2) < k) <= (1 - confidence) / 2. Its
+    lower bound lies above a value exactly when the one-sided sign test at that tail rejects it (no
+    ties). Too few seeds for the confidence give infinite bounds."""
+    _check_confidence(confidence)
+    arr = np.sort(_as_finite_1d(d, "d", 2))
+    tail = (1.0 - confidence) / 2.0
+    point = float(np.median(arr))
+    counts = np.arange(arr.size + 1)
+    # P(Bin(n, 1/2) <= k - 1) for k = 1..n; the largest k whose probability is within the tail.
+    within = np.nonzero(_scipy_stats().binom.cdf(counts[:-1], arr.size, 0.5) <= tail * (1 + 1e-9))[0]
+    if within.size == 0:
+        return Interval(point, -math.inf, math.inf, confidence)
+    k = int(within[-1]) + 1
+    return Interval(point, float(arr[k - 1]), float(arr[arr.size - k]), confidence)
+
+
 def effect_interval(d: ArrayLike, method: str, *, confidence: float = 0.95) -> tuple[Interval, str]:
     """The interval printed for a paired effect and the name of its method."""
+    if method == "sign":
+        return median_interval(d, confidence=confidence), f"sign-test inversion (median), {confidence:.0%}"
     if method == "t":
         return mean_ci_t(d, confidence=confidence), f"Student t, {confidence:.0%}"
     if method == "sign_flip":

@@ -83,5 +83,5 @@ def test_collect_only_lists_every_check_as_its_test_id():
 @pytest.mark.parametrize("check_id", ["A2.steps_to_target", "A1.lr_sweep", "N2.raw_vs_scaled_inputs"])
 def test_quantized_metrics_use_the_exact_test_and_say_how_many_seeds_they_need(check_id):
     _, check = all_checks()[check_id]
-    assert check.claim.method == "sign_flip"
+    assert check.claim.exact_test and check.claim.method == "sign"
     assert 2.0 ** -check.min_seeds <= check.corrected_alpha < 2.0 ** -(check.min_seeds - 1)

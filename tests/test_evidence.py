@@ -40,7 +40,7 @@ JITTER = np.array([0.003, -0.002, 0.001, 0.004, -0.001])
 
 def claim(**changes) -> Claim:
     fields = dict(statement="A beats B", source="test", metric="accuracy", test="superiority",
-                  threshold=0.01, threshold_reason="for the test")
+                  threshold=0.01, threshold_reason="for the test", paired_test="t")
     return Claim(**{**fields, **changes})
 
 
@@ -93,7 +93,11 @@ def test_malformed_claims_are_rejected(bad: dict, match: str) -> None:
 
 
 def test_well_formed_claims() -> None:
-    assert claim().method == "t" and claim(exact_test=True).method == "sign_flip"
+    assert claim().method == "t" and claim(exact_test=True, paired_test="sign_flip").method == "sign_flip"
+    assert Claim(statement="s", source="s", metric="m", test="superiority", threshold=0.0,
+                 threshold_reason="r").method == "sign"          # the default: calibrated on any shape
+    with pytest.raises(CatalogueError, match="quantized metric needs an exact test"):
+        claim(exact_test=True)                                   # the helper's paired t
     identity = claim(tier="identity", test="measured", criterion="max error below 1e-6")
     assert identity.tier == "identity" and identity.mirror_criterion == ""
     empirical = claim(test="measured", criterion="slope CI contains -1", mirror_criterion="slope CI excludes -1")
@@ -135,10 +139,11 @@ def test_declare_rejects_what_is_not_a_claim() -> None:
 
 def test_check_min_seeds() -> None:
     assert check().min_seeds == 2                                     # t-test
-    assert check(exact_test=True).min_seeds == 5                      # 2^-5 <= 0.05
-    pair = declare({"X1.a": claim(exact_test=True, family="f"), "X1.b": claim(exact_test=True, family="f")})
+    exact = dict(exact_test=True, paired_test="sign")
+    assert check(**exact).min_seeds == 5                              # 2^-5 <= 0.05
+    pair = declare({"X1.a": claim(**exact, family="f"), "X1.b": claim(**exact, family="f")})
     assert pair["X1.a"].min_seeds == 6                                # 0.025
-    four = declare({f"X1.c{i}": claim(exact_test=True, family="f") for i in range(4)})
+    four = declare({f"X1.c{i}": claim(**exact, family="f") for i in range(4)})
     assert four["X1.c0"].min_seeds == 7                               # 0.0125
     assert check(test="measured", criterion="c", mirror_criterion="m", min_seeds=3).min_seeds == 3
     assert check(test="measured", criterion="c", mirror_criterion="m").min_seeds is None
@@ -307,7 +312,7 @@ def test_failures_are_counted_with_what_the_seeds_exclude() -> None:
 
 def grid_check(**changes) -> Check:
     return check("A1.grid_step", metric="best learning rate (log10 grid index)", threshold=0.0, exact_test=True,
-                 **changes)
+                 paired_test="sign_flip", **changes)
 
 
 def test_a_sign_flip_check_at_three_seeds_cannot_reach_its_level() -> None:
@@ -345,8 +350,8 @@ def test_a_sign_flip_check_reaches_its_level_at_five_seeds() -> None:
 
 
 def test_a_family_raises_the_seeds_a_sign_flip_check_needs() -> None:
-    pair = declare({"A1.a": claim(exact_test=True, threshold=0.0, family="f"),
-                    "A1.b": claim(exact_test=True, threshold=0.0, family="f")})
+    pair = declare({"A1.a": claim(exact_test=True, paired_test="sign_flip", threshold=0.0, family="f"),
+                    "A1.b": claim(exact_test=True, paired_test="sign_flip", threshold=0.0, family="f")})
     evidence = evaluate(pair["A1.a"], *paired([1.0] * 5))
     assert (evidence.reachable, evidence.min_seeds, evidence.outcome) == (False, 6, "inconclusive")
     assert "cannot reach its level 0.025 with 5 seeds" in evidence.unreachable_sentence()

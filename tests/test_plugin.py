@@ -84,9 +84,9 @@ from bnclaims.catalogue import Claim, Finding, declare
 from bnclaims.evidence import Arm
 
 BEATS = Claim(statement="A beats B", source="test", metric="accuracy", test="superiority", threshold=0.0,
-              threshold_reason="test")
+              threshold_reason="test", paired_test="t")
 GRID = Claim(statement="A needs fewer steps", source="test", metric="grid steps", test="superiority",
-             threshold=0.0, threshold_reason="test", exact_test=True)
+             threshold=0.0, threshold_reason="test", exact_test=True, paired_test="sign_flip")
 CHECKS = declare({"Z9.refuted": BEATS, "Z9.now_holds": BEATS, "Z9.changed": BEATS, "Z9.too_few_seeds": GRID})
 FINDINGS = {
     check_id: Finding(outcome="refuted", datasets=("digits",), profiles=("short",),

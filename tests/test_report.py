@@ -510,7 +510,7 @@ from bnclaims.catalogue import Claim, Finding, declare
 from bnclaims.evidence import Arm
 
 PAIRED = Claim(statement='BN <script>alert("statement")</script> & co. train better', source="test",
-               metric="accuracy", test="superiority", threshold=0.0, threshold_reason="test")
+               metric="accuracy", test="superiority", threshold=0.0, threshold_reason="test", paired_test="t")
 MEASURED = Claim(statement="time grows linearly", source="test", metric="slope", test="measured", tier="identity",
                  threshold=0.1, threshold_reason="test", criterion="slope within 0.1 of 1")
 CHECKS = declare({"A1.with_figures": PAIRED, "A1-talk.default_plot": PAIRED, "R1.refuted": PAIRED,

@@ -56,7 +56,7 @@ def shapes_from_ledger(ledger: dict) -> list[Shape]:
     """One Shape per empirical paired check of a ledger."""
     shapes = []
     for record in ledger["records"]:
-        if record["tier"] != "empirical" or record["kind"] != "paired":
+        if record["tier"] not in ("empirical", "control") or record["kind"] != "paired":
             continue
         a, b = record["arm_a"], record["arm_b"]
         failed = lambda arm: [o in ("diverged", "collapsed") for o in arm.get("outcomes") or ()] or [False] * len(arm["values"])

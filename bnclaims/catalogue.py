@@ -31,7 +31,10 @@ from dataclasses import dataclass
 
 from . import stats
 
-TIERS = ("empirical", "identity", "implementation")
+TIERS = ("empirical", "control", "identity", "implementation")
+# Tiers whose checks are statistical (seeds, a paired test, three outcomes). A negative control compares
+# two arms that differ in nothing but their seeds: its expected outcome is inconclusive.
+STATISTICAL_TIERS = ("empirical", "control")
 # What a paired comparison's claim is about, where its arms' runs can fail (diverge or collapse): the
 # metric among the seeds where both arms trained ("value"), or the failures themselves ("failure": A fails
 # on fewer seeds than B, the exact McNemar test on the discordant seeds). Both parts are recorded either way.
@@ -102,7 +105,7 @@ class Claim:
         require(self.test in TESTS, f"test must be one of {TESTS}, got {self.test!r}")
         require(math.isfinite(self.threshold), f"the threshold must be a finite number, got {self.threshold}")
         require(self.tier in TIERS, f"tier must be one of {TIERS}, got {self.tier!r}")
-        require(self.test == "measured" or self.tier == "empirical",
+        require(self.test == "measured" or self.tier in STATISTICAL_TIERS,
                 "identity and implementation checks are exact: their test is 'measured'")
         require(self.test != "measured" or bool(self.criterion), "a measured check states its criterion")
         require(not (self.test == "measured" and self.tier == "empirical") or bool(self.mirror_criterion),
@@ -111,6 +114,7 @@ class Claim:
                 f"a {self.test} margin must be positive")
         require(0 < self.alpha < 1, "alpha must be in (0, 1)")
         require(self.min_seeds is None or self.min_seeds >= 1, "min_seeds must be >= 1")
+        require(self.tier != "control" or self.test != "measured", "a negative control is a paired comparison")
         require(self.about in ABOUT, f"about must be one of {ABOUT}, got {self.about!r}")
         require(self.paired_test in stats.METHODS, f"paired_test must be one of {stats.METHODS}")
         require(not (self.exact_test and self.paired_test == "t"), "a quantized metric needs an exact test, not t")
@@ -239,6 +243,8 @@ def validate_findings(findings: Mapping[str, Finding | tuple], checks: Mapping[s
 def _validate_finding(where: str, finding, check: Check, datasets, profiles, engines) -> None:
     if not isinstance(finding, Finding):
         raise CatalogueError(f"{where} must be a Finding, got {type(finding).__name__}")
+    if check.tier == "control":
+        raise CatalogueError(f"{where}: a negative control declares no finding (its expected outcome is inconclusive)")
     allowed = ("refuted", "inconclusive") if check.tier == "empirical" else ("fails",)
     if finding.outcome not in allowed:
         raise CatalogueError(f"{where}: a finding of an {check.tier} check declares one of {allowed}, "

@@ -287,12 +287,13 @@ def failure_part(arm_a: Arm, arm_b: Arm, level: float) -> dict | None:
     fa, fb = arm_a.failed(), arm_b.failed()
     d = stats.failure_differences(fa, fb)
     claim, mirror = stats.failure_test(fa, fb, "greater"), stats.failure_test(fa, fb, "less")
+    named = lambda name: name.replace("only B failed", f"only {arm_b.name} failed").replace("only A)", f"only {arm_a.name})")
     method, confidence = _interval_words("sign_flip", level)
     interval = stats.sign_flip_interval(d, confidence=confidence)
     return {"a_failed": int(sum(fa)), "b_failed": int(sum(fb)), "only_a": int(np.sum(d < 0)),
             "only_b": int(np.sum(d > 0)), "n": int(d.size), "effect": float(d.mean()),
             "ci": [_json_bound(interval.low), _json_bound(interval.high)], "ci_method": method,
-            "test_name": claim.name, "p_value": claim.p_value, "mirror_p_value": mirror.p_value, "level": level}
+            "test_name": named(claim.name), "p_value": claim.p_value, "mirror_p_value": mirror.p_value, "level": level}
 
 
 def evaluate(check: Check, arm_a: Arm, arm_b: Arm, *, rerun: str = "", notes=(), design=None, look: int = 0,
@@ -336,7 +337,9 @@ def evaluate(check: Check, arm_a: Arm, arm_b: Arm, *, rerun: str = "", notes=(),
         claim_name, mirror_name = decision.claim.name, decision.mirror.name
         interval = stats.effect_interval(d, interval_method, confidence=confidence)[0]
         improvement = stats.probability_of_improvement(values_a, values_b) if claim.about == "value" else None
-        design_power = power.sensitivity(check.id, claim.method, level, d, claim.threshold, claim.test)
+        # A power statement from the spread of -1/0/+1 failure differences would mean nothing.
+        design_power = (None if claim.about == "failure"
+                        else power.sensitivity(check.id, claim.method, level, d, claim.threshold, claim.test))
     else:
         outcome, p, mirror_p, claim_name, mirror_name = INCONCLUSIVE, None, None, "not tested", "not tested"
         interval = stats.Interval(float(d.mean()) if d.size else math.nan, -math.inf, math.inf, confidence)
@@ -344,7 +347,8 @@ def evaluate(check: Check, arm_a: Arm, arm_b: Arm, *, rerun: str = "", notes=(),
         notes = (*notes, f"fewer than 2 seeds where both arms trained ({d.size} of {len(arm_a.seeds)}): "
                          f"the {claim.metric} cannot be compared, only the failures")
     if claim.about == "failure":   # the same p as the sign-flip test on d, named as the test it is
-        claim_name, mirror_name = failures["test_name"], failures["test_name"].replace("exact McNemar", "mirror: exact McNemar")
+        claim_name = f"{failures['test_name']}: {arm_a.name} fails on fewer seeds"
+        mirror_name = f"{failures['test_name']}: {arm_a.name} fails on more seeds"
     blocked = blocking_failures(check, arm_a, arm_b)
     outcome = INCONCLUSIVE if blocked and outcome == SUPPORTED else outcome
     trained_part = None
@@ -434,6 +438,19 @@ class Settlement:
 NEAR_LEVEL_FACTOR = 2.0
 
 
+def _settle_control(evidence: Evidence, strict: bool) -> Settlement:
+    """A negative control's two arms differ only in their seeds: inconclusive is its expected outcome. A
+    supported or refuted control is a false positive, which happens by chance no more often than its level
+    (and more often if runs are not independent, or a cache serves the wrong run): reported first in the
+    summary, and a failure under --claims-strict."""
+    if evidence.outcome == INCONCLUSIVE:
+        return Settlement("pass", "")
+    text = (f"{evidence.check_id}: negative control {evidence.outcome}, expected inconclusive: a false positive "
+            f"of the suite's tests on real runs (claim p={_fmt_p(evidence.p_value)}, mirror "
+            f"p={_fmt_p(evidence.mirror_p_value)})")
+    return Settlement("fail" if strict else "pass", f"{text}\n{evidence.message()}" if strict else text)
+
+
 # Outcomes from worst to best: a check whose outcome is worse than its catalogue entry expects has regressed.
 OUTCOME_RANK = {REFUTED: 0, INCONCLUSIVE: 1, SUPPORTED: 2, FAILS: 0, HOLDS: 2}
 
@@ -450,6 +467,8 @@ def settle(evidence: Evidence, finding=None, *, strict: bool = False) -> Settlem
     decided by the float rounding of this machine's CPU. Under ``strict`` (for maintainers) that fails
     too, so that findings cannot go stale, except for a finding declared near_level whose check is
     supported with p within NEAR_LEVEL_FACTOR of the level."""
+    if evidence.tier == "control":
+        return _settle_control(evidence, strict)
     if finding is None:
         if evidence.passed:
             return Settlement("pass", "")

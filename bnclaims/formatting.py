@@ -12,8 +12,10 @@ import math
 
 import numpy as np
 
-TIER_ORDER = {"empirical": 0, "identity": 1, "implementation": 2}
-TIER_TITLES = {"empirical": "empirical claims", "identity": "identities", "implementation": "implementation checks"}
+TIER_ORDER = {"empirical": 0, "control": 1, "identity": 2, "implementation": 3}
+TIER_TITLES = {"empirical": "empirical claims", "control": "negative controls", "identity": "identities",
+               "implementation": "implementation checks"}
+STATISTICAL_TIERS = ("empirical", "control")
 EMPIRICAL_OUTCOMES = ("supported", "refuted", "inconclusive")
 EXACT_OUTCOMES = ("holds", "fails")
 
@@ -196,8 +198,8 @@ def format_message(record: dict) -> str:
     lines = [f"check {record['check_id']} ({record['tier']}): {record['statement']!r} ({record['source']})"]
     if not record.get("reachable", True):
         lines.append(f"  cannot decide: {unreachable_sentence(record)}")
-    lines.append(f"  {'supported' if record['tier'] == 'empirical' else 'holds'} if: {record['expected']}")
-    if record["tier"] == "empirical":
+    lines.append(f"  {'supported' if record['tier'] in STATISTICAL_TIERS else 'holds'} if: {record['expected']}")
+    if record["tier"] in STATISTICAL_TIERS:
         lines.append(f"  refuted if: {record['refuted_if']}")
     spec = effect_spec(record)
     ci = f"{format_interval(record['effect_ci'], spec)} ({record['effect_ci_method']})"
@@ -264,7 +266,7 @@ def summary_line(record: dict) -> str:
 def tier_count(records: list[dict], tier: str) -> str:
     """'empirical claims (30): 20 supported, 6 refuted, 4 inconclusive; 10 declared findings (xfail)'."""
     chosen = [r for r in records if r["tier"] == tier]
-    outcomes = EMPIRICAL_OUTCOMES if tier == "empirical" else EXACT_OUTCOMES
+    outcomes = EMPIRICAL_OUTCOMES if tier in STATISTICAL_TIERS else EXACT_OUTCOMES
     counts = ", ".join(f"{sum(r['outcome'] == o for r in chosen)} {'hold' if o == 'holds' else o}" for o in outcomes)
     findings = sum(r.get("test_outcome") == "xfailed" for r in chosen)
     failed = sum(r.get("test_outcome") == "failed" for r in chosen)
@@ -281,22 +283,33 @@ def runs_line(runs: dict) -> str:
 def not_observed_lines(records: list[dict]) -> list[str]:
     """First in the summary: the declared findings this machine did not reproduce, in a user's words."""
     changed = [r for r in records if (r.get("finding") or {}).get("not_observed")]
-    if not changed:
-        return []
-    return [f"declared findings not observed on this machine ({len(changed)}; reported, not failed: the run fails "
-            f"only where a check is worse than the catalogue expects, or under --claims-strict):",
-            *(f"  {r['check_id']}: declared {r['finding']['outcome']}, observed {r['outcome']}" for r in changed)]
+    positives = [r for r in records if r["tier"] == "control" and r["outcome"] != "inconclusive"]
+    lines = []
+    if changed:
+        lines += [f"declared findings not observed on this machine ({len(changed)}; reported, not failed: the run "
+                  f"fails only where a check is worse than the catalogue expects, or under --claims-strict):",
+                  *(f"  {r['check_id']}: declared {r['finding']['outcome']}, observed {r['outcome']}" for r in changed)]
+    if positives:
+        lines += [f"negative controls with a false positive ({len(positives)}; arms that differ only in their seeds, "
+                  f"expected inconclusive; by chance at most their level, more often if something is wrong):",
+                  *(f"  {r['check_id']}: {r['outcome']} (p={format_p(r['p_value'])}, mirror "
+                    f"p={format_p(r['mirror_p_value'])})" for r in positives)]
+    return lines
 
 
 def summary_lines(records: list[dict]) -> list[str]:
     """The terminal summary of a session's records: counts per tier, then one line per record."""
     ordered = sorted(records, key=record_order)
     empirical = [r for r in ordered if r["tier"] == "empirical"]
-    exact = [r for r in ordered if r["tier"] != "empirical"]
+    controls = [r for r in ordered if r["tier"] == "control"]
+    exact = [r for r in ordered if r["tier"] not in STATISTICAL_TIERS]
     lines = not_observed_lines(ordered)
     if empirical:
         lines.append(tier_count(ordered, "empirical"))
         lines += ["  " + summary_line(record) for record in empirical]
+    if controls:
+        lines.append(tier_count(ordered, "control"))
+        lines += ["  " + summary_line(record) for record in controls]
     if exact:
         lines.append(" | ".join(tier_count(ordered, tier) for tier in ("identity", "implementation")
                                 if any(r["tier"] == tier for r in exact)))

@@ -2,16 +2,17 @@
 shows no experiment for it).
 
 Experiment: the talk's base setting with relu, elu, tanh, sigmoid and softsign, with and without BN,
-across the profile's seeds; test accuracy. Three claims:
+across the profile's seeds; test accuracy. Two claims:
 - A5 (family of 4, Bonferroni): with BN, each other activation is NON-INFERIOR to relu within 0.03:
   "freely" means the choice costs little. Margin reason: three points is a loss a practitioner would
   accept for the freedom of choice and several times the seed spread; relu is the reference because it
   is the talk's and the common default.
-- A5-spread: the spread of test accuracy across the five activations (max - min, per seed) shrinks with
-  BN by more than 0.05 (five points: a change visible on the sweep plot, above seed noise).
 - A5-sigmoid: the saturating sigmoid gains most: its gain from BN (BN - plain, per seed) exceeds relu's
   gain by more than 0.05. Ioffe & Szegedy (2015, Sec. 4.1) trained exactly this kind of MNIST network
   with sigmoid and argued BN keeps sigmoid inputs out of the saturated regime.
+A third check, that the spread of accuracy across the activations (max - min per seed) shrinks with BN,
+was dropped: the spread without BN is set by the plain sigmoid model alone, so it counted A5-sigmoid's
+number a second time (the two effects agreed to the third decimal on every ledger).
 
 Literature: Ioffe & Szegedy (2015, Sec. 3.3 and 4.1); Glorot & Bengio (2010) on sigmoid saturation.
 """
@@ -38,10 +39,6 @@ OTHERS = {"A5.elu": "elu", "A5.tanh": "tanh", "A5.sigmoid": "sigmoid", "A5.softs
 
 CHECKS = declare({
     **{check_id: EVERY_ACTIVATION for check_id in OTHERS},
-    "A5-spread.spread": Claim(
-        statement=f"{STATEMENT}: accuracy varies less across activations with BN", source=SOURCE,
-        metric="spread of test accuracy across activations (max - min)", test="superiority", threshold=0.05,
-        threshold_reason="five points: visible on the sweep plot, above seed noise"),
     "A5-sigmoid.sigmoid_vs_relu_gain": Claim(
         statement=f"{STATEMENT}: saturating sigmoid gains most from BN (Ioffe & Szegedy 4.1)",
         source=SOURCE, metric="gain from BN in test accuracy (BN - plain)", test="superiority", threshold=0.05,
@@ -96,10 +93,6 @@ def by_activation(lab):
     return lab.per_look(lambda: _by_activation(lab))
 
 
-def accuracy_matrix(runs_by_activation: dict[str, list]) -> np.ndarray:
-    return np.array([[run.test_accuracy for run in runs] for runs in runs_by_activation.values()])
-
-
 def seeds_of(by_activation) -> tuple[int, ...]:
     return tuple(run.spec.seed for run in by_activation["BN"]["relu"])
 
@@ -117,15 +110,6 @@ def test_every_activation_works_with_bn(check, by_activation, verify, figure):
     bn, activation = by_activation["BN"], OTHERS[check]
     verify(check, arm_from_runs(activation, bn[activation], metrics.test_accuracy),
            arm_from_runs("relu", bn["relu"], metrics.test_accuracy))
-
-
-@pytest.mark.parametrize("check", ["A5-spread.spread"])
-def test_spread_across_activations_shrinks(check, by_activation, verify, figure):
-    by_activation = by_activation()
-    figure(sweep_figure(by_activation))
-    spread = {arm: np.ptp(accuracy_matrix(runs), axis=0) for arm, runs in by_activation.items()}
-    seeds = seeds_of(by_activation)
-    verify(check, Arm("plain", tuple(spread["plain"]), seeds), Arm("BN", tuple(spread["BN"]), seeds))
 
 
 @pytest.mark.parametrize("check", ["A5-sigmoid.sigmoid_vs_relu_gain"])

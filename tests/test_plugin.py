@@ -22,10 +22,13 @@ def test_the_controller_starts_without_scipy_stats_or_keras():
 @pytest.mark.slow
 def test_talk_table_on_digits_writes_the_ledger_and_hits_the_cache_the_second_time(tmp_path):
     options = ["claims/test_talk_table.py", "--claims-profile", "short", "--claims-dataset", "digits", "--claims-seeds", "3",
-               "--claims-cache", str(tmp_path / "cache"), "--claims-report-dir", str(tmp_path / "reports")]
+               "--claims-looks", "1", "--claims-cache", str(tmp_path / "cache"),
+               "--claims-report-dir", str(tmp_path / "reports")]
     cold = run_pytest(*options)
-    assert "claims: profile short, dataset digits, seeds 0-2 (n=3), budget 32,000 examples per run" in cold.stdout
-    assert "reproduce with: pytest claims/ --claims-profile short --claims-dataset digits --claims-seeds 0-2" in cold.stdout
+    assert ("claims: profile short, dataset digits, seeds 0-2 (n=3, up to 3 for an undecided paired check), budget "
+            "32,000 examples per run") in cold.stdout
+    assert ("reproduce with: pytest claims/ --claims-profile short --claims-dataset digits --claims-seeds 0-2 "
+            "--claims-looks 1") in cold.stdout
     assert "trained in" in cold.stderr            # one progress line per run
     # 24 runs; TABLE-2..4 also read BN's base runs (TABLE-1's), served again from the cache.
     assert "runs: 24 trained, 9 from the cache" in cold.stdout
@@ -46,7 +49,7 @@ def test_talk_table_on_digits_writes_the_ledger_and_hits_the_cache_the_second_ti
     warm = run_pytest(*options, "-n", "2")
     assert "runs: 0 trained, 33 from the cache (every run a cache hit)" in warm.stdout
     assert "cache hit" in warm.stderr and "trained in" not in warm.stderr
-    assert "threads per worker 1" in warm.stdout
+    assert "threads per run 1" in warm.stdout
     # The verdicts do not depend on where the runs came from.
     assert json.loads((tmp_path / "reports" / "claims.json").read_text())["records"] == ledger["records"]
 
@@ -267,3 +270,21 @@ def test_the_plugin_is_wiring_only():
     source = (ROOT / "fixtures" / "plugin.py").read_text()
     assert "json.dumps" not in source and "write_ledger" not in source and "matplotlib" not in source
     assert "terminalreporter.write_line(line)" in source and "tier_count" not in source
+
+
+@pytest.mark.slow
+def test_a_run_gives_the_same_numbers_whatever_the_sessions_layout(tmp_path):
+    """The talk's model at 250 steps (TABLE-1 on the short profile, mnist5k), trained by a session of two
+    workers, of one worker, and without xdist, each into its own cache: the same numbers. The thread
+    count changes a run's last bits and is not in its key, so every layout trains on one thread."""
+    options = ["claims/test_talk_table.py", "-k", "TABLE-1", "--claims-profile", "short", "--claims-seeds", "2",
+               "--claims-looks", "1"]
+    values = {}
+    for layout in (["-n", "2"], ["-n", "1"], ["-p", "no:xdist"]):
+        name = "-".join(layout).replace(":", "")
+        result = run_pytest(*options, *layout, "--claims-cache", str(tmp_path / name),
+                            "--claims-report-dir", str(tmp_path / name / "reports"))
+        assert "threads per run 1" in result.stdout and "trained in" in result.stderr, result.stdout + result.stderr
+        record = json.loads((tmp_path / name / "reports" / "claims.json").read_text())["records"][0]
+        values[name] = (record["arm_a"]["values"], record["arm_b"]["values"])
+    assert len(set(map(repr, values.values()))) == 1, values

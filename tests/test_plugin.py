@@ -288,3 +288,12 @@ def test_a_run_gives_the_same_numbers_whatever_the_sessions_layout(tmp_path):
         record = json.loads((tmp_path / name / "reports" / "claims.json").read_text())["records"][0]
         values[name] = (record["arm_a"]["values"], record["arm_b"]["values"])
     assert len(set(map(repr, values.values()))) == 1, values
+
+
+def test_help_lists_every_option_and_prints_a_percent_sign():
+    """argparse formats help strings with %: a literal one in an option's help must not crash --help."""
+    result = run_pytest("--help")
+    assert result.returncode == 0, result.stderr
+    for option in ("--claims-profile", "--claims-dataset", "--claims-looks", "--claims-strict", "--claims-cache-mode"):
+        assert option in result.stdout, option
+    assert "last 20% of the training" in " ".join(result.stdout.split())

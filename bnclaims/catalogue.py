@@ -181,7 +181,7 @@ def declare(claims: Mapping[str, Claim]) -> dict[str, Check]:
 
 # What a near-level finding's reason ends with (Finding.explain).
 NEAR_LEVEL_NOTE = (". Its p sits near the level, where another CPU's float rounding can carry it under: there the "
-                   "check is supported, and passes")
+                   "check ends on that side of the level (supported, or refuted by its mirror test), and passes")
 
 
 @dataclass(frozen=True)
@@ -193,9 +193,10 @@ class Finding:
     profiles: tuple[str, ...]
     reason: str                  # the mechanism, with {fields} from REASON_FIELDS for the numbers
     engines: tuple[str, ...] = ()   # the engines whose runs show it; empty: every engine
-    # An inconclusive finding whose claim test sits just above its level, where float rounding that
-    # differs between CPUs can put p on either side of it (bnclaims.evidence.settle, NEAR_LEVEL_FACTOR).
-    # Declared where, on a CPU the check has run on, its claim p lay within that factor of its level.
+    # An inconclusive finding whose claim or mirror test sits near its level, where float rounding that
+    # differs between CPUs can put p on either side of it (bnclaims.evidence.settle, NEAR_LEVEL_FACTOR):
+    # the check is declared machine-dependent. Declared where, on a CPU the check has run on, that p lay
+    # within that factor of its level.
     near_level: bool = False
 
     def applies(self, dataset: str, profile: str, engine: str | None = None) -> bool:

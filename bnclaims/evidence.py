@@ -20,7 +20,7 @@ import numpy as np
 from . import power, stats
 from .catalogue import EXACT_TIER_OUTCOMES, Check, Claim  # noqa: F401 (Claim: claim modules import it here)
 # The message and summary formatters live in bnclaims.formatting; they are re-exported here.
-from .formatting import (failure_text, format_interval, format_message, record_order,  # noqa: F401
+from .formatting import (failure_text, format_interval, format_message, number_text, record_order,  # noqa: F401
                          summary_line, unreachable_sentence)
 from .formatting import format_p as _fmt_p
 
@@ -177,6 +177,7 @@ class Evidence:
         data["arm_b"] = self.arm_b.to_dict() if self.arm_b else None
         data["reachable"] = self.reachable
         data["effect_ci"] = [_json_bound(bound) for bound in self.effect_ci]
+        data["effect"] = _json_bound(self.effect)    # none where nothing could be compared (no trained pair)
         return data
 
     def to_json(self) -> str:
@@ -186,7 +187,7 @@ class Evidence:
         """The numbers a finding's reason may quote (catalogue.REASON_FIELDS), formatted."""
         spec = "+.4f" if self.kind == "paired" else "+.4g"
         fields = {
-            "effect": f"{self.effect:{spec}}", "ci": format_interval(self.effect_ci, spec),
+            "effect": number_text(self.effect, spec), "ci": format_interval(self.effect_ci, spec),
             "ci_method": self.effect_ci_method, "p": _fmt_p(self.p_value), "mirror_p": _fmt_p(self.mirror_p_value),
             "alpha": f"{self.corrected_alpha:.4g}", "n": str(self.n), "seeds": str(list(self.seeds)),
             "observed": self.observed, "outcome": self.outcome,
@@ -431,11 +432,13 @@ class Settlement:
     text: str
 
 
-# How far under its level a claim test's p may fall before a near-level finding (catalogue.Finding) no
-# longer describes the evidence. Float rounding differs between CPUs (bnclaims.backend.cpu_identity), and
-# between the two CPUs the default profile has run on, the same check's p moved by up to a factor 1.6
-# (A6-ghost.group32_vs_128: 0.029 and 0.018, at level 0.025); 2 covers that with a little room.
-NEAR_LEVEL_FACTOR = 2.0
+# How far under its level the deciding p (the claim test's for supported, the mirror's for refuted) may fall
+# before a near-level finding (catalogue.Finding) no longer describes the evidence. Float rounding differs
+# between CPUs (bnclaims.backend.cpu_identity) and decides which seeds of a run near divergence fail: two
+# CPUs' runs of TABLE-2 failed on 5 and on 3 of 7 plain seeds, two seeds apart. With the exact sign test at
+# 14 to 21 seeds, one seed moving to the other side of the boundary moves p by a factor of about 2; 4
+# allows the two seeds seen.
+NEAR_LEVEL_FACTOR = 4.0
 
 
 def _settle_control(evidence: Evidence, strict: bool) -> Settlement:
@@ -465,8 +468,9 @@ def settle(evidence: Evidence, finding=None, *, strict: bool = False) -> Settlem
     the outcome better (the claim is supported here, where the finding declares it inconclusive, say)
     passes and is reported as such: which seeds diverge, and so where a p near its level falls, can be
     decided by the float rounding of this machine's CPU. Under ``strict`` (for maintainers) that fails
-    too, so that findings cannot go stale, except for a finding declared near_level whose check is
-    supported with p within NEAR_LEVEL_FACTOR of the level."""
+    too, so that findings cannot go stale. A finding declared near_level (machine-dependent) passes either
+    neighbouring outcome, supported or refuted, whose deciding p lies within NEAR_LEVEL_FACTOR of the
+    level, in either mode."""
     if evidence.tier == "control":
         return _settle_control(evidence, strict)
     if finding is None:
@@ -482,6 +486,13 @@ def settle(evidence: Evidence, finding=None, *, strict: bool = False) -> Settlem
     level = evidence.look_alpha if evidence.look_alpha is not None else evidence.corrected_alpha
     observed = (f"{evidence.check_id}: the catalogue declares this check {finding.outcome} on this profile; on this "
                 f"machine it is {evidence.outcome}" + (f" (claim p={p:.3g} at level {level:.3g})" if p is not None else ""))
+    deciding = evidence.mirror_p_value if evidence.outcome == REFUTED else p
+    if finding.near_level and deciding is not None and level / NEAR_LEVEL_FACTOR <= deciding <= level:
+        test = "its mirror test" if evidence.outcome == REFUTED else "its claim test"
+        return Settlement("pass", f"declared finding {finding.outcome!r} not observed here: {evidence.outcome} with "
+                                  f"p={deciding:.3g} ({test}) at {level:.3g}, within a factor "
+                                  f"{NEAR_LEVEL_FACTOR:g} of the level, where float rounding that differs between "
+                                  f"CPUs moves p (the finding is declared near its level: machine-dependent)")
     if OUTCOME_RANK[evidence.outcome] < OUTCOME_RANK[finding.outcome]:
         return Settlement("fail", f"{observed}, worse than declared: the claim regressed\n{evidence.message()}")
     if not strict:
@@ -489,10 +500,5 @@ def settle(evidence: Evidence, finding=None, *, strict: bool = False) -> Settlem
                                   f"from another machine's runs, and float rounding that differs between CPUs can "
                                   f"change which seeds fail and where a p near its level falls "
                                   f"(--claims-strict makes this a failure, for maintainers re-deciding findings)")
-    if finding.near_level and evidence.passed and p is not None and p >= level / NEAR_LEVEL_FACTOR:
-        return Settlement("pass", f"declared finding {finding.outcome!r} not observed here: supported with "
-                                  f"p={p:.3g} at {level:.3g}, within a factor {NEAR_LEVEL_FACTOR:g} of the level, "
-                                  f"where float rounding that differs between CPUs moves p (the finding is declared "
-                                  f"near its level)")
     return Settlement("fail", f"{observed} (--claims-strict): re-decide the finding from this evidence, or remove "
                               f"it if the claim now holds\n{evidence.message()}")

@@ -49,7 +49,12 @@ def effect_spec(record: dict) -> str:
 
 
 def format_effect(record: dict) -> str:
-    return f"{record['effect']:{effect_spec(record)}}"
+    return number_text(record["effect"], effect_spec(record))
+
+
+def number_text(value, spec: str) -> str:
+    """A number in its format; 'n/a' where there is none (an effect with no seed to compare)."""
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:{spec}}"
 
 
 def format_effect_interval(record: dict) -> str:
@@ -212,7 +217,7 @@ def format_message(record: dict) -> str:
                            f"[{plo:.2f}, {phi:.2f}] (Clopper-Pearson)")
         level = record.get("look_alpha") or record["corrected_alpha"]
         lines += [
-            f"  observed: effect {record['effect']:{spec}}, {ci}{improvement}, n={record['n']} seeds "
+            f"  observed: effect {number_text(record['effect'], spec)}, {ci}{improvement}, n={record['n']} seeds "
             f"{seeds_text(record['seeds'])}",
             f"  tests at level {level:.4g}: claim p={format_p(record['p_value'])} "
             f"({record['test_name']}); mirror p={format_p(record['mirror_p_value'])} ({record['mirror_test_name']})",
@@ -259,7 +264,7 @@ def summary_line(record: dict) -> str:
     settled = record["test_outcome"]
     if (record.get("finding") or {}).get("not_observed"):
         settled += "; its declared finding not observed here"
-    return (f"{record['check_id']:<34} {record['outcome']:<13} effect {record['effect']:{spec}} "
+    return (f"{record['check_id']:<34} {record['outcome']:<13} effect {number_text(record['effect'], spec)} "
             f"{format_interval(record['effect_ci'], spec)} {p} n={record['n']} ({settled})")
 
 

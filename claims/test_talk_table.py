@@ -95,14 +95,16 @@ def _claim(comparison: Comparison) -> Claim:
 CHECKS = declare({check_id: _claim(comparison) for check_id, comparison in COMPARISONS.items()})
 
 
+# Comparison 2 as a claim about failure: at lr 1, batch 1024 the plain model trains on some seeds and fails
+# on others, and which seeds fail is decided by the CPU's float rounding. At the design's 21 seeds its
+# exact test ends near its level: machine-dependent.
 FINDINGS = {
     "TABLE-2.big_learning_rate": Finding(
-        outcome="inconclusive", datasets=("mnist5k",), profiles=("default",), engines=("compiled",),
-        reason="at lr 1, batch 1024 and the talk's budget the plain model either trains to about BN's accuracy "
-               "or fails, seed by seed ({b} failures: {b_failures}; per seed {b_values} against BN {a_values}), "
-               "so the paired differences are bimodal and the effect {effect} ({ci}, {ci_method}) is neither "
-               "credibly above the 10-point threshold (p={p}) nor below it (p={mirror_p}) at {alpha}. The "
-               "talk's single run (0.0892) was one of the failing kind"),
+        outcome="inconclusive", datasets=("mnist5k",), profiles=("default",), engines=("compiled",), near_level=True,
+        reason="at lr 1, batch 1024 and the talk's budget the plain model fails on {b_failures} seeds and BN on "
+               "{a_failures}: the plain model either trains to about BN's accuracy or fails, seed by seed, and "
+               "these seeds do not show credibly more failures at {alpha} (p={p}). The talk's single run "
+               "(0.0892) was one of the failing kind"),
 }
 
 def accuracies(runs) -> list:

@@ -180,7 +180,7 @@ def test_a_near_level_finding_passes_where_this_cpu_supports_the_check_just_unde
     assert (records["Z9.just_under"]["outcome"], records["Z9.just_under"]["test_outcome"]) == ("supported", "passed")
     assert records["Z9.just_under"]["finding"]["near_level"] is True
     assert records["Z9.just_under"]["finding"]["not_observed"].startswith(
-        "declared finding 'inconclusive' not observed here: supported with p=0.0381 at 0.05")
+        "declared finding 'inconclusive' not observed here: supported with p=0.0381 (its claim test) at 0.05")
     assert (records["Z9.as_declared"]["outcome"], records["Z9.as_declared"]["test_outcome"]) == ("inconclusive", "xfailed")
     assert "not_observed" not in records["Z9.as_declared"]["finding"]
     assert "not observed here" in (project / "reports" / "claims.html").read_text()

@@ -72,7 +72,6 @@ __all__ = [
     "probability_of_improvement",
     "loglog_slope",
     "bonferroni",
-    "holm",
     "SequentialDesign",
     "failure_differences",
     "failure_test",
@@ -487,19 +486,6 @@ def bonferroni(alpha: float, family_size: int) -> float:
     if not is_integer or family_size < 1:
         raise ValueError(f"family_size must be a positive integer, got {family_size!r}")
     return alpha / int(family_size)
-
-
-def holm(p_values: ArrayLike, alpha: float) -> np.ndarray:
-    """Which of a family's hypotheses Holm's step-down rejects at family-wise level ``alpha``
-    (statsmodels ``multipletests(method="holm")``): valid under any dependence, and never rejects
-    less than Bonferroni."""
-    _check_alpha(alpha)
-    from statsmodels.stats.multitest import multipletests
-
-    p = np.asarray(p_values, dtype=np.float64)
-    if p.ndim != 1 or p.size < 1 or not np.all((p >= 0) & (p <= 1)):
-        raise ValueError(f"p-values must be a non-empty list in [0, 1], got {p.tolist()}")
-    return np.asarray(multipletests(p, alpha=alpha, method="holm")[0], dtype=bool)
 
 
 def failure_differences(a_failed: ArrayLike, b_failed: ArrayLike) -> np.ndarray:

@@ -291,8 +291,9 @@ def not_observed_lines(records: list[dict]) -> list[str]:
     positives = [r for r in records if r["tier"] == "control" and r["outcome"] != "inconclusive"]
     lines = []
     if changed:
-        lines += [f"declared findings not observed on this machine ({len(changed)}; reported, not failed: the run "
-                  f"fails only where a check is worse than the catalogue expects, or under --claims-strict):",
+        lines += [f"declared findings not observed on this machine ({len(changed)}; reported, not failed: a run fails "
+                  f"only where a check is worse than the catalogue expects, and under --claims-strict where a finding "
+                  f"not declared near its level is not observed):",
                   *(f"  {r['check_id']}: declared {r['finding']['outcome']}, observed {r['outcome']}" for r in changed)]
     if positives:
         lines += [f"negative controls with a false positive ({len(positives)}; arms that differ only in their seeds, "

@@ -100,6 +100,9 @@ def improvement_text(record: dict) -> str:
 
 
 def arm_mean(arm: dict) -> float:
+    """The arm's mean over the seeds whose run trained (all its seeds where no run failed)."""
+    if arm.get("trained_mean") is not None:
+        return float(arm["trained_mean"])
     return float(np.mean(arm["values"]))
 
 

@@ -90,9 +90,9 @@ def comparison_text(a: dict, b: dict, labels: Sequence[str]) -> str:
     lines.append("")
     rows = compare_rows(a, b)
     width = max([len("check"), *(len(row["check_id"]) for row in rows)])
-    effect = max([len("A effect [95% interval]"), *(len(_effect(row[side])) for row in rows for side in "ab")])
-    lines.append(f"{'check':<{width}}  {'A outcome':<13} {'A effect [95% interval]':<{effect}}  {'B outcome':<13} "
-                 f"B effect [95% interval]")
+    effect = max([len("A effect [interval]"), *(len(_effect(row[side])) for row in rows for side in "ab")])
+    lines.append(f"{'check':<{width}}  {'A outcome':<13} {'A effect [interval]':<{effect}}  {'B outcome':<13} "
+                 f"B effect [interval]")
     for row in rows:
         ra, rb = row["a"], row["b"]
         line = (f"{row['check_id']:<{width}}  {ra['outcome'] if ra else '—':<13} {_effect(ra):<{effect}}  "
@@ -141,7 +141,7 @@ def checks_table(a: dict, b: dict) -> str:
             f"{_e(rb['n']) if rb else '—'}</td><td class=\"flag\">{_e(flag)}</td></tr>")
     return ('<table class="compare" id="compare-table"><thead><tr><th rowspan="2">check</th><th rowspan="2">'
             'threshold</th><th colspan="3">A</th><th colspan="3">B</th><th rowspan="2"></th></tr><tr>'
-            "<th>outcome</th><th>effect [95% interval]</th><th>n</th><th>outcome</th><th>effect [95% interval]</th>"
+            "<th>outcome</th><th>effect [interval]</th><th>n</th><th>outcome</th><th>effect [interval]</th>"
             f"<th>n</th></tr></thead><tbody>{''.join(body)}</tbody></table>")
 
 
@@ -166,7 +166,7 @@ def talk_comparison(a: dict, b: dict) -> str:
         body.append(f'<tr><td class="id">{_e(row["check_id"])}{page.note(" − ".join(arm["name"] for arm in arms))}</td>'
                     + "".join(f'<td class="number">{"—" if v is None else f"{v:.4f}"}</td>' for v in talk)
                     + f'<td class="number">{talk_gap}</td>{means(row["a"])}{means(row["b"])}</tr>')
-    head = "<th>A arm</th><th>B arm</th><th>gap [95% interval]</th>"
+    head = "<th>A arm</th><th>B arm</th><th>gap [interval]</th>"
     return ('<table class="talk"><thead><tr><th rowspan="2">comparison (A − B arms)</th><th colspan="3">talk (one run)'
             f'</th><th colspan="3">A</th><th colspan="3">B</th></tr><tr><th>A arm</th><th>B arm</th><th>gap</th>{head}'
             f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")

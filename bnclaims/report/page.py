@@ -204,7 +204,7 @@ def budget_line(records: list[dict], ledger: dict) -> tuple[str, bool]:
     return f"Profile {profile}; this ledger does not state its training budget.", False
 
 
-CHECK_HEAD = "<th>check</th><th>outcome</th><th>effect [95% interval]</th><th>threshold</th><th>n</th>"
+CHECK_HEAD = "<th>check</th><th>outcome</th><th>effect [interval]</th><th>threshold</th><th>n</th>"
 CHECK_COLUMNS = ('<col class="c-check"><col class="c-outcome"><col class="c-effect"><col class="c-threshold">'
                  '<col class="c-n">')
 
@@ -315,7 +315,7 @@ def talk_table(records: list[dict], ledger: dict) -> str:
     return ('<table class="talk"><thead><tr><th rowspan="2">comparison</th><th rowspan="2">arms (A − B)</th>'
             '<th colspan="3">talk (one run, full MNIST)</th>'
             f'<th colspan="3">{_e(here)}</th><th rowspan="2">outcome</th><th rowspan="2">n</th></tr>'
-            "<tr><th>A</th><th>B</th><th>gap</th><th>A</th><th>B</th><th>gap [95% interval]</th></tr></thead>"
+            "<tr><th>A</th><th>B</th><th>gap</th><th>A</th><th>B</th><th>gap [interval]</th></tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>")
 
 
@@ -540,7 +540,7 @@ def render(ledger: dict, *, title: str = REPORT_TITLE, links: Sequence[tuple[str
 <div class="top">
 <section id="advantages"><h2>The talk's six advantages</h2>{headline_html(ledger)}</section>
 <section id="forest"><h2>Every empirical check</h2>{FOREST_LEGEND}{forest}
-<p class="note">Effect and 95% interval of each check divided by its threshold (or margin), so that all share
+<p class="note">Effect and interval (at the level its test used) of each check divided by its threshold (or margin), so that all share
 one axis: a superiority check's threshold is at +1, a non-inferiority margin at −1, equivalence margins at ±1
 (black ticks), no difference at 0. Linear within ±1, logarithmic beyond; an arrow is an unbounded side. A check
 whose threshold is 0 is divided by its largest bound instead.</p></section>

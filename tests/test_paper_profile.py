@@ -42,10 +42,12 @@ def test_paper_profile_runs_every_claim_module_on_mnist_with_the_talks_split(tmp
     write_stand_in_mnist(tmp_path / "keras")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     # The stand-in's 240 training images at the paper budget would take 2,000 passes: ten are enough here.
-    result = run_pytest("claims/", "-n", "2", "--claims-profile", "paper", "--claims-seeds", "2", "--claims-budget", "2400",
+    result = run_pytest("claims/", "-n", "2", "--claims-profile", "paper", "--claims-seeds", "2", "--claims-looks", "1",
+                        "--claims-budget", "2400",
                         "--claims-cache", str(tmp_path / "cache"), "--claims-report-dir", str(tmp_path / "reports"),
                         timeout=1500)
-    assert "claims: profile paper, dataset mnist, seeds 0-1 (n=2), budget 2,400 examples per run" in result.stdout
+    assert ("claims: profile paper, dataset mnist, seeds 0-1 (n=2, up to 2 for an undecided paired check), budget "
+            "2,400 examples per run") in result.stdout
     summary = result.stdout.strip().splitlines()[-1]
     assert " error" not in summary, result.stdout[-5000:]
     ledger = json.loads((tmp_path / "reports" / "claims.json").read_text())

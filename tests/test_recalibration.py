@@ -193,7 +193,7 @@ def frozen_statistics_networks(keras, recalibration):
     spec = RunSpec(dataset="digits", hidden=(32, 16), batch_size=64, learning_rate=0.1)
     scales = {"raw": 255.0 / data.pixel_max, "scaled": 1.0 / data.pixel_max}
     networks = {name: [] for name in scales}
-    for seed in range(5):
+    for seed in range(6):   # the exact sign test reaches the family's 0.025 from 6 seeds
         order = np.random.default_rng(seed).permutation(len(data.y_train))
         targets = keras.utils.to_categorical(data.y_train[order], data.num_classes)
         for name, scale in scales.items():

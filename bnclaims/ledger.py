@@ -99,7 +99,9 @@ def settings_entry(settings) -> dict:
         budget = getattr(PROFILES.get(settings.profile), "budget", None)
     return {"profile": settings.profile, "dataset": settings.dataset, "seeds": list(settings.seeds),
             "cache_mode": settings.cache_mode, "engine": getattr(settings, "engine", None),
-            "reproduce": settings.rerun_command(), "budget": _plain(budget)}
+            "reproduce": settings.rerun_command(), "budget": _plain(budget),
+            # The sequential design: an undecided paired check may use up to looks x len(seeds) seeds.
+            "looks": getattr(settings, "looks", 1), "strict": getattr(settings, "strict", False)}
 
 
 def ledger_document(settings, records: list[dict], *, runs: dict, environment: dict) -> dict:

@@ -372,13 +372,22 @@ class _Figures:
         return figure_html(payload, self.cache)
 
 
+def not_observed_link(records: list[dict]) -> str:
+    """In the header's counts line (no extra height above the fold): what this machine did not reproduce."""
+    lines = fmt.not_observed_lines(records)
+    heads = [line.split(" (")[0] for line in lines if not line.startswith("  ")]
+    count = sum(line.startswith("  ") for line in lines)
+    return f' · <a class="alert" href="#not-observed">{_e("; ".join(heads))}: {count}</a>' if lines else ""
+
+
 def not_observed_banner(records: list[dict]) -> str:
-    """A banner over the page for the declared findings this machine did not reproduce."""
+    """The declared findings this machine did not reproduce, and negative controls that came out positive."""
     lines = fmt.not_observed_lines(records)
     if not lines:
         return ""
-    items = "".join(f"<li>{_e(line.strip())}</li>" for line in lines[1:])
-    return f'<aside class="banner" role="note"><p>{_e(lines[0])}</p><ul>{items}</ul></aside>'
+    items = "".join(f"<li>{_e(line.strip())}</li>" for line in lines if line.startswith("  "))
+    heads = "".join(f"<p>{_e(line)}</p>" for line in lines if not line.startswith("  "))
+    return f'<aside class="banner" id="not-observed" role="note">{heads}<ul>{items}</ul></aside>'
 
 
 def check_section(record: dict, drawn: _Figures) -> str:
@@ -462,7 +471,9 @@ def lede(ledger: dict) -> str:
     seeds = settings.get("seeds") or []
     parts = [f"profile {settings.get('profile', '?')}", f"dataset {settings.get('dataset', '?')}"]
     if seeds:
-        parts.append(f"seeds {fmt.seeds_text(seeds)} (n={len(seeds)})")
+        most = len(seeds) * int(settings.get("looks") or 1)
+        parts.append(f"seeds {fmt.seeds_text(seeds)} (n={len(seeds)}" + (f", up to {most} where undecided)"
+                                                                         if most > len(seeds) else ")"))
     if settings.get("engine"):
         parts.append(f"engine {settings['engine']}")
     if budget := fmt.budget_text(settings.get("budget")):
@@ -480,7 +491,8 @@ FOREST_LEGEND = ('<p class="legend"><span class="supported">● supported</span>
                  '<span>| threshold or margin</span></p>')
 
 CSS = """
-.banner { border: 2px solid #b26b00; background: #fff6e5; padding: 0.4em 1em; margin: 0.5em 0; }
+.banner { border: 2px solid #b26b00; background: #fff6e5; padding: 2px 8px; margin: 8px 0; }
+a.alert { color: #8a4b00; font-weight: 600; }
 body { font: 14px/1.35 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2328; margin: 0 auto;
        padding: 12px 20px 40px; max-width: 1500px; }
 h1 { font-size: 22px; margin: 0 0 2px; } h2 { font-size: 18px; margin: 22px 0 6px; border-bottom: 1px solid #d0d7de; }
@@ -535,8 +547,7 @@ def render(ledger: dict, *, title: str = REPORT_TITLE, links: Sequence[tuple[str
 <html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>
 <body>
-<header><h1>{_e(title)}</h1><p class="lede">{_e(lede(ledger))}<br>{_e(counts(records))}</p>{nav_html(links)}</header>
-{not_observed_banner(records)}
+<header><h1>{_e(title)}</h1><p class="lede">{_e(lede(ledger))}<br>{_e(counts(records))}{not_observed_link(records)}</p>{nav_html(links)}</header>
 <div class="top">
 <section id="advantages"><h2>The talk's six advantages</h2>{headline_html(ledger)}</section>
 <section id="forest"><h2>Every empirical check</h2>{FOREST_LEGEND}{forest}
@@ -545,6 +556,7 @@ one axis: a superiority check's threshold is at +1, a non-inferiority margin at 
 (black ticks), no difference at 0. Linear within ±1, logarithmic beyond; an arrow is an unbounded side. A check
 whose threshold is 0 is divided by its largest bound instead.</p></section>
 </div>
+{not_observed_banner(records)}
 <section id="related"><h2>Related checks of the six advantages</h2>{related_html(ledger)}</section>
 <section id="further"><h2>Further statements</h2>{grouped_table(further_records(records), ledger, css_class="further")}</section>
 {controls_section(records, ledger)}

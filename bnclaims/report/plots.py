@@ -336,7 +336,7 @@ def forest_png(records: list[dict]) -> bytes:
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_yticks(range(len(rows)), [row["check_id"] for row in rows], fontsize=FONT_SIZE - 1)
     ax.tick_params(axis="x", labelsize=FONT_SIZE - 1, top=True, labeltop=True)
-    ax.set_xlabel("effect ÷ threshold, with its interval at the test's level", fontsize=FONT_SIZE - 1)
+    ax.set_xlabel("effect ÷ threshold, test-level interval", fontsize=FONT_SIZE - 1)
     ticks = [t for t in (-1000, -100, -10, -1, 0, 1, 10, 100, 1000) if left <= t <= right]
     ax.xaxis.set_major_locator(FixedLocator(ticks))
     ax.xaxis.set_major_formatter(FixedFormatter([f"{t:g}" for t in ticks]))

@@ -51,7 +51,7 @@ REASON_FIELDS = {
     "ci_method": "how that interval was computed",
     "p": "the claim test's p-value",
     "mirror_p": "the mirror test's p-value",
-    "alpha": "the corrected level",
+    "alpha": "the level the claim and mirror tests were held to (the family's, spent over the looks)",
     "n": "the number of seeds",
     "seeds": "the seeds",
     "a": "arm A's name",

@@ -64,6 +64,13 @@ FINDINGS = {
     ),
     "A5.softsign": (
         Finding(
+            outcome="inconclusive", datasets=("mnist5k",), profiles=("short",), engines=("compiled",),
+            near_level=True,
+            reason="softsign with BN scores {effect} against relu ({ci}, {ci_method}; {a} {a_values} against {b} "
+                   "{b_values}): most likely within the 3-point margin, but not credibly so at {alpha} (p={p}) "
+                   "after {n} seeds, nor credibly beyond it (p={mirror_p}). Within the short budget the "
+                   "saturating activations are still catching up with relu"),
+        Finding(
             outcome="inconclusive", datasets=("mnist5k",), profiles=("short",), engines=("fit",),
             reason="trained by Keras fit, softsign with BN scores {effect} against relu ({ci}, {ci_method}; {a} "
                    "{a_values} against {b} {b_values}): neither credibly within the 3-point margin (p={p} at "

@@ -189,7 +189,8 @@ class Evidence:
         fields = {
             "effect": number_text(self.effect, spec), "ci": format_interval(self.effect_ci, spec),
             "ci_method": self.effect_ci_method, "p": _fmt_p(self.p_value), "mirror_p": _fmt_p(self.mirror_p_value),
-            "alpha": f"{self.look_alpha if self.look_alpha is not None else self.corrected_alpha:.4g}", "n": str(self.n), "seeds": str(list(self.seeds)),
+            "alpha": f"{self.look_alpha if self.look_alpha is not None else self.corrected_alpha:.4g}",
+            "n": str(self.n), "seeds": str(list(self.seeds)),
             "observed": self.observed, "outcome": self.outcome,
             "a": "", "b": "", "a_mean": "", "b_mean": "", "a_values": "", "b_values": "", "a_failures": "",
             "b_failures": "", "wins": "", "poi": "",

@@ -159,7 +159,7 @@ FINDINGS = {
             outcome="inconclusive", datasets=("mnist5k",), profiles=("default",), engines=("compiled",),
             near_level=True,
             reason="BN at batch 32 scores {effect} against batch 128 ({ci}, {ci_method}; means {a_mean} vs {b_mean}; "
-                   "higher on {wins} seeds): a gain, but not credibly above 0 at the family's {alpha} (p={p}), nor "
+                   "higher on {wins} seeds): a gain, but not credibly above 0 at {alpha} (p={p}), nor "
                    "below it (p={mirror_p}), after the design's {n} seeds. The design's power at this spread is below "
                    "0.8 (its design note): a slight effect, as the talk says, needs more seeds than the design's cap "
                    "to be decided"),

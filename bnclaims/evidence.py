@@ -58,13 +58,15 @@ class Arm:
         return float(np.mean(self.values))
 
     def failed(self) -> tuple[bool, ...]:
+        """Per seed, whether its run failed; all False where the values do not come from runs."""
+        if not self.outcomes:
+            return (False,) * len(self.values)
         return tuple(outcome in FAILURE_OUTCOMES for outcome in self.outcomes)
 
     def trained_values(self) -> tuple[float, ...]:
         """The values of the seeds whose run trained: a failed run's number (a diverged model's argmax
         of NaN is class 0, 0.100 on MNIST) is its failure, not an accuracy."""
-        failed = self.failed() or (False,) * len(self.values)
-        return tuple(value for value, f in zip(self.values, failed) if not f)
+        return tuple(value for value, f in zip(self.values, self.failed()) if not f)
 
     def by_seed(self, seeds: tuple[int, ...]) -> "Arm":
         """This arm with its seeds in the given order."""
@@ -93,6 +95,11 @@ def arm_from_runs(name: str, runs, metric, *, talk_value: float | None = None) -
     return Arm(name=name, values=tuple(float(metric(run)) for run in runs),
                seeds=tuple(run.spec.seed for run in runs), run_keys=tuple(run.key for run in runs),
                outcomes=tuple(run.outcome for run in runs), talk_value=talk_value)
+
+
+def both_trained(arm_a: Arm, arm_b: Arm) -> list[int]:
+    """Positions of the seeds where neither arm's run failed: the value part of a comparison."""
+    return [i for i, (fa, fb) in enumerate(zip(arm_a.failed(), arm_b.failed())) if not (fa or fb)]
 
 
 def pair_by_seed(arm_a: Arm, arm_b: Arm) -> tuple[Arm, Arm]:
@@ -199,10 +206,9 @@ class Evidence:
             a, b = self.arm_a, self.arm_b
             failures = lambda arm: f"{sum(arm.failed())} of {len(arm.outcomes)}" if arm.outcomes else "n/a"
             values = lambda arm: str([("failed" if f else round(v, 4))
-                                      for v, f in zip(arm.values, arm.failed() or (False,) * len(arm.values))])
+                                      for v, f in zip(arm.values, arm.failed())])
             mean = lambda arm: f"{np.mean(arm.trained_values()):.4f}" if arm.trained_values() else "none trained"
-            trained = [i for i, (fa, fb) in enumerate(zip(a.failed() or (False,) * self.n, b.failed() or (False,) * self.n))
-                       if not (fa or fb)]
+            trained = both_trained(a, b)
             wins = sum(a.values[i] > b.values[i] for i in trained)
             poi = (f"{self.probability_of_improvement:.2f} {format_interval(self.probability_of_improvement_ci, '.2f')}"
                    if self.probability_of_improvement is not None else "n/a")
@@ -321,9 +327,7 @@ def evaluate(check: Check, arm_a: Arm, arm_b: Arm, *, rerun: str = "", notes=(),
         d = stats.failure_differences(arm_a.failed(), arm_b.failed())
         values_a, values_b, scale = d, np.zeros_like(d), 1.0
     else:
-        trained = [i for i, (fa, fb) in enumerate(zip(arm_a.failed() or (False,) * len(arm_a.seeds),
-                                                        arm_b.failed() or (False,) * len(arm_b.seeds)))
-                   if not (fa or fb)]
+        trained = both_trained(arm_a, arm_b)
         values_a = np.array([arm_a.values[i] for i in trained])
         values_b = np.array([arm_b.values[i] for i in trained])
         d = values_a - values_b

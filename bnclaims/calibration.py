@@ -200,6 +200,48 @@ def null_rates(shape: Shape, design: SequentialDesign, *, method: str | None = N
                  float(false_refuted.mean()))
 
 
+def design_p_values(shape: Shape, design: SequentialDesign, *, effect: float = 0.0, simulations: int = 20_000,
+                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Per simulated experiment, the check's (claim side, mirror side) p over the design's looks
+    (SequentialDesign.adjusted_p over the looks taken, stopping at the first look that decides at the
+    design's Bonferroni level), the p-values a family's Holm step-down takes. The truth sits ``effect``
+    beyond the claim's boundary (0: on it; positive: towards support). Superiority and non-inferiority
+    checks about values, as null_rates draws them."""
+    if shape.about != "value" or shape.test == "equivalence":
+        raise ValueError(f"{shape.check_id}: design p-values are simulated for value checks with one boundary")
+    method = "sign" if shape.method == "sign_flip" else shape.method
+    rng = np.random.default_rng([seed, *map(ord, shape.check_id)])
+    n_max = design.looks[-1]
+    d = np.asarray(shape.differences, dtype=float)
+    used = ~((rng.random((simulations, n_max)) < shape.a_failure_rate)
+             | (rng.random((simulations, n_max)) < shape.b_failure_rate))
+    boundary = shape.threshold if shape.test == "superiority" else -shape.threshold
+    values = _null_draws(d, method, rng, (simulations, n_max)) + boundary + effect
+    adjusted = np.ones((2, simulations))
+    decided = np.zeros(simulations, dtype=bool)
+    for look, n in enumerate(design.looks):
+        in_look = used.copy()
+        in_look[:, n:] = False
+        both = _claim_and_mirror(values, in_look, shape.test, shape.threshold, method)
+        for side, p in enumerate(both):
+            adjusted[side] = np.where(decided, adjusted[side], np.minimum(adjusted[side], p / design.weights[look]))
+        level = design.level(look, shape.corrected_alpha)
+        decided |= (both[0] <= level) | (both[1] <= level)
+    return adjusted[0], adjusted[1]
+
+
+def holm_rejections(p_values: np.ndarray, alpha: float) -> np.ndarray:
+    """Holm's step-down per row of p_values (experiments x family members), vectorized: the rows'
+    rejections, as bnclaims.stats.holm (statsmodels) gives them for one row."""
+    m = p_values.shape[1]
+    order = np.argsort(p_values, axis=1, kind="stable")
+    ordered = np.take_along_axis(p_values, order, axis=1)
+    passes = np.cumprod(ordered <= alpha / (m - np.arange(m)), axis=1).astype(bool)
+    rejected = np.zeros_like(passes)
+    np.put_along_axis(rejected, order, passes, axis=1)
+    return rejected
+
+
 def write_shapes(ledger: dict) -> dict:
     return {"version": SHAPES_VERSION, "profile": ledger["settings"].get("profile"),
             "dataset": ledger["settings"].get("dataset"), "environment": ledger.get("environment", {}),

@@ -10,7 +10,10 @@ evidence does not support them on some dataset, ``FINDINGS = {check id: Finding(
   non-inferiority or equivalence within a margin, or a criterion the module measures itself), the
   threshold with its reason, the tier, alpha and its family.
 * Families are sized from the catalogue: the checks of one module that name the same family are
-  Bonferroni-corrected together. A check that names no family is a family of its own.
+  corrected together, by Holm's step-down over the sequential design's p-values (a check settles with
+  its whole family; bnclaims.evidence.family_holm). Each look of the design first tests at the
+  Bonferroni level (alpha over the family's size, spent over the looks). A check that names no family
+  is a family of its own.
 * Tiers: ``empirical`` claims are about training and need seeds; they end supported, refuted or
   inconclusive. ``identity`` (a mathematical fact checked numerically) and ``implementation``
   (Keras against the formula) are exact checks with negative controls; they hold or fail.
@@ -165,7 +168,8 @@ class Check:
     def correction(self) -> str:
         if self.family_size == 1:
             return ""
-        return f" ({self.claim.alpha:g} Bonferroni over {self.family_size} in family '{self.family}')"
+        return (f" ({self.claim.alpha:g} over {self.family_size} in family '{self.family}', the first step of Holm's "
+                f"step-down)")
 
 
 def declare(claims: Mapping[str, Claim]) -> dict[str, Check]:
@@ -176,6 +180,16 @@ def declare(claims: Mapping[str, Claim]) -> dict[str, Check]:
         if not isinstance(claim, Claim):
             raise CatalogueError(f"check {check_id}: expected a Claim, got {type(claim).__name__}")
     sizes = Counter(claim.family or check_id for check_id, claim in claims.items())
+    families: dict[str, list[Claim]] = {}
+    for check_id, claim in claims.items():
+        families.setdefault(claim.family or check_id, []).append(claim)
+    for family, members in families.items():
+        statistical = [claim.tier in STATISTICAL_TIERS for claim in members]
+        # Holm's step-down takes every member's p-values, at one alpha (bnclaims.evidence.family_holm).
+        if len(members) > 1 and any(statistical) and (not all(statistical) or any(claim.test == "measured" for claim in members)
+                                 or len({claim.alpha for claim in members}) > 1):
+            raise CatalogueError(f"family '{family}' mixes checks that cannot be corrected together: a statistical "
+                                 "family holds paired comparisons of one tier, at one alpha")
     return {check_id: Check(check_id, claim, sizes[claim.family or check_id]) for check_id, claim in claims.items()}
 
 

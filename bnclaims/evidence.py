@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -165,6 +166,9 @@ class Evidence:
     stop_reason: str = ""                 # why it stopped there
     adjusted_p: float | None = None       # the design's p over the looks taken (SequentialDesign.adjusted_p)
     adjusted_mirror_p: float | None = None
+    # Holm's step-down within the check's family (family_holm): each member's design-adjusted p, this
+    # check's rank, level and Holm-adjusted p on each side, and the outcome before and after the step-down.
+    holm: dict | None = None
 
     @property
     def passed(self) -> bool:
@@ -305,7 +309,7 @@ def failure_part(arm_a: Arm, arm_b: Arm, level: float) -> dict | None:
 
 
 def evaluate(check: Check, arm_a: Arm, arm_b: Arm, *, rerun: str = "", notes=(), design=None, look: int = 0,
-             earlier=()) -> Evidence:
+             earlier=(), family_alpha: float | None = None) -> Evidence:
     """The check's claim and mirror tests on two arms paired by seed, and the outcome they give.
 
     Where the arms' values come from runs, each seed's pair is split: the failure part (which arm failed,
@@ -313,13 +317,15 @@ def evaluate(check: Check, arm_a: Arm, arm_b: Arm, *, rerun: str = "", notes=(),
     arms trained). The claim's ``about`` says which part decides; both are recorded. ``design`` (a
     bnclaims.stats.SequentialDesign) and ``look`` set the level, the family's corrected level times the
     look's weight; ``earlier``: the (claim p, mirror p) of the looks before this one, for the design's
-    adjusted p-values.
+    adjusted p-values. ``family_alpha``: the level the family's correction gives this check, where Holm's
+    step-down (family_holm) raised it above Bonferroni's ``check.corrected_alpha``.
     """
     claim = check.claim
     if claim.test == "measured":
         raise ValueError(f"check {check.id} is measured; use measured()")
     arm_a, arm_b = pair_by_seed(arm_a, arm_b)
-    level = design.level(look, check.corrected_alpha) if design is not None else check.corrected_alpha
+    family_alpha = check.corrected_alpha if family_alpha is None else family_alpha
+    level = design.level(look, family_alpha) if design is not None else family_alpha
     failures = failure_part(arm_a, arm_b, level)
     if claim.about == "failure":
         if failures is None:
@@ -382,6 +388,41 @@ def evaluate(check: Check, arm_a: Arm, arm_b: Arm, *, rerun: str = "", notes=(),
         looks=tuple(design.looks) if design is not None else (), look=look,
         adjusted_p=adjusted(0), adjusted_mirror_p=adjusted(1),
     )
+
+
+def holm_inputs(evidence: Evidence) -> tuple[float, float]:
+    """A paired check's (claim side, mirror side) p-values for its family's step-down: the design's p
+    over the looks it took. A check blocked from support (its new arm failed where the reference trained)
+    enters with 1 on the claim side, so that it is never supported and spends none of the family's level."""
+    claim = 1.0 if evidence.adjusted_p is None or evidence.blocked_seeds else evidence.adjusted_p
+    mirror = 1.0 if evidence.adjusted_mirror_p is None else evidence.adjusted_mirror_p
+    return float(claim), float(mirror)
+
+
+def family_holm(evidence: Evidence, members: Mapping[str, tuple[float, float]]) -> dict:
+    """Holm's step-down over the check's family, each side on its own at the family's alpha.
+
+    ``members``: {check id: holm_inputs(...)} for every check of the family, this one included. A false
+    "supported" anywhere in the family stays at most alpha, and so does a false "refuted", under any
+    dependence between the checks (their arms often share runs). Every check the design's Bonferroni
+    level decided keeps its outcome; an undecided one may be decided by the step-down when checks with
+    smaller p-values are rejected before it. Returns the ledger's ``holm`` record, whose "outcome" is the
+    check's outcome after the step-down."""
+    ids = list(members)
+    if evidence.check_id not in members:
+        raise ValueError(f"the family of {evidence.check_id} must include it, got {ids}")
+    if len(ids) != evidence.family_size:
+        raise ValueError(f"{evidence.check_id}'s family '{evidence.family}' has {evidence.family_size} checks, "
+                         f"got the p-values of {len(ids)}: {ids}")
+    position = ids.index(evidence.check_id)
+    claim = stats.holm([members[i][0] for i in ids], evidence.alpha)[position]
+    mirror = stats.holm([members[i][1] for i in ids], evidence.alpha)[position]
+    outcome = SUPPORTED if claim.rejected else REFUTED if mirror.rejected else INCONCLUSIVE
+    return {"family": evidence.family, "alpha": evidence.alpha, "size": len(ids),
+            "members": {i: [members[i][0], members[i][1]] for i in ids},
+            "rank": claim.rank, "level": claim.level, "p_value": claim.adjusted_p,
+            "mirror_rank": mirror.rank, "mirror_level": mirror.level, "mirror_p_value": mirror.adjusted_p,
+            "bonferroni_outcome": evidence.outcome, "outcome": outcome}
 
 
 def measured(check: Check, *, effect: float, ci: tuple[float, float], ci_method: str, n: int, test_name: str,
@@ -463,6 +504,20 @@ def _settle_control(evidence: Evidence, strict: bool) -> Settlement:
 OUTCOME_RANK = {REFUTED: 0, INCONCLUSIVE: 1, SUPPORTED: 2, FAILS: 0, HOLDS: 2}
 
 
+def _deciding(evidence: Evidence) -> tuple[str, float | None, float]:
+    """(side, p, level) as a near-level finding is judged: the p of the side that decided (the mirror
+    test's for refuted, the claim test's otherwise) against the level it was held to. Under Holm's
+    step-down that is the design's p over its looks against the step's level; otherwise the look's p
+    against the look's level."""
+    refuted = evidence.outcome == REFUTED
+    side = "mirror" if refuted else "claim"
+    if evidence.holm is not None:
+        p = evidence.adjusted_mirror_p if refuted else evidence.adjusted_p
+        return side, p, evidence.holm["mirror_level" if refuted else "level"]
+    level = evidence.look_alpha if evidence.look_alpha is not None else evidence.corrected_alpha
+    return side, evidence.mirror_p_value if refuted else evidence.p_value, level
+
+
 def settle(evidence: Evidence, finding=None, *, strict: bool = False) -> Settlement:
     """The verdict policy: a run is red only where a check's outcome is worse than the catalogue expects.
 
@@ -487,11 +542,10 @@ def settle(evidence: Evidence, finding=None, *, strict: bool = False) -> Settlem
     if evidence.outcome == finding.outcome:
         unreachable = "" if evidence.reachable else f" [{evidence.unreachable_sentence()}]"
         return Settlement("xfail", f"{finding.outcome}: {finding.explain(evidence.reason_fields())}{unreachable}")
-    p = evidence.p_value
-    level = evidence.look_alpha if evidence.look_alpha is not None else evidence.corrected_alpha
+    side, deciding, level = _deciding(evidence)
     observed = (f"{evidence.check_id}: the catalogue declares this check {finding.outcome} on this profile; on this "
-                f"machine it is {evidence.outcome}" + (f" (claim p={p:.3g} at level {level:.3g})" if p is not None else ""))
-    deciding = evidence.mirror_p_value if evidence.outcome == REFUTED else p
+                f"machine it is {evidence.outcome}"
+                + (f" ({side} test p={deciding:.3g} at level {level:.3g})" if deciding is not None else ""))
     if finding.near_level and deciding is not None and level / NEAR_LEVEL_FACTOR <= deciding <= level:
         test = "its mirror test" if evidence.outcome == REFUTED else "its claim test"
         return Settlement("pass", f"declared finding {finding.outcome!r} not observed here: {evidence.outcome} with "

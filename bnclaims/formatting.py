@@ -192,6 +192,21 @@ def design_text(record: dict) -> str:
             f"{', '.join(map(str, looks))} seeds){': ' + record['stop_reason'] if record.get('stop_reason') else ''}")
 
 
+def holm_text(record: dict) -> str:
+    """"Holm's step-down over family 'A6 boundary' (2 checks, alpha 0.05): claim p 0.0031 ranks 1, level
+    0.025; mirror p 1 ranks 2, level 0.05: supported", for a check of a family of two or more."""
+    holm = record.get("holm")
+    if not holm or holm["size"] < 2:
+        return ""
+    claim_p, mirror_p = holm["members"][record["check_id"]]
+    changed = (f" (the design's Bonferroni level alone: {holm['bonferroni_outcome']})"
+               if holm["bonferroni_outcome"] != holm["outcome"] else "")
+    return (f"Holm's step-down over family '{holm['family']}' ({holm['size']} checks, alpha {holm['alpha']:g}), on "
+            f"each check's p over the design's looks: claim p {claim_p:.4g} ranks {holm['rank']}, level "
+            f"{holm['level']:.4g}; mirror p {mirror_p:.4g} ranks {holm['mirror_rank']}, level "
+            f"{holm['mirror_level']:.4g}: {holm['outcome']}{changed}")
+
+
 def unreachable_sentence(record: dict) -> str:
     how = (f"the exact {'sign-flip' if record['method'] == 'sign_flip' else 'sign'} test (smallest p = 2^-n)"
            if record["method"] in ("sign", "sign_flip")
@@ -235,6 +250,8 @@ def format_message(record: dict) -> str:
                          f"({seeds_text(record['trained_part']['seeds']) or 'none'})")
         if design := design_text(record):
             lines.append(f"  seeds: {design}")
+        if family := holm_text(record):
+            lines.append(f"  family: {family}")
         if record.get("blocked_seeds"):
             lines.append(f"  blocked: on seeds {list(record['blocked_seeds'])} one arm failed where the other "
                          f"trained, so the check cannot be supported")

@@ -25,6 +25,9 @@ Each record carries:
   "measured"), effect, effect_ci (an unbounded side is null), effect_ci_method, test_name, p_value,
   mirror_test_name, mirror_p_value, outcome ("supported" / "refuted" / "inconclusive" for empirical
   checks, "holds" / "fails" for the exact tiers), blocked_seeds, observed, details, rerun, notes,
+  holm (paired records: the family's step-down, {family, alpha, size, members: {check id: [claim p,
+  mirror p] over the design's looks}, rank, level, p_value (Holm-adjusted), mirror_rank, mirror_level,
+  mirror_p_value, bonferroni_outcome, outcome}),
   finding (null, or {outcome, datasets, profiles, reason} with the reason filled in from this run),
   test_outcome ("passed", "failed", "xfailed" for a declared finding as observed),
   figures (the plot data the check's test attached, as bnclaims.figures builds it: a list of

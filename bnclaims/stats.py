@@ -72,6 +72,8 @@ __all__ = [
     "probability_of_improvement",
     "loglog_slope",
     "bonferroni",
+    "HolmStep",
+    "holm",
     "SequentialDesign",
     "failure_differences",
     "failure_test",
@@ -486,6 +488,40 @@ def bonferroni(alpha: float, family_size: int) -> float:
     if not is_integer or family_size < 1:
         raise ValueError(f"family_size must be a positive integer, got {family_size!r}")
     return alpha / int(family_size)
+
+
+@dataclass(frozen=True)
+class HolmStep:
+    """One hypothesis of a family under Holm's step-down: its rank among the family's p-values (1 for
+    the smallest), the level its p is compared with at that step (alpha / (m - rank + 1)), Holm's
+    adjusted p, and whether the family's step-down rejects it."""
+
+    p_value: float
+    rank: int
+    level: float
+    adjusted_p: float
+    rejected: bool
+
+
+def holm(p_values: ArrayLike, alpha: float) -> list[HolmStep]:
+    """Holm's step-down over a family's p-values (``statsmodels.stats.multitest.multipletests``,
+    method "holm"): the smallest p is compared with alpha / m, the next with alpha / (m - 1), and so on
+    until one is not rejected. The family-wise error rate stays at alpha under any dependence between
+    the tests, and every hypothesis Bonferroni (alpha / m) rejects, Holm rejects too. Ties keep their
+    input order."""
+    _check_alpha(alpha)
+    p = np.asarray(p_values, dtype=np.float64)
+    if p.ndim != 1 or p.size == 0 or not np.all((p >= 0) & (p <= 1)):
+        raise ValueError(f"need one or more p-values in [0, 1], got {np.asarray(p_values).tolist()}")
+    from statsmodels.stats.multitest import multipletests
+
+    rejected, adjusted, _, _ = multipletests(p, alpha=alpha, method="holm")
+    order = np.argsort(p, kind="stable")
+    ranks = np.empty(p.size, dtype=int)
+    ranks[order] = np.arange(1, p.size + 1)
+    m = p.size
+    return [HolmStep(float(p[i]), int(ranks[i]), float(alpha / (m - ranks[i] + 1)), float(adjusted[i]), bool(rejected[i]))
+            for i in range(m)]
 
 
 def failure_differences(a_failed: ArrayLike, b_failed: ArrayLike) -> np.ndarray:

@@ -16,7 +16,7 @@ start weighs differently at the two input scales (a variance of 1 is far below t
 above the scaled inputs' first-layer variance). With BN after the activation, or a bias before BN, the
 invariance would not hold. So the checks separate the claim from its mechanism:
 
-Claim family "A4 input scaling" (Bonferroni over 2):
+Claim family "A4 input scaling" (Holm over 2):
 - A4.bn_raw_vs_scaled: with BN, raw inputs are NON-INFERIOR to scaled ones: raw - scaled > -0.01 in
   test accuracy (inference mode, the moving statistics: what a deployed model scores), one-sided paired
   t-test. "No need for" data normalization means "not worse without it"; raw inputs doing better would
@@ -26,7 +26,7 @@ Claim family "A4 input scaling" (Bonferroni over 2):
   collapses) on more seeds with raw inputs than with scaled ones (exact McNemar test; the contrast that
   makes BN's non-inferiority informative, about failure as the talk table's Comparison 4).
 
-Mechanism family "A4 mechanism" (Bonferroni over 2; a separate question from the talk's claim):
+Mechanism family "A4 mechanism" (Holm over 2; a separate question from the talk's claim):
 - A4.training_mode_raw_vs_scaled: in training mode (BN normalizing each batch of 128 test examples, the
   batches the same for both arms, by its own statistics: what the network computes while it learns)
   raw and scaled inputs are EQUIVALENT within 0.01 (TOST on the paired difference). Margin: the claim's

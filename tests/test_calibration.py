@@ -130,3 +130,58 @@ def test_the_designs_power_and_seeds_are_what_its_exact_computation_says(beyond)
         assert exact <= 0.0125 / 2          # the null: never more than the level (both sides share it)
     if beyond == 0.9:
         assert exact > 0.8 and seeds < 21   # a clear effect is found, usually before the last look
+
+
+# ---------------------------------------------------------------- Holm's step-down within a family
+
+BY_ID = {shape.check_id: shape for shape in SHAPES}
+# Families whose members are value checks with one boundary, each as its shapes in the ledger: four
+# superiority checks (A6's optimizer batches) and four non-inferiority checks (A5's activations).
+FAMILIES = {"A6 optimizer batch": ("A6.batch16_accuracy", "A6.batch32_accuracy", "A6-loss.batch16", "A6-loss.batch32"),
+            "A5 activations vs relu": ("A5.elu", "A5.tanh", "A5.sigmoid", "A5.softsign")}
+FAMILY_ALPHA = 0.05
+
+
+def family_p_values(family: str, effects: dict[str, float], simulations: int = SIMULATIONS) -> np.ndarray:
+    """experiments x members: each member's claim-side p over the design's looks, the truth at its
+    boundary plus ``effects`` (in units of its ledger spread), members drawn independently."""
+    columns = []
+    for check_id in FAMILIES[family]:
+        shape = BY_ID[check_id]
+        spread = float(np.std(shape.differences, ddof=1)) or 1e-3
+        claim, _ = calibration.design_p_values(shape, DESIGN, effect=effects.get(check_id, 0.0) * spread,
+                                               simulations=simulations)
+        columns.append(claim)
+    return np.column_stack(columns)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_holm_keeps_the_family_wise_error_with_a_true_effect_beside_the_nulls(family):
+    """With one member's effect real (three ledger spreads beyond its boundary) the other three on their
+    boundaries may be tested at Holm's larger steps: the chance that any of them is falsely supported
+    stays at or under the family's alpha. The design's adjusted p is a valid p whatever the stopping."""
+    members = FAMILIES[family]
+    p = family_p_values(family, {members[0]: 3.0})
+    rejected = calibration.holm_rejections(p, FAMILY_ALPHA)
+    assert rejected[:, 0].mean() > 0.5, "the true effect is found often enough for the later steps to matter"
+    false = rejected[:, 1:].any(axis=1).mean()
+    k = round(false * SIMULATIONS)
+    assert calibration.Rates("", "", FAMILY_ALPHA, SIMULATIONS, false, 0).lower(false) <= FAMILY_ALPHA, (
+        f"{family}: family-wise false supported {false:.4f} ({k} of {SIMULATIONS}) over {FAMILY_ALPHA}")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_holm_finds_more_than_bonferroni_and_no_correction_breaks_the_family_level(family):
+    """Holm decides at least everything Bonferroni decides, and more where effects are real; the wrong
+    choice, each member at the family's full alpha, exceeds the level when all four are null."""
+    members = FAMILIES[family]
+    effects = {check_id: 1.5 for check_id in members}
+    p = family_p_values(family, effects)
+    holm = calibration.holm_rejections(p, FAMILY_ALPHA)
+    bonferroni = p <= FAMILY_ALPHA / len(members)
+    assert np.all(holm | ~bonferroni)                           # every Bonferroni rejection is Holm's too
+    assert holm.sum() > bonferroni.sum()
+    null = family_p_values(family, {})
+    uncorrected = (null <= FAMILY_ALPHA).any(axis=1).mean()
+    assert calibration.holm_rejections(null, FAMILY_ALPHA).any(axis=1).mean() <= FAMILY_ALPHA
+    assert uncorrected > 1.5 * FAMILY_ALPHA, f"{family}: uncorrected family-wise rate {uncorrected:.4f}"

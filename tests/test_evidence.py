@@ -119,7 +119,7 @@ def test_declare_counts_families_from_the_catalogue() -> None:
     assert (elu.id, elu.claim_id, elu.name, elu.family, elu.tier) == ("A5.elu", "A5", "elu", "A5 activations",
                                                                        "empirical")
     assert elu.corrected_alpha == pytest.approx(0.05 / 3)
-    assert elu.correction() == " (0.05 Bonferroni over 3 in family 'A5 activations')"
+    assert elu.correction() == " (0.05 over 3 in family 'A5 activations', the first step of Holm's step-down)"
     solo = checks["A5-spread.spread"]
     assert (solo.family, solo.family_size, solo.corrected_alpha, solo.correction()) == ("A5-spread.spread", 1, 0.05, "")
     assert checks["TABLE-2.big_learning_rate"].claim_id == "TABLE-2"
@@ -240,7 +240,7 @@ def test_bonferroni_level_comes_from_the_family_size() -> None:
     corrected = evaluate(family["X1.c2"], *paired(d))
     assert (corrected.outcome, corrected.corrected_alpha, corrected.family_size) == ("inconclusive", 0.0125, 4)
     assert corrected.p_value == alone.p_value
-    assert "at alpha 0.0125 (0.05 Bonferroni over 4 in family 'four')" in corrected.expected
+    assert "at alpha 0.0125 (0.05 over 4 in family 'four', the first step of Holm's step-down)" in corrected.expected
 
 
 # ------------------------------------------------------------------------- blocking failures
@@ -554,7 +554,7 @@ def test_a_finding_not_observed_fails_only_when_worse_or_strict() -> None:
     better = settle(supported, finding("refuted"))
     assert better.action == "pass"
     assert better.text.startswith("X1.better: the catalogue declares this check refuted on this profile; on this "
-                                  "machine it is supported (claim p=")
+                                  "machine it is supported (claim test p=")
     assert "better than declared. Not a failure" in better.text and "--claims-strict" in better.text
     strict = settle(supported, finding("refuted"), strict=True)
     assert strict.action == "fail"

@@ -126,7 +126,7 @@ def test_declared_findings_xfail_with_this_runs_numbers_and_fail_when_they_chang
     assert "XFAIL claims/test_findings.py::test_claim[Z9.refuted] - refuted: A trails B by -0.0933 (" in result.stdout
     assert "n=3)" in result.stdout
     assert ("Z9.now_holds: the catalogue declares this check refuted on this profile; on this machine it is supported "
-            "(claim p=") in result.stdout
+            "(claim test p=") in result.stdout
     assert "(--claims-strict): re-decide the finding from this evidence" in result.stdout
     assert ("Z9.too_few_seeds cannot reach its level 0.05 with 3 seeds: the exact sign-flip test (smallest p = "
             "2^-n) needs at least 5 (rerun with --claims-seeds 5 or more)") in result.stdout
@@ -186,6 +186,54 @@ def test_a_near_level_finding_passes_where_this_cpu_supports_the_check_just_unde
     assert "not_observed" not in records["Z9.as_declared"]["finding"]
     assert "not observed here" in (project / "reports" / "claims.html").read_text()
     assert "(passed; its declared finding not observed here)" in result.stdout
+
+
+HOLM_MODULE = '''
+import pytest
+
+from bnclaims.catalogue import Claim, declare
+from bnclaims.evidence import Arm
+
+BEATS = Claim(statement="A beats B", source="test", metric="accuracy", test="superiority", threshold=0.0,
+              threshold_reason="test", paired_test="t", family="pair")
+CHECKS = declare({{"Z8.first": BEATS, "Z8.weak": BEATS}})
+SEEDS = (0, 1, 2)
+B = Arm("B", (0.50, 0.51, 0.50), SEEDS)
+# Z8.weak: differences 0.02, 0.03, 0.01 (t 3.46 on 2 df, one-sided p 0.037): over Bonferroni's 0.025 for a
+# family of two, under Holm's second step (0.05) once its sibling is rejected.
+A = {{"Z8.first": {first}, "Z8.weak": (0.52, 0.54, 0.51)}}
+
+
+@pytest.mark.parametrize("check", list(A))
+def test_claim(check, verify):
+    verify(check, Arm("A", A[check], SEEDS), B)
+'''
+
+
+@pytest.mark.parametrize("first, weak_outcome", [
+    ("(0.70, 0.72, 0.71)", "supported"),      # the sibling is rejected first: the weak check gets the full 0.05
+    ("(0.49, 0.53, 0.50)", "inconclusive"),   # placebo: the sibling is not rejected, the weak check stays at 0.025
+], ids=["sibling-rejected", "placebo"])
+@pytest.mark.parametrize("select", [(), ("-k", "Z8.weak")], ids=["family", "one-check"])
+def test_a_family_is_corrected_by_holms_step_down_even_when_one_check_is_rerun(tmp_path, first, weak_outcome, select):
+    project = make_claims_project(tmp_path, HOLM_MODULE.format(first=first))
+    result = run_pytest("claims/", "--claims-profile", "short", "--claims-dataset", "digits", "--claims-seeds", "3",
+                        "--claims-looks", "1", "--claims-cache", str(tmp_path / "cache"),
+                        "--claims-report-dir", str(tmp_path / "reports"), *select, cwd=project)
+    records = {r["check_id"]: r for r in json.loads((tmp_path / "reports" / "claims.json").read_text())["records"]}
+    weak = records["Z8.weak"]
+    assert weak["holm"]["bonferroni_outcome"] == "inconclusive"      # 0.037 > 0.05 / 2
+    assert weak["outcome"] == weak["holm"]["outcome"] == weak_outcome, result.stdout
+    assert set(weak["holm"]["members"]) == {"Z8.first", "Z8.weak"} and weak["holm"]["size"] == 2
+    assert weak["holm"]["members"]["Z8.weak"][0] == pytest.approx(0.0370, abs=5e-4)
+    if weak_outcome == "supported":
+        assert (weak["holm"]["rank"], weak["holm"]["level"]) == (2, 0.05)
+        # The interval is redrawn at the step's level, so that it clears 0 as the verdict says.
+        assert weak["effect_ci"][0] > 0 and "one-sided 0.05 each side" in weak["effect_ci_method"]
+        assert "supported by Holm's step-down in family 'pair'" in weak["stop_reason"]
+        assert result.returncode == 0, result.stdout
+    else:
+        assert weak["effect_ci"][0] < 0 and result.returncode == 1
 
 
 @pytest.mark.parametrize("finding, fragment", [

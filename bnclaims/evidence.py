@@ -455,6 +455,26 @@ def measured(check: Check, *, effect: float, ci: tuple[float, float], ci_method:
     )
 
 
+def every_seed_within(values, seeds, low: float, high: float, *, what: str) -> dict:
+    """An identity checked seed by seed, as ``verify.measured`` keyword arguments: it holds when every
+    seed's value lies in [low, high]. No statistics: the identity predicts each seed, not a mean over
+    seeds, so one seed outside the range (or not finite: a diverged run) is a counterexample."""
+    values = np.asarray(values, dtype=np.float64)
+    seeds = tuple(int(s) for s in seeds)
+    if values.ndim != 1 or values.size == 0 or values.size != len(seeds):
+        raise ValueError(f"need one value per seed, got {values.tolist()} for seeds {list(seeds)}")
+    outside = [(seed, value) for seed, value in zip(seeds, values) if not low <= value <= high]
+    finite = values[np.isfinite(values)]
+    words = (f"{what} in [{low:g}, {high:g}] on all {len(seeds)} seeds" if not outside else
+             f"{what} outside [{low:g}, {high:g}] on {len(outside)} of {len(seeds)} seeds: "
+             + ", ".join(f"seed {seed} {value:+.4g}" for seed, value in outside))
+    return dict(effect=float(np.mean(finite)) if finite.size else math.nan,
+                ci=(float(np.min(finite)), float(np.max(finite))) if finite.size else (math.nan, math.nan),
+                ci_method="range over seeds (mean, then the smallest and the largest seed)", n=len(seeds),
+                seeds=seeds, test_name=f"every seed's {what} in [{low:g}, {high:g}]", passed=not outside,
+                observed=words)
+
+
 class ClaimNotSupported(AssertionError):
     """The evidence does not support the check at its corrected level (or the check fails)."""
 

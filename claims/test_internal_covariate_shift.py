@@ -12,7 +12,12 @@ Three experiments, reported side by side:
    bnclaims.probes.PreactivationPercentiles). Drift of a unit = the
    mean over the three percentiles of |end - start|, divided by the unit's mean 15-85 width over
    training (scale-free: without BN the inputs also change scale). Per run: the median drift over units.
-   Claim: plain drift - BN drift > 0.25 (BN holds the distribution steadier by a quarter of its width).
+   Identity tier (P3.percentile_drift): in training mode BN standardizes each batch, so a BN unit's
+   percentiles move only as far as gamma, beta and the distribution's shape do (about 0.17 of the width
+   here), while the plain unit's move freely: the figure follows from BN's construction once the plain
+   network trains, and is checked seed by seed, not counted as evidence that BN reduces a shift.
+   Criterion: on every seed, plain drift - BN drift > 0.25 (a quarter of the width). Whether BN helps
+   BECAUSE of a smaller shift is what experiments 2 and 3 ask.
    Threshold reason: in the paper's Figure 1 the plain network's percentiles move by about the width of
    the distribution while BN's stay in place; a quarter width is a clearly visible difference.
    Learning rate 1.0 (the talk's "big" rate): the plain sigmoid network has to train at all for its
@@ -67,7 +72,7 @@ import pytest
 
 from bnclaims import figures, metrics
 from bnclaims.catalogue import Claim, Finding, declare
-from bnclaims.evidence import arm_from_runs
+from bnclaims.evidence import arm_from_runs, every_seed_within
 
 PAPER_NETWORK = dict(hidden=(100, 100, 100), activation="sigmoid", learning_rate=1.0,
                      record=("preactivation_percentiles",))
@@ -82,12 +87,18 @@ ICS_SOURCE = "Ioffe & Szegedy 2015, Abstract; measured as in Santurkar et al. 20
 # Check id -> when the measure is taken.
 ICS_CASES = {"P3-ics.at_start": "initial", "P3-ics.at_end": "trained"}
 
+DRIFT_GAP = 0.25
+
 CHECKS = declare({
     "P3.percentile_drift": Claim(
-        statement="BN reduces internal covariate shift: the distribution of a layer's inputs changes "
-                  "less during training", source=SOURCE_PAPER,
-        metric="relative drift of the 15/50/85th percentiles (median over units)", test="superiority",
-        threshold=0.25, threshold_reason="a quarter of the distribution's 15-85 width: clearly visible on Figure 1"),
+        statement="the paper's Figure 1: in training mode the distribution of a BN network's sigmoid inputs "
+                  "stays in place while a plain network's moves (a consequence of BN's construction: each batch "
+                  "is standardized, so a unit's percentiles move only with gamma, beta and the distribution's "
+                  "shape)", source=SOURCE_PAPER,
+        metric="relative drift of the 15/50/85th percentiles (median over units), plain - BN", test="measured",
+        tier="identity", threshold=DRIFT_GAP,
+        threshold_reason="a quarter of the distribution's 15-85 width: clearly visible on Figure 1",
+        criterion=f"on every seed, plain's relative drift exceeds BN's by more than {DRIFT_GAP}"),
     "P3-noisy.noisy_vs_bn": Claim(
         statement="BN followed by i.i.d. noise per activation and example, its distribution redrawn every step "
                   "(more covariate shift), trains about as well as BN", source=SOURCE_COUNTER, metric="test accuracy", test="non_inferiority",
@@ -181,9 +192,12 @@ def test_bn_holds_layer_inputs_steadier(check, lab, verify, figure):
     figure(figures.curves("Input to a sigmoid of the last hidden layer (unit 0): 15/50/85th percentiles "
                           "(Ioffe & Szegedy Fig. 1)", "epoch (0 = before training)", "pre-activation",
                           {arm: percentile_curves(arm_runs) for arm, arm_runs in runs.items()}, claim_id="P3"))
-    verify(check, arm_from_runs("plain", runs["plain"], relative_drift),
-           arm_from_runs("BN", runs["BN"], relative_drift),
-           notes=[f"test accuracy: BN {np.mean([r.test_accuracy for r in runs['BN']]):.4f}, plain "
+    gaps = np.subtract([relative_drift(r) for r in runs["plain"]], [relative_drift(r) for r in runs["BN"]])
+    verify.measured(check, **every_seed_within(gaps, [r.spec.seed for r in runs["BN"]], DRIFT_GAP, math.inf,
+                                               what="relative drift, plain - BN"),
+           notes=[f"relative drift per seed: BN {[round(relative_drift(r), 3) for r in runs['BN']]}, plain "
+                  f"{[round(relative_drift(r), 3) for r in runs['plain']]}",
+                  f"test accuracy: BN {np.mean([r.test_accuracy for r in runs['BN']]):.4f}, plain "
                   f"{np.mean([r.test_accuracy for r in runs['plain']]):.4f} (sigmoid network, lr 1.0)"])
 
 

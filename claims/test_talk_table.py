@@ -24,7 +24,7 @@ Thresholds (fixed before running, smallest effect that counts):
   trains", and any credible difference in how many seeds fail supports it.
   A pass says the plain model fails more often than BN, not that BN trains well: whether BN is unharmed
   by the bad setting is asked by the advantage's own checks (A3.bn_worst_init for Comparison 3,
-  A4.bn_raw_vs_scaled for Comparison 4); each comparison's evidence notes BN's accuracy against its
+  A4-global for Comparison 4's 0..255 inputs); each comparison's evidence notes BN's accuracy against its
   accuracy at the base setting.
 Collapsed (one class >= 90% of predictions) and diverged (non-finite loss) runs are failures: their
 "accuracy" (a diverged model's argmax of NaN is class 0) is never averaged with a trained model's.

@@ -715,3 +715,33 @@ def test_a_check_may_declare_one_finding_per_regime() -> None:
     overlapping = Finding("refuted", ("mnist5k",), ("default",), "again: {effect}")
     with pytest.raises(CatalogueError, match="two findings apply to dataset mnist5k, profile default"):
         validate_findings({"X1.better": (default, overlapping)}, checks, **known)
+
+
+def test_an_identity_checked_seed_by_seed_fails_on_one_seed_outside_its_range():
+    from bnclaims.evidence import every_seed_within
+
+    inside = every_seed_within([0.001, -0.004, 0.0], (0, 1, 2), -0.01, 0.01, what="gap")
+    assert inside["passed"] and inside["n"] == 3 and inside["ci"] == (-0.004, 0.001)
+    assert inside["observed"] == "gap in [-0.01, 0.01] on all 3 seeds"
+    one_out = every_seed_within([0.001, -0.012, 0.0], (0, 1, 2), -0.01, 0.01, what="gap")
+    assert not one_out["passed"] and "on 1 of 3 seeds: seed 1 -0.012" in one_out["observed"]
+    diverged = every_seed_within([0.001, float("nan")], (0, 1), -0.01, 0.01, what="gap")
+    assert not diverged["passed"] and diverged["ci"] == (0.001, 0.001)
+    with pytest.raises(ValueError, match="one value per seed"):
+        every_seed_within([0.1], (0, 1), 0, 1, what="gap")
+
+
+def test_the_figure_one_identity_fails_on_a_seed_where_bn_drifts_as_much_as_plain():
+    """P3.percentile_drift's criterion, seed by seed: a placebo seed whose BN units drift as the plain
+    ones do makes it fail; the gaps the paper's figure shows make it hold."""
+    import math
+
+    from bnclaims.evidence import every_seed_within, measured
+    from conftest import load_claim_module
+
+    p3 = load_claim_module("test_internal_covariate_shift", "evidence_test_internal_covariate_shift")
+    check = p3.CHECKS["P3.percentile_drift"]
+    judge = lambda gaps: measured(check, **every_seed_within(gaps, range(len(gaps)), p3.DRIFT_GAP, math.inf,
+                                                             what="drift gap")).outcome
+    assert judge([0.30, 0.29, 0.31]) == "holds"
+    assert judge([0.30, 0.0, 0.31]) == "fails"

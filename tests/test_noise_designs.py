@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from bnclaims import backend
-from bnclaims.evidence import evaluate
+from bnclaims.evidence import measured
 from bnclaims.spec import RunSpec, SpecError
 from conftest import load_claim_module
 
@@ -54,7 +54,7 @@ def as_runs(records: dict) -> list:
 def r1_outcome(records: dict) -> str:
     r1 = load_claim_module("test_batch_statistics_noise", "noise_designs_test_batch_statistics_noise")
     small, large, _ = r1.noise_arms(as_runs(records))
-    return evaluate(r1.CHECKS["R1.fixed_example_noise"], small, large).outcome
+    return measured(r1.CHECKS["R1.fixed_example_noise"], **r1.noise_observation(small, large)).outcome
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -120,12 +120,12 @@ def test_batch_moments_from_draw_counts_equal_those_of_the_gathered_batches():
 
 def test_fixed_example_noise_is_zero_with_fixed_statistics_and_r1_is_then_not_supported(keras):
     """Placebo: BN with fixed statistics (its moving averages) cannot make an example's output depend
-    on its batch: the noise is exactly zero and R1.fixed_example_noise is not supported."""
+    on its batch: the noise is exactly zero and R1.fixed_example_noise fails."""
     placebo = {seed: noise_of(tiny_model(seed), "moving", seed) for seed in SEEDS}
     for record in placebo.values():
         assert record["statistics"] == "moving"
         assert all(all(v == 0.0 for v in values) for values in record["layers"].values())
-    assert r1_outcome(placebo) != "supported"
+    assert r1_outcome(placebo) == "fails"
 
 
 def test_fixed_example_noise_grows_as_the_batch_shrinks_and_r1_detects_it(keras):
@@ -136,7 +136,7 @@ def test_fixed_example_noise_grows_as_the_batch_shrinks_and_r1_detects_it(keras)
         assert list(record["layers"]) == ["bn1", "bn2"]
         mean = record["mean"]
         assert all(a > b for a, b in zip(mean, mean[1:])), mean
-    assert r1_outcome(injected) == "supported"
+    assert r1_outcome(injected) == "holds"
 
 
 def test_fixed_example_noise_of_a_diverged_run_is_none_and_leaves_the_comparison(keras):

@@ -526,12 +526,12 @@ OUTCOME_RANK = {REFUTED: 0, INCONCLUSIVE: 1, SUPPORTED: 2, FAILS: 0, HOLDS: 2}
 
 def _deciding(evidence: Evidence) -> tuple[str, float | None, float]:
     """(side, p, level) as a near-level finding is judged: the p of the side that decided (the mirror
-    test's for refuted, the claim test's otherwise) against the level it was held to. Under Holm's
-    step-down that is the design's p over its looks against the step's level; otherwise the look's p
-    against the look's level."""
+    test's for refuted, the claim test's otherwise) against the level it was held to: the look's p against
+    the look's level where the check decided itself, and the design's p over its looks against the step's
+    level where Holm's step-down decided it (a level that moves with its siblings' p-values)."""
     refuted = evidence.outcome == REFUTED
     side = "mirror" if refuted else "claim"
-    if evidence.holm is not None:
+    if evidence.holm is not None and evidence.holm["bonferroni_outcome"] != evidence.outcome:
         p = evidence.adjusted_mirror_p if refuted else evidence.adjusted_p
         return side, p, evidence.holm["mirror_level" if refuted else "level"]
     level = evidence.look_alpha if evidence.look_alpha is not None else evidence.corrected_alpha

@@ -84,7 +84,19 @@ STRONG = Claim(statement=STATEMENT + " Even at the strongest dose of the sweep (
                family="R2 BN with L2 or Dropout")
 CHECKS = declare({**{check_id: NON_INFERIOR for check_id in ADDITIONS}, **{check_id: STRONG for check_id in STRONGEST}})
 
+DROPOUT_HALF = ("Dropout 0.5 with BN scores {effect} against BN alone ({ci}, {ci_method}; means {a_mean} vs {b_mean}; per "
+                "seed {a_values} vs {b_values})")
 FINDINGS = {
+    "R2-strong.dropout": (
+        Finding(outcome="refuted", datasets=("mnist5k",), profiles=("short",),
+                reason=DROPOUT_HALF + ", credibly more than the two-point margin (mirror p={mirror_p} at {alpha}): at "
+                       "Srivastava et al.'s rate, Dropout before the next block's BN costs more than a practitioner "
+                       "would accept within 10 passes (the variance shift Li et al. 2019 describe; the notes give "
+                       "BN's accuracy at each rate)"),
+        Finding(outcome="inconclusive", datasets=("mnist5k",), profiles=("default",),
+                reason=DROPOUT_HALF + ": its cost sits on the two-point margin, neither non-inferior (p={p}) nor "
+                       "credibly worse (mirror p={mirror_p}) at {alpha}, after the design's {n} seeds. The notes give "
+                       "BN's accuracy at each rate of the sweep")),
     "R2.dropout": Finding(
         outcome="inconclusive", datasets=("mnist5k",), profiles=("short",),
         reason="{a} scores {effect} against BN alone ({ci}, {ci_method}; means {a_mean} vs {b_mean}; per seed "

@@ -100,7 +100,16 @@ CHECKS = declare({
         "after recalibration of BN's statistics", "; Sec. 3.1; Wu & Johnson (2021), Sec. 3"),
 })
 
-FINDINGS: dict = {}
+FINDINGS = {
+    "A4.bn_features_vs_scaled": Finding(
+        outcome="refuted", datasets=("mnist5k",), profiles=("short", "default"),
+        reason="with BN, features given scales and offsets of their own score {effect} against inputs scaled to "
+               "0..1 ({ci}, {ci_method}; means {a_mean} vs {b_mean}; features failed on {a_failures} seeds), "
+               "credibly worse than the one-point margin (mirror p={mirror_p} at {alpha}). BN removes a global "
+               "scale and any offsets of its inputs, not the relative scales of the features a unit sums: the "
+               "largest features still dominate the first layer's learning. BN makes such inputs trainable (the "
+               "plain model fails on them, A4-plain), not free: normalizing them is still worth its points"),
+}
 
 
 def arms_for(lab, batch_norm: str, scalings: tuple[str, ...], record=()):

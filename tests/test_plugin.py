@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,9 @@ def test_talk_table_on_digits_writes_the_ledger_and_hits_the_cache_the_second_ti
     assert ("reproduce with: pytest claims/ --claims-profile short --claims-dataset digits --claims-seeds 0-2 "
             "--claims-looks 1") in cold.stdout
     assert "trained in" in cold.stderr            # one progress line per run
-    # 24 runs; TABLE-2..4 also read BN's base runs (TABLE-1's), served again from the cache.
-    assert "runs: 24 trained, 9 from the cache" in cold.stdout
+    # 24 runs; TABLE-2..4 also read BN's base runs (TABLE-1's), and each check reads its family's runs for
+    # Holm's step-down (the first test computes its three siblings), all served again from the cache.
+    assert "runs: 24 trained, 36 from the cache" in cold.stdout
     ledger = json.loads((tmp_path / "reports" / "claims.json").read_text())
     assert ledger["version"] == LEDGER_VERSION and ledger["settings"]["dataset"] == "digits"
     assert [r["check_id"] for r in ledger["records"]] == [
@@ -47,7 +49,8 @@ def test_talk_table_on_digits_writes_the_ledger_and_hits_the_cache_the_second_ti
     assert all(len(r["arm_a"]["values"]) == 3 and r["nodeid"] for r in ledger["records"])
 
     warm = run_pytest(*options, "-n", "2")
-    assert "runs: 0 trained, 33 from the cache (every run a cache hit)" in warm.stdout
+    # How often a run is read depends on which worker runs which check (each computes its family once).
+    assert re.search(r"runs: 0 trained, \d+ from the cache \(every run a cache hit\)", warm.stdout)
     assert "cache hit" in warm.stderr and "trained in" not in warm.stderr
     assert "threads per run 1" in warm.stdout
     # The verdicts do not depend on where the runs came from.
@@ -214,7 +217,7 @@ def test_claim(check, verify):
     ("(0.70, 0.72, 0.71)", "supported"),      # the sibling is rejected first: the weak check gets the full 0.05
     ("(0.49, 0.53, 0.50)", "inconclusive"),   # placebo: the sibling is not rejected, the weak check stays at 0.025
 ], ids=["sibling-rejected", "placebo"])
-@pytest.mark.parametrize("select", [(), ("-k", "Z8.weak")], ids=["family", "one-check"])
+@pytest.mark.parametrize("select", [(), ("-k", "Z8.weak"), ("-n", "2")], ids=["family", "one-check", "two-workers"])
 def test_a_family_is_corrected_by_holms_step_down_even_when_one_check_is_rerun(tmp_path, first, weak_outcome, select):
     project = make_claims_project(tmp_path, HOLM_MODULE.format(first=first))
     result = run_pytest("claims/", "--claims-profile", "short", "--claims-dataset", "digits", "--claims-seeds", "3",

@@ -242,6 +242,18 @@ def row_outcomes(fragment: str) -> dict[str, str]:
                                                 r'data-outcome="([^"]*)"', fragment)}
 
 
+def test_an_advantage_that_hangs_on_a_machine_dependent_check_says_so():
+    near = {"outcome": "inconclusive", "reason": "p near its level", "near_level": True}
+    records = [paired_record(check_id="A6.batch32", outcome="inconclusive", finding=near, test_outcome="xfailed"),
+               paired_record(check_id="A6.batch16"),
+               paired_record(check_id="A5.tanh", finding={**near, "near_level": False}, outcome="inconclusive")]
+    headline = headline_table(report.render(ledger_of(records)))
+    a6 = headline[headline.index('data-advantage="A6"'):]
+    assert "can differ on another CPU: A6.batch32 sits near its level" in a6
+    a5 = headline[headline.index('data-advantage="A5"'):headline.index('data-advantage="A6"')]
+    assert "can differ on another CPU" not in a5
+
+
 def test_the_page_puts_the_six_advantages_first_with_each_check_and_the_forest_beside():
     records = [paired_record(check_id="A2.training", outcome="inconclusive", effect_ci=[None, None],
                              test_outcome="xfailed"),

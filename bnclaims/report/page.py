@@ -213,11 +213,21 @@ def colgroup(per_row_budget: bool) -> str:
     return f'<colgroup>{CHECK_COLUMNS}{"<col class=c-budget>" if per_row_budget else ""}</colgroup>'
 
 
-def group_row(claim_id: str, words: str, outcome: str | None, columns: int) -> str:
-    """The row that heads a claim's checks: its id, its statement and (for an advantage) its outcome."""
+def machine_dependent(own: list[dict]) -> list[str]:
+    """The advantage's own checks whose finding is declared near its level: where p sits so close to the
+    level that another CPU's rounding can move the check, and with it the advantage, to a neighbouring
+    outcome (bnclaims.evidence.settle)."""
+    return [r["check_id"] for r in own if (r.get("finding") or {}).get("near_level")]
+
+
+def group_row(claim_id: str, words: str, outcome: str | None, columns: int, flagged: Sequence[str] = ()) -> str:
+    """The row that heads a claim's checks: its id, its statement and (for an advantage) its outcome, with
+    the checks it hangs on that are declared machine-dependent."""
     badge = f" {outcome_badge(outcome)}" if outcome else ""
+    flag = (f' <span class="machine-dependent">(can differ on another CPU: {_e(", ".join(flagged))} sits near its '
+            f"level)</span>" if flagged else "")
     return (f'<tr class="group"><th colspan="{columns}" scope="rowgroup"><a href="#claim-{_e(claim_id)}" '
-            f'class="advantage-id">{_e(claim_id)}</a> {_e(words)}{badge}</th></tr>')
+            f'class="advantage-id">{_e(claim_id)}</a> {_e(words)}{badge}{flag}</th></tr>')
 
 
 def check_rows(rows: list[dict], ledger: dict, per_row_budget: bool, *, compact: bool = False) -> str:
@@ -237,7 +247,8 @@ def headline_html(ledger: dict) -> str:
         rows = check_rows(own, ledger, per_row_budget, compact=True) or (
             f'<tr><td colspan="{columns}">{note(f"no check of {advantage} ran in this session")}</td></tr>')
         bodies.append(f'<tbody data-advantage="{_e(advantage)}" data-outcome="{_e(outcome)}">'
-                      f"{group_row(advantage, ADVANTAGES[advantage], outcome, columns)}{rows}</tbody>")
+                      f"{group_row(advantage, ADVANTAGES[advantage], outcome, columns, machine_dependent(own))}"
+                      f"{rows}</tbody>")
     head = f"<tr>{CHECK_HEAD}{'<th>budget</th>' if per_row_budget else ''}</tr>"
     return (f'<table class="headline" id="headline-table"><caption>{_e(caption)} An advantage (the talk\'s words) '
             f"is supported when all of its own checks are, refuted when any of them is refuted, inconclusive "
@@ -515,6 +526,7 @@ th { background: #f6f8fa; font-weight: 600; }
 caption { caption-side: bottom; text-align: left; color: #57606a; font-size: 12px; padding-top: 3px; }
 td.number { white-space: nowrap; font-variant-numeric: tabular-nums; }
 .advantage-id { font-weight: 700; }
+.machine-dependent { font-weight: 400; font-size: 0.85em; color: #8a5a00; }
 .note { display: block; color: #57606a; font-size: 11px; line-height: 1.2; white-space: normal; }
 .outcome { font-weight: 700; }
 .supported, .holds { color: #1a7f37; } .refuted, .fails { color: #cf222e; } .inconclusive { color: #9a6700; }

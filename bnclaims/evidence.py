@@ -287,7 +287,8 @@ def _interval_words(method: str, level: float) -> tuple[str, float]:
     that its lower bound clears the threshold exactly when the claim test rejects, and its upper bound
     falls short of it exactly when the mirror test does."""
     confidence = 1.0 - 2.0 * level
-    name = {"t": "Student t", "sign": "sign-test inversion (median)", "sign_flip": "exact sign-flip inversion"}[method]
+    name = {"t": "Student t", "sign": "sign-test inversion (median)", "sign_flip": "exact sign-flip inversion",
+            "failure": "exact, from Clopper-Pearson intervals of the discordant share and of B's part in it"}[method]
     return f"{name}, {100 * confidence:.4g}% two-sided (one-sided {level:.4g} each side)", confidence
 
 
@@ -300,8 +301,8 @@ def failure_part(arm_a: Arm, arm_b: Arm, level: float) -> dict | None:
     d = stats.failure_differences(fa, fb)
     claim, mirror = stats.failure_test(fa, fb, "greater"), stats.failure_test(fa, fb, "less")
     named = lambda name: name.replace("only B failed", f"only {arm_b.name} failed").replace("only A)", f"only {arm_a.name})")
-    method, confidence = _interval_words("sign_flip", level)
-    interval = stats.sign_flip_interval(d, confidence=confidence)
+    method, confidence = _interval_words("failure", level)
+    interval = stats.failure_difference_interval(fa, fb, confidence=confidence)
     return {"a_failed": int(sum(fa)), "b_failed": int(sum(fb)), "only_a": int(np.sum(d < 0)),
             "only_b": int(np.sum(d > 0)), "n": int(d.size), "effect": float(d.mean()),
             "ci": [_json_bound(interval.low), _json_bound(interval.high)], "ci_method": method,
@@ -339,7 +340,7 @@ def evaluate(check: Check, arm_a: Arm, arm_b: Arm, *, rerun: str = "", notes=(),
         d = values_a - values_b
         scale = float(np.max(np.abs([*arm_a.values, *arm_b.values])))
     # A failure claim's effect is the difference in failure rates (a mean of -1/0/+1 per seed).
-    interval_method = "sign_flip" if claim.about == "failure" else claim.method
+    interval_method = "failure" if claim.about == "failure" else claim.method
     method_name, confidence = _interval_words(interval_method, level)
     notes = tuple(notes)
     if d.size >= 2:
@@ -347,7 +348,8 @@ def evaluate(check: Check, arm_a: Arm, arm_b: Arm, *, rerun: str = "", notes=(),
                                 method=claim.method, scale=scale)
         outcome, p, mirror_p = decision.outcome, decision.claim.p_value, decision.mirror.p_value
         claim_name, mirror_name = decision.claim.name, decision.mirror.name
-        interval = stats.effect_interval(d, interval_method, confidence=confidence)[0]
+        interval = (stats.failure_difference_interval(arm_a.failed(), arm_b.failed(), confidence=confidence)
+                    if claim.about == "failure" else stats.effect_interval(d, interval_method, confidence=confidence)[0])
         improvement = stats.probability_of_improvement(values_a, values_b) if claim.about == "value" else None
         # A power statement from the spread of -1/0/+1 failure differences would mean nothing.
         design_power = (None if claim.about == "failure"

@@ -77,6 +77,7 @@ __all__ = [
     "SequentialDesign",
     "failure_differences",
     "failure_test",
+    "failure_difference_interval",
     "minimum_seeds_for_power",
     "t_test_power",
 ]
@@ -488,6 +489,34 @@ def bonferroni(alpha: float, family_size: int) -> float:
     if not is_integer or family_size < 1:
         raise ValueError(f"family_size must be a positive integer, got {family_size!r}")
     return alpha / int(family_size)
+
+
+def failure_difference_interval(a_failed: ArrayLike, b_failed: ArrayLike, *, confidence: float = 0.95) -> Interval:
+    """Two-sided interval for the difference in paired failure rates, P(B fails) - P(A fails).
+
+    The difference is psi * (2 pi - 1), with psi the chance that a seed is discordant (one arm failed, the
+    other trained) and pi the chance that, among discordant seeds, B is the one that failed. Each gets its
+    Clopper-Pearson interval at ``confidence`` (``scipy.stats.binomtest(...).proportion_ci``, exact), and
+    the difference ranges over the corners. pi's interval inverts the exact McNemar test, so the interval
+    clears 0 exactly when that test rejects at (1 - confidence) / 2 on that side; psi's keeps the interval
+    honest where few or no seeds are discordant (none discordant in 21 seeds still leaves room for a small
+    difference, where the sign-flip inversion of the -1/0/+1 differences gave a point at 0). Its coverage
+    is simulated at the ledger's failure rates in tests/test_stats.py."""
+    _check_confidence(confidence)
+    d = failure_differences(a_failed, b_failed)
+    n, only_b, only_a = d.size, int(np.sum(d > 0)), int(np.sum(d < 0))
+    if n == 0:
+        raise ValueError("need at least one seed")
+    scipy_stats = _scipy_stats()
+    discordant = only_b + only_a
+    psi = scipy_stats.binomtest(discordant, n).proportion_ci(confidence_level=confidence, method="exact")
+    if discordant:
+        pi = scipy_stats.binomtest(only_b, discordant).proportion_ci(confidence_level=confidence, method="exact")
+        pi_low, pi_high = pi.low, pi.high
+    else:
+        pi_low, pi_high = 0.0, 1.0
+    corners = [p * (2 * q - 1) for p in (psi.low, psi.high) for q in (pi_low, pi_high)]
+    return Interval(float(d.mean()), float(min(corners)), float(max(corners)), confidence)
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,7 @@ experiments per rate, 100,000 per effect-interval coverage; alpha 0.05 and 0.012
 
 from __future__ import annotations
 
+import collections
 import functools
 import itertools
 import math
@@ -1261,3 +1262,70 @@ def test_the_median_interval_covers_at_its_confidence_on_skewed_differences(n, c
             shrunk += False
     assert covered / 4000 >= confidence - 3 * np.sqrt(confidence * (1 - confidence) / 4000)
     assert shrunk / 4000 < confidence
+
+
+# ---------------------------------------------------------------- the failure part's interval
+
+def _ledger_failure_rates() -> list[tuple[float, float]]:
+    """(A's, B's) failure rates of the ledger's checks about failure (tests/data/ledger_shapes.json)."""
+    import json
+    from pathlib import Path
+
+    shapes = json.loads((Path(__file__).parent / "data" / "ledger_shapes.json").read_text())["shapes"]
+    return sorted({(s["a_failure_rate"], s["b_failure_rate"]) for s in shapes if s["about"] == "failure"})
+
+
+# The ledger's rates, and small differences where few or no seeds are discordant.
+FAILURE_RATES = [*_ledger_failure_rates(), (0.0, 0.05), (0.05, 0.1), (0.2, 0.2), (0.1, 0.5)]
+FAILURE_CONFIDENCE = 1 - 2 * bonferroni(ALPHA, 4) / 3      # a family of four, a look of three
+
+
+def _failure_coverage(interval, rates, n: int, sims: int = 3_000) -> float:
+    """The share of simulated experiments whose interval holds the true difference. An interval depends on
+    the seeds only through their counts (only B failed, only A failed): each count pair is computed once."""
+    rng = np.random.default_rng([SEED, n, *(round(r * 1000) for r in rates)])
+    a, b = rates
+    fa, fb = rng.random((sims, n)) < a, rng.random((sims, n)) < b
+    counts = collections.Counter(zip((fb & ~fa).sum(axis=1), (fa & ~fb).sum(axis=1)))
+    hits = 0
+    for (only_b, only_a), times in counts.items():
+        found = interval(np.array([False] * only_b + [True] * only_a + [False] * (n - only_b - only_a)),
+                         np.array([True] * only_b + [False] * (n - only_b)))
+        hits += times * (found.low <= b - a <= found.high)
+    return hits / sims
+
+
+@pytest.mark.parametrize("rates", FAILURE_RATES, ids=str)
+@pytest.mark.parametrize("n", (7, 21))
+def test_the_failure_difference_interval_covers_at_the_ledgers_failure_rates(rates, n):
+    from bnclaims.stats import failure_difference_interval
+
+    coverage = _failure_coverage(lambda fa, fb: failure_difference_interval(fa, fb, confidence=FAILURE_CONFIDENCE),
+                                 rates, n)
+    # Not credibly under the nominal level: 3,000 experiments, three standard errors of 0.0017.
+    assert coverage >= FAILURE_CONFIDENCE - 3 * math.sqrt(FAILURE_CONFIDENCE * (1 - FAILURE_CONFIDENCE) / 3_000)
+
+
+def test_the_sign_flip_inversion_of_failure_differences_does_not_cover():
+    """The wrong choice the failure part used to make: inverting the sign-flip test on the -1/0/+1
+    differences gives a point at 0 when no seed is discordant, and misses a small real difference."""
+    from bnclaims.stats import failure_differences
+
+    coverage = _failure_coverage(
+        lambda fa, fb: sign_flip_interval(failure_differences(fa, fb), confidence=FAILURE_CONFIDENCE), (0.0, 0.05), 21)
+    assert coverage < 0.8
+
+
+@pytest.mark.parametrize("n", (7, 14, 21))
+def test_the_failure_difference_interval_clears_zero_exactly_when_mcnemar_rejects(n):
+    from bnclaims.stats import failure_difference_interval, failure_test
+
+    level = (1 - FAILURE_CONFIDENCE) / 2
+    for only_b in range(n + 1):
+        for only_a in range(n + 1 - only_b):
+            fb = np.array([True] * only_b + [False] * (n - only_b))
+            fa = np.array([False] * only_b + [True] * only_a + [False] * (n - only_b - only_a))
+            interval = failure_difference_interval(fa, fb, confidence=FAILURE_CONFIDENCE)
+            assert (interval.low > 0) == (failure_test(fa, fb, "greater").p_value <= level), (only_b, only_a)
+            assert (interval.high < 0) == (failure_test(fa, fb, "less").p_value <= level), (only_b, only_a)
+            assert interval.low <= interval.point == (only_b - only_a) / n <= interval.high

@@ -1329,3 +1329,24 @@ def test_the_failure_difference_interval_clears_zero_exactly_when_mcnemar_reject
             assert (interval.low > 0) == (failure_test(fa, fb, "greater").p_value <= level), (only_b, only_a)
             assert (interval.high < 0) == (failure_test(fa, fb, "less").p_value <= level), (only_b, only_a)
             assert interval.low <= interval.point == (only_b - only_a) / n <= interval.high
+
+
+# ---------------------------------------------------------------- cross-checks against statsmodels
+
+@pytest.mark.parametrize("margin", (0.01, 0.03))
+def test_equivalence_claim_p_equals_statsmodels_ttost_paired(margin):
+    from statsmodels.stats.weightstats import ttost_paired
+
+    rng = np.random.default_rng([SEED, round(margin * 100)])
+    for _ in range(N_CROSS):
+        a, b = rng.normal(0.9, 0.01, 7), rng.normal(0.9, 0.01, 7)
+        ours = decide(a - b, hypothesis="equivalence", threshold=margin, alpha=ALPHA, method="t").claim.p_value
+        assert ours == pytest.approx(ttost_paired(a, b, -margin, margin)[0], rel=1e-9)
+
+
+@pytest.mark.parametrize("n, effect, alpha", [(5, 1.5, 0.05), (7, 1.0, 0.0125), (21, 0.5, 0.004167)])
+def test_t_test_power_equals_statsmodels_ttestpower(n, effect, alpha):
+    from statsmodels.stats.power import TTestPower
+
+    expected = TTestPower().power(effect_size=effect, nobs=n, alpha=alpha, alternative="larger")
+    assert t_test_power(n, effect, alpha) == pytest.approx(expected, rel=1e-9)

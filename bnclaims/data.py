@@ -597,7 +597,8 @@ def _idx_candidates(stem: str) -> str:
     return "/".join((stem, stem + ".gz", dotted, dotted + ".gz"))
 
 
-def _load_idx_folder(name: str) -> Dataset:
+def _idx_folder(name: str) -> Path:
+    """The folder of an ``idx:<folder>`` name, which must exist (DatasetError otherwise)."""
     folder_text = name[len("idx:"):]
     needed = ", ".join(_IDX_FILES.values())
     if not folder_text:
@@ -609,6 +610,21 @@ def _load_idx_folder(name: str) -> Dataset:
         raise DatasetError(
             f"IDX dataset folder not found: {folder} is not a directory; pass "
             f"idx:<folder> with a folder holding {needed} (optionally .gz)")
+    return folder
+
+
+def check_dataset_name(name: str) -> None:
+    """Raise DatasetError (one line) for a name no loader takes: an unknown name, or idx: without an
+    existing folder. Cheap, so a session checks it before collecting anything; what a folder's files
+    hold is checked when the dataset loads."""
+    if isinstance(name, str) and name.startswith("idx:"):
+        _idx_folder(name)
+    elif name not in ("mnist5k", "mnist", "digits"):
+        raise DatasetError(f"unknown dataset {name!r}; {_DATASET_NAMES}")
+
+
+def _load_idx_folder(name: str) -> Dataset:
+    folder = _idx_folder(name)
     found = {role: _find_idx_file(folder, stem) for role, stem in _IDX_FILES.items()}
     missing = [_idx_candidates(_IDX_FILES[role]) for role, path in found.items()
                if path is None]

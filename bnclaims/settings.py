@@ -185,6 +185,12 @@ class Settings:
         if engine not in ENGINES:
             raise SettingsError(f"--claims-engine {engine!r} is unknown; choose one of {', '.join(ENGINES)}")
         chosen = PROFILES[profile]
+        from .data import DatasetError, check_dataset_name
+
+        try:
+            check_dataset_name(dataset or chosen.dataset)
+        except DatasetError as error:
+            raise SettingsError(f"--claims-dataset: {error}") from None
         budget = chosen.examples if examples is None else parse_budget(examples)
         root = Path(root)
         cache_dir = cache_dir or os.environ.get(CACHE_ENV_VAR) or root / ".claims-cache"

@@ -185,3 +185,13 @@ def test_holm_finds_more_than_bonferroni_and_no_correction_breaks_the_family_lev
     uncorrected = (null <= FAMILY_ALPHA).any(axis=1).mean()
     assert calibration.holm_rejections(null, FAMILY_ALPHA).any(axis=1).mean() <= FAMILY_ALPHA
     assert uncorrected > 1.5 * FAMILY_ALPHA, f"{family}: uncorrected family-wise rate {uncorrected:.4f}"
+
+
+def test_the_vectorized_step_down_rejects_as_statsmodels_holm_does():
+    from bnclaims import stats
+
+    rng = np.random.default_rng(7)
+    p = np.vstack([rng.random((300, 4)) * 0.1, np.array([[0.01, 0.02, 0.04, 0.2], [0.02, 0.02, 0.02, 0.02]])])
+    expected = np.array([[step.rejected for step in stats.holm(row, 0.05)] for row in p])
+    assert np.array_equal(calibration.holm_rejections(p, 0.05), expected)
+    assert expected.any() and not expected.all()

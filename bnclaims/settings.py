@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,6 +135,23 @@ def parse_budget(text: str | int) -> int:
     return value
 
 
+def writable_folder(path: Path | str, option: str) -> Path:
+    """The folder an option names, made if missing and shown to take a file; SettingsError (one line)
+    where it is a file, cannot be made or cannot be written. Checked before anything trains: a report
+    folder found unwritable after a 25-minute session would lose every verdict."""
+    folder = Path(path).expanduser().resolve()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except FileExistsError:
+        raise SettingsError(f"{option} {str(path)!r} is a file, not a folder") from None
+    except OSError as error:
+        raise SettingsError(f"{option} {str(path)!r} cannot be used as a folder: "
+                            f"{error.strerror or error}") from None
+    return folder
+
+
 def format_seeds(seeds: tuple[int, ...]) -> str:
     if seeds == tuple(range(seeds[0], seeds[0] + len(seeds))):
         return f"{seeds[0]}-{seeds[-1]}"
@@ -192,20 +210,27 @@ class Settings:
         except DatasetError as error:
             raise SettingsError(f"--claims-dataset: {error}") from None
         budget = chosen.examples if examples is None else parse_budget(examples)
+        chosen_seeds = parse_seeds(seeds) if seeds is not None else chosen.seeds
+        chosen_looks = chosen.looks if looks is None else parse_looks(looks)
         root = Path(root)
-        cache_dir = cache_dir or os.environ.get(CACHE_ENV_VAR) or root / ".claims-cache"
+        # Folders last: every value is checked before anything is made on disk.
+        cache_dir = Path(cache_dir or os.environ.get(CACHE_ENV_VAR) or root / ".claims-cache").expanduser()
+        cache_option = "--claims-cache" if cache_dir != root / ".claims-cache" else "the run cache folder"
+        cache_dir = (root / cache_dir).resolve() if cache_mode == "bypass" else \
+            writable_folder(root / cache_dir, cache_option)
+        report_dir = writable_folder(root / Path(report_dir).expanduser(), "--claims-report-dir")
         return cls(
             profile=profile,
             dataset=dataset or chosen.dataset,
-            seeds=parse_seeds(seeds) if seeds is not None else chosen.seeds,
-            cache_dir=Path(cache_dir).expanduser().resolve(),
+            seeds=chosen_seeds,
+            cache_dir=cache_dir,
             cache_mode=cache_mode,
             session_id=session_id,
-            report_dir=(root / report_dir).resolve(),
+            report_dir=report_dir,
             threads=threads,
             engine=engine,
             examples=budget,
-            looks=chosen.looks if looks is None else parse_looks(looks),
+            looks=chosen_looks,
             strict=bool(strict),
         )
 

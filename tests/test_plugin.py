@@ -82,6 +82,53 @@ def test_a_dataset_no_loader_takes_stops_the_session_with_one_line(tmp_path, nam
     assert not (tmp_path / "cache").exists(), "nothing was trained"
 
 
+def test_pytest_help_lists_every_claims_option():
+    """argparse formats help texts with %: a bare '%' in one of them crashed `pytest --help`."""
+    result = run_pytest("--help")
+    assert result.returncode == 0, result.stderr
+    for option in ("--claims-profile", "--claims-dataset", "--claims-seeds", "--claims-budget", "--claims-engine",
+                   "--claims-cache", "--claims-report-dir", "--claims-looks", "--claims-strict"):
+        assert option in result.stdout
+
+
+@pytest.mark.parametrize("options, fragment", [
+    (["--claims-seeds", "3,3"], "--claims-seeds '3,3' must name at least 2 distinct"),
+    (["--claims-seeds", "many"], "--claims-seeds 'many' is not a count"),
+    (["--claims-budget", "-5"], "--claims-budget '-5' is not a positive number"),
+    (["--claims-budget", "lots"], "--claims-budget 'lots' is not a positive number"),
+    (["--claims-looks", "0"], "--claims-looks '0' is not a number of seed blocks"),
+    (["--claims-report-dir", "{tmp}/a-file"], "--claims-report-dir '{tmp}/a-file' is a file, not a folder"),
+    (["--claims-report-dir", "{tmp}/a-file/reports"], "--claims-report-dir '{tmp}/a-file/reports' cannot be used"),
+    (["--claims-report-dir", "/proc/bnclaims-reports"], "--claims-report-dir '/proc/bnclaims-reports' cannot be used"),
+    (["--claims-cache", "{tmp}/a-file"], "--claims-cache '{tmp}/a-file' is a file, not a folder"),
+    (["--claims-cache", "/proc/bnclaims-cache"], "--claims-cache '/proc/bnclaims-cache' cannot be used"),
+], ids=["repeated-seeds", "seeds-not-a-number", "negative-budget", "budget-not-a-number", "no-looks",
+        "report-dir-is-a-file", "report-dir-under-a-file", "report-dir-unwritable", "cache-is-a-file",
+        "cache-unwritable"])
+def test_a_bad_option_value_stops_the_session_with_one_usage_line_before_anything_trains(tmp_path, options, fragment):
+    (tmp_path / "a-file").write_text("not a folder")
+    defaults = {"--claims-cache": str(tmp_path / "cache"), "--claims-report-dir": str(tmp_path / "reports")}
+    defaults.update(dict(zip(options[::2], (value.format(tmp=tmp_path) for value in options[1::2]))))
+    result = run_pytest("claims/test_talk_table.py", *(part for pair in defaults.items() for part in pair))
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR
+    said = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert said == [f"ERROR: {fragment.format(tmp=tmp_path)}"] or (
+        len(said) == 1 and said[0].startswith(f"ERROR: {fragment.format(tmp=tmp_path)}")), said
+    assert not list((tmp_path / "cache").rglob("*.json")), "nothing was trained"
+    assert not (tmp_path / "reports" / "claims.json").exists()
+
+
+def test_folder_options_expand_the_home_folder(tmp_path, monkeypatch):
+    """`--claims-report-dir ~/r` is the user's folder, not a folder named '~' in the project."""
+    from bnclaims.settings import Settings
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    settings = Settings.resolve(root=tmp_path / "project", report_dir="~/r", cache_dir="~/cache")
+    assert settings.report_dir == (tmp_path / "home" / "r").resolve() and settings.report_dir.is_dir()
+    assert settings.cache_dir == (tmp_path / "home" / "cache").resolve()
+    assert not (tmp_path / "project" / "~").exists()
+
+
 FINDINGS_MODULE = '''
 import pytest
 

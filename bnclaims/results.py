@@ -129,5 +129,6 @@ class RunResult:
             )
         except DamagedEntry:
             raise
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as error:
+            # OverflowError: an infinity where an integer belongs (int(1e999)).
             raise DamagedEntry(f"{type(error).__name__}: {error}") from error

@@ -48,7 +48,8 @@ def test_the_compile_share_of_a_runs_time_is_kept_and_may_be_absent(tmp_path, re
     assert cache.load(SPEC.key())[0].compile_seconds == 1.25
     path = cache.entry_path(SPEC.key())
     document = json.loads(path.read_text())
-    del document["result"]["compile_seconds"]      # an entry written before runs recorded it
+    del document["result"]["compile_seconds"]      # an entry written before runs recorded it,
+    del document["checksum"]                       # and before entries carried a checksum
     path.write_text(json.dumps(document))
     assert cache.load(SPEC.key())[0].compile_seconds is None
 
@@ -231,3 +232,94 @@ def test_a_group_another_process_is_in_is_left_until_the_other_groups_are_tried(
     again = cache.get_or_train_many([s.key() for s in specs], lambda missing: pytest.fail("trained again"),
                                     chunk=1, groups=groups)
     assert [hit for _, hit in again] == [True] * 5
+
+
+# ----------------------------------------------------------------------------------------------------
+# Checksums, entries written before them, and the bounds of a read
+
+
+def _kept(path):
+    return [p for p in path.parent.iterdir() if p.name.startswith(path.name + ".damaged-")]
+
+
+def test_an_entry_edited_by_hand_is_damaged_and_trained_again(tmp_path, result_factory):
+    cache = RunCache(tmp_path)
+    path = cache.store(result_factory(SPEC, accuracy=0.5))
+    text = path.read_text()
+    assert text.startswith('{"checksum": "sha256:')
+    path.write_text(text.replace('"test_accuracy": 0.5', '"test_accuracy": 0.9'))   # same shape, better score
+    with pytest.warns(DamagedEntryWarning, match="checksum"):
+        result, hit = cache.get_or_train(SPEC.key(), lambda: result_factory(SPEC, accuracy=0.7))
+    assert (hit, result.test_accuracy) == (False, 0.7)
+    assert len(_kept(path)) == 1
+
+
+def test_a_reformatted_entry_is_damaged(tmp_path, result_factory):
+    cache = RunCache(tmp_path)
+    path = cache.store(result_factory(SPEC))
+    path.write_text(json.dumps(json.loads(path.read_text()), indent=4))   # same values, checksum moved
+    with pytest.warns(DamagedEntryWarning, match="checksum"):
+        assert cache.load(SPEC.key()) is None
+    assert len(_kept(path)) == 1
+
+
+def _written_before_checksums(path):
+    document = json.loads(path.read_text())
+    del document["checksum"]
+    path.write_text(json.dumps(document, indent=1, sort_keys=True))
+
+
+def test_an_entry_without_a_checksum_is_served_and_given_one(tmp_path, result_factory, recwarn):
+    cache = RunCache(tmp_path)
+    path = cache.store(result_factory(SPEC, accuracy=0.5))
+    _written_before_checksums(path)
+    result, hit = cache.get_or_train(SPEC.key(), lambda: pytest.fail("an old entry was trained again"))
+    assert (hit, result.test_accuracy) == (True, 0.5)
+    assert path.read_text().startswith('{"checksum": "sha256:'), "rewritten with its checksum"
+    assert cache.load(SPEC.key())[0] == result
+    assert not recwarn.list and not _kept(path)
+
+
+def test_an_entry_without_a_checksum_in_a_read_only_cache_is_still_served(tmp_path, result_factory, monkeypatch):
+    import bnclaims.cache
+
+    cache = RunCache(tmp_path)
+    path = cache.store(result_factory(SPEC, accuracy=0.5))
+    _written_before_checksums(path)
+    before = path.read_text()
+
+    def refuse(*_):
+        raise PermissionError("read-only")
+
+    monkeypatch.setattr(bnclaims.cache, "atomic_write_text", refuse)
+    assert cache.load(SPEC.key())[0].test_accuracy == 0.5
+    assert path.read_text() == before
+
+
+def test_an_entry_without_a_checksum_holding_an_infinity_is_damaged(tmp_path, result_factory):
+    cache = RunCache(tmp_path)
+    path = cache.store(result_factory(SPEC, accuracy=0.5))
+    _written_before_checksums(path)
+    path.write_text(path.read_text().replace('"test_loss": 0.3', '"test_loss": 1e999'))
+    with pytest.warns(DamagedEntryWarning, match="damaged cache entry"):
+        assert cache.load(SPEC.key()) is None
+    assert len(_kept(path)) == 1
+
+
+def test_nesting_depth_counts_brackets_outside_strings():
+    from bnclaims.cache import nesting_depth
+
+    assert nesting_depth('{"a": [1, [2]], "b": "[[[[{{"}', 64) == 3
+    assert nesting_depth('["\\"[["]', 64) == 1          # an escaped quote does not end the string
+    assert nesting_depth("[" * 100_000, 64) == 65       # stops counting past the limit
+
+
+def test_two_damaged_entries_in_one_second_are_both_kept(tmp_path):
+    from bnclaims.cache import keep_aside
+
+    path = tmp_path / "entry.json"
+    for content in ("first", "second"):
+        path.write_text(content)
+        keep_aside(path)
+    assert sorted(p.read_text() for p in tmp_path.iterdir()) == ["first", "second"]
+    assert keep_aside(path) is None, "nothing left to keep"

@@ -29,7 +29,10 @@ pixel scale (``uint8``; the caller divides by ``Dataset.pixel_max``) and
     ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, each optionally
     gzipped as ``.gz``; the dotted ``train-images.idx3-ubyte`` spelling is
     accepted too), e.g. Debian's dataset-fashion-mnist at
-    ``/usr/share/datasets/fashion-mnist``.  Same split as ``mnist``.
+    ``/usr/share/datasets/fashion-mnist``.  Same split as ``mnist``.  Each
+    header is checked before its data is read: no zero-sized dimension, at
+    most ``IDX_MAX_SIDE`` pixels a side and ``IDX_MAX_BYTES`` of data, and a
+    file (or gzip stream) holding exactly what its header declares.
 
 ``digits``
     scikit-learn's 1,797 8x8 digits (pixels 0..16, ``pixel_max`` 16), for
@@ -50,7 +53,9 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import math
 import os
+import stat
 import struct
 import tempfile
 import zlib
@@ -511,25 +516,79 @@ _IDX_FILES = {
 }
 
 
+# What an IDX header may declare, checked with Python integers (a product of four 32-bit sizes does not
+# fit numpy's int64) before any payload is read or decompressed. MNIST's images are 28x28 and the largest
+# MNIST-format set, EMNIST ByClass, has 0.55 GB of training images; 4096 pixels a side and 1 GiB of data
+# leave room for any image set a dense network here trains on, and refuse a header (or a gzip stream) that
+# would fill memory.
+IDX_MAX_SIDE = 4096
+IDX_MAX_BYTES = 2**30
+_READ_CHUNK = 2**20
+
+
 def read_idx(path) -> np.ndarray:
     """Parse one IDX file (gzipped if named ``*.gz`` or starting with 1f 8b).
 
-    Validates the header (magic bytes, type code, dimensions) and that the
-    payload is exactly ``prod(dims) * itemsize`` bytes.  Returns a native
-    byte-order array of shape ``dims``.
+    Validates the header (magic bytes, type code, dimensions within IDX_MAX_SIDE
+    and IDX_MAX_BYTES) and that the payload is exactly ``prod(dims) * itemsize``
+    bytes, reading or decompressing no more than that and one byte.  Returns a
+    native byte-order array of shape ``dims``.
     """
     path = Path(path)
-    raw = _read_bytes(path)
+    with _open_regular(path) as stream:
+        gzipped = _is_gzip(path, stream)
+        try:
+            if not gzipped:
+                return _read_idx_stream(stream, path, os.fstat(stream.fileno()).st_size)
+            with gzip.GzipFile(fileobj=stream, mode="rb") as unzipped:
+                return _read_idx_stream(unzipped, path, None)
+        except (OSError, EOFError, zlib.error) as error:
+            detail = _short(f"{type(error).__name__}: {error}")
+            if gzipped:
+                raise DatasetError(f"corrupt gzip file {path} ({detail}); re-download it or replace it "
+                                   f"with an intact copy") from error
+            raise DatasetError(f"cannot read IDX file {path} ({detail}); check that it is a readable "
+                               f"file") from error
+
+
+def _read_idx_stream(stream, path: Path, size: int | None) -> np.ndarray:
+    """The array of an IDX stream; size: the stream's length where known (a plain file), checked against
+    the header before the payload is read."""
     fix = "replace it with an intact MNIST-format IDX file"
-    if len(raw) < 4:
+    magic = stream.read(4)
+    if len(magic) < 4:
         raise DatasetError(
-            f"bad IDX file {path}: only {len(raw)} bytes, too short for the "
+            f"bad IDX file {path}: only {len(magic)} bytes, too short for the "
             f"4-byte magic number; {fix}")
-    if raw[0] != 0 or raw[1] != 0:
+    dtype, ndim = _idx_type(magic, path, fix)
+    header = stream.read(4 * ndim)
+    if len(header) < 4 * ndim:
+        raise DatasetError(
+            f"bad IDX file {path}: truncated header, {4 + len(header)} bytes for "
+            f"{ndim} dimensions; {fix}")
+    dims = struct.unpack(f">{ndim}I", header)
+    expected = _idx_payload_size(dims, dtype, path, fix)
+    if size is not None and size - 4 - 4 * ndim != expected:
+        _wrong_size(path, size - 4 - 4 * ndim, dims, dtype, expected, fix)
+    payload = _read_at_most(stream, expected)
+    if len(payload) < expected:
+        _wrong_size(path, len(payload), dims, dtype, expected, fix)
+    if stream.read(1):
+        raise DatasetError(
+            f"bad IDX file {path}: trailing data, more than the {expected} bytes that "
+            f"dimensions {dims} of {dtype.name} need; {fix}")
+    array = np.frombuffer(payload, dtype=dtype).reshape(dims)
+    # Copy into native byte order so callers get an ordinary writable array.
+    return array.astype(dtype.newbyteorder("="))
+
+
+def _idx_type(magic: bytes, path: Path, fix: str) -> tuple[np.dtype, int]:
+    """(element type, number of dimensions) from the 4-byte magic number."""
+    if magic[0] != 0 or magic[1] != 0:
         raise DatasetError(
             f"bad IDX file {path}: magic number starts with bytes "
-            f"{raw[0]:#04x} {raw[1]:#04x}, expected 0x00 0x00; {fix}")
-    code, ndim = raw[2], raw[3]
+            f"{magic[0]:#04x} {magic[1]:#04x}, expected 0x00 0x00; {fix}")
+    code, ndim = magic[2], magic[3]
     if code not in _IDX_DTYPES:
         known = ", ".join(f"{c:#04x}" for c in _IDX_DTYPES)
         raise DatasetError(
@@ -537,29 +596,49 @@ def read_idx(path) -> np.ndarray:
             f"{known}); {fix}")
     if ndim == 0:
         raise DatasetError(f"bad IDX file {path}: header declares 0 dimensions; {fix}")
-    header_size = 4 + 4 * ndim
-    if len(raw) < header_size:
-        raise DatasetError(
-            f"bad IDX file {path}: truncated header, {len(raw)} bytes for "
-            f"{ndim} dimensions; {fix}")
-    dims = struct.unpack(f">{ndim}I", raw[4:header_size])
-    dtype = _IDX_DTYPES[code]
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-    actual = len(raw) - header_size
-    if actual != expected:
-        problem = "truncated" if actual < expected else "trailing data"
-        raise DatasetError(
-            f"bad IDX file {path}: {problem}, payload is {actual} bytes but "
-            f"dimensions {dims} of {dtype.name} need {expected}; {fix}")
-    array = np.frombuffer(raw, dtype=dtype, offset=header_size).reshape(dims)
-    # Copy into native byte order so callers get an ordinary writable array.
-    return array.astype(dtype.newbyteorder("="))
+    return _IDX_DTYPES[code], ndim
 
 
-def _read_bytes(path: Path) -> bytes:
-    """File contents, decompressed when the file is gzipped."""
+def _idx_payload_size(dims: tuple[int, ...], dtype: np.dtype, path: Path, fix: str) -> int:
+    """Bytes of data the dimensions declare, within IDX_MAX_SIDE and IDX_MAX_BYTES."""
+    if 0 in dims:
+        raise DatasetError(f"bad IDX file {path}: dimensions {dims} include a zero-sized one; {fix}")
+    if any(side > IDX_MAX_SIDE for side in dims[1:]):
+        raise DatasetError(
+            f"bad IDX file {path}: dimensions {dims} exceed {IDX_MAX_SIDE} a side "
+            f"after the first; {fix}")
+    expected = math.prod(dims) * dtype.itemsize
+    if expected > IDX_MAX_BYTES:
+        raise DatasetError(
+            f"bad IDX file {path}: dimensions {dims} of {dtype.name} declare {expected} bytes, "
+            f"more than the {IDX_MAX_BYTES} this reader accepts; {fix}")
+    return expected
+
+
+def _wrong_size(path: Path, actual: int, dims, dtype: np.dtype, expected: int, fix: str):
+    problem = "truncated" if actual < expected else "trailing data"
+    raise DatasetError(
+        f"bad IDX file {path}: {problem}, payload is {actual} bytes but "
+        f"dimensions {dims} of {dtype.name} need {expected}; {fix}")
+
+
+def _read_at_most(stream, count: int) -> bytes:
+    """Up to count bytes, read in chunks: a stream that ends early costs what it held, not count."""
+    parts, remaining = [], count
+    while remaining:
+        part = stream.read(min(remaining, _READ_CHUNK))
+        if not part:
+            break
+        parts.append(part)
+        remaining -= len(part)
+    return b"".join(parts)
+
+
+def _open_regular(path: Path):
+    """The file open for reading, refusing anything but a regular file (a link to /dev/zero, a pipe):
+    opened without blocking, so a pipe cannot hang the check."""
     try:
-        raw = path.read_bytes()
+        handle = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError as error:
         raise DatasetError(
             f"IDX file not found: {path}; check the path (expected an "
@@ -568,26 +647,34 @@ def _read_bytes(path: Path) -> bytes:
         raise DatasetError(
             f"cannot read IDX file {path} ({_short(f'{type(error).__name__}: {error}')}); "
             f"check that it is a readable file") from error
-    if not (path.name.endswith(".gz") or raw[:2] == _GZIP_MAGIC):
-        return raw
-    if raw[:2] != _GZIP_MAGIC:
+    stream = os.fdopen(handle, "rb")
+    if not stat.S_ISREG(os.fstat(handle).st_mode):
+        stream.close()
+        raise DatasetError(
+            f"cannot read IDX file {path}: not a regular file (a device, pipe or "
+            f"folder); point to an MNIST-format IDX file")
+    return stream
+
+
+def _is_gzip(path: Path, stream) -> bool:
+    """Whether the file is gzipped (by name or by its magic bytes); leaves the stream at its start."""
+    start = stream.read(2)
+    stream.seek(0)
+    if path.name.endswith(".gz") and start != _GZIP_MAGIC:
         raise DatasetError(
             f"corrupt gzip file {path}: named .gz but does not start with the "
             f"gzip magic bytes 1f 8b; re-download it, or drop the .gz suffix if "
             f"it is already decompressed")
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as error:
-        raise DatasetError(
-            f"corrupt gzip file {path} ({_short(f'{type(error).__name__}: {error}')}); "
-            f"re-download it or replace it with an intact copy") from error
+    return start == _GZIP_MAGIC
 
 
 def _find_idx_file(folder: Path, stem: str) -> Path | None:
     # "train-images.idx3-ubyte" is how some mirrors spell the same file.
     dotted = stem.replace("-idx", ".idx", 1)
+    # exists(), not is_file(): a device or folder under the name is refused by read_idx, not reported
+    # as missing.
     for candidate in (stem, stem + ".gz", dotted, dotted + ".gz"):
-        if (folder / candidate).is_file():
+        if (folder / candidate).exists():
             return folder / candidate
     return None
 

@@ -215,6 +215,13 @@ MALFORMED = [
     ("corrupt.gz", gzip.compress(GOOD, mtime=0)[:-12], "corrupt gzip"),
     ("not-gzip.gz", GOOD, "corrupt gzip"),
     ("garbled-gzip", gzip.compress(GOOD, mtime=0)[:10] + b"\xff" * 40, "corrupt gzip"),
+    ("zero-sized", b"\x00\x00\x08\x03" + struct.pack(">3I", 5, 0, 0), "zero-sized"),
+    # 65536^4 = 2^64: an int64 product wraps to 0 and an empty payload would match it.
+    ("wrapping-product", b"\x00\x00\x08\x04" + struct.pack(">4I", *[65536] * 4), "exceed 4096 a side"),
+    ("too-wide", b"\x00\x00\x08\x03" + struct.pack(">3I", 1, 4097, 1) + b"\x00" * 4097, "exceed 4096 a side"),
+    ("too-many", b"\x00\x00\x08\x03" + struct.pack(">3I", 2**31, 28, 28), "more than the 1073741824"),
+    ("truncated.gz", gzip.compress(GOOD[:-1], mtime=0), "truncated"),
+    ("trailing.gz", gzip.compress(GOOD + b"\x00" * 1000, mtime=0), "trailing data"),
 ]
 
 

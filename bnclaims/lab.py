@@ -9,8 +9,11 @@ on the group it was trained in.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from . import backend, runner
@@ -20,12 +23,37 @@ from .results import RunResult
 from .settings import Settings, passes_for
 from .spec import ENGINES, RunContext, RunSpec, run_key
 
-# JAX's persistent compilation cache, inside the run cache: a session that trains runs whose programs an
-# earlier session compiled (more seeds, say) skips XLA compilation. Measured on the short profile, adding
-# seeds 5-9 to a cache of 0-4: 82 s with it, 102 s without. JAX's keys include the folder's path (it
-# names a GPU autotuning cache inside it): a run cache moved elsewhere compiles its programs again. One
-# subfolder per CPU (backend.cpu_identity), since a program is compiled for the CPU it runs on.
-XLA_CACHE_FOLDER = "xla"
+# JAX's persistent compilation cache: a session that trains runs whose programs an earlier session
+# compiled (more seeds, say) skips XLA compilation. Measured on the short profile, adding seeds 5-9 to a
+# cache of 0-4: 82 s with it, 102 s without. JAX loads what it finds there as native code, so it lives
+# apart from the run cache, which is data that others may supply (a CI cache restored from another branch,
+# a team's shared folder): in the user's own cache folder, or where BNCLAIMS_XLA_CACHE_DIR says ("off": no
+# compilation cache), never inside the run cache. JAX's keys include the folder's path (it names a GPU
+# autotuning cache inside it): a folder moved elsewhere compiles its programs again. One subfolder per CPU
+# (backend.cpu_identity), since a program is compiled for the CPU it runs on.
+XLA_CACHE_ENV_VAR = "BNCLAIMS_XLA_CACHE_DIR"
+XLA_CACHE_OFF = "off"
+
+
+def compilation_cache_folder(run_cache: Path, environ=os.environ) -> Path | None:
+    """Where compiled programs are kept: $BNCLAIMS_XLA_CACHE_DIR, else $XDG_CACHE_HOME/bnclaims/xla, else
+    ~/.cache/bnclaims/xla; None when switched off or when that folder would lie inside the run cache."""
+    chosen = environ.get(XLA_CACHE_ENV_VAR, "").strip()
+    if chosen.lower() == XLA_CACHE_OFF:
+        return None
+    if chosen:
+        folder = Path(chosen).expanduser()
+    else:
+        base = environ.get("XDG_CACHE_HOME", "")
+        # The XDG specification ignores a relative XDG_CACHE_HOME.
+        folder = (Path(base) if os.path.isabs(base) else Path("~/.cache").expanduser()) / "bnclaims" / "xla"
+    folder, run_cache = folder.resolve(), Path(run_cache).resolve()
+    if folder == run_cache or run_cache in folder.parents:
+        warnings.warn(f"the compilation cache {folder} lies inside the run cache {run_cache}, whose contents "
+                      f"are data, not code: compiling without a persistent compilation cache (set "
+                      f"{XLA_CACHE_ENV_VAR} to a folder of your own)", stacklevel=2)
+        return None
+    return folder
 
 # The base configurations, with and without BN, are asked for by most claims, and by some with probes
 # of their own (R1, A4, P1, P3). A run of either is always asked for with every probe any claim takes on
@@ -91,10 +119,21 @@ class Lab:
             if runner.runs_here(self.engine):
                 backend.load(self.settings.threads, name=ENGINES[self.engine])
                 if self.engine == "compiled" and self.settings.cache_mode != "bypass":
-                    cpu = hashlib.sha256(backend.cpu_identity().encode()).hexdigest()[:12]
-                    backend.use_compilation_cache(self.settings.cache_dir / XLA_CACHE_FOLDER / cpu)
+                    self._use_compilation_cache()
             self._context = runner.context(self.engine, dataset)
         return self._context
+
+    def _use_compilation_cache(self) -> None:
+        folder = compilation_cache_folder(self.settings.cache_dir)
+        if folder is None:
+            return
+        cpu = hashlib.sha256(backend.cpu_identity().encode()).hexdigest()[:12]
+        try:
+            # Private: whoever can write the folder chooses the code this process runs.
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            backend.use_compilation_cache(folder / cpu)
+        except OSError:     # no writable cache folder (a read-only home): compile every time instead
+            pass
 
     @property
     def passes(self) -> int:

@@ -20,9 +20,80 @@ EMPIRICAL_OUTCOMES = ("supported", "refuted", "inconclusive")
 EXACT_OUTCOMES = ("holds", "fails")
 
 
+# The talk's "Summary" slide, in its words: the six advantages every reading of a ledger leads with.
+ADVANTAGES = {
+    "A1": "allows larger learning rates",
+    "A2": "model converges in less number of epochs",
+    "A3": "allows us to be more careless about weight initialization",
+    "A4": "no need for data normalization",
+    "A5": "allows to use more activation functions freely",
+    "A6": "adds slight regularization effect if used with small batch",
+}
+NOT_RUN = "not run"
+
+
 def record_order(record: dict) -> tuple:
     """Empirical checks first, then identities, then implementation checks; by check id within a tier."""
     return TIER_ORDER.get(record["tier"], len(TIER_ORDER)), record["check_id"]
+
+
+def base_claim(claim_id: str) -> str:
+    """'A1-talk' -> 'A1', 'TABLE-2' -> 'TABLE': the statement a claim id belongs to."""
+    return claim_id.split("-", 1)[0]
+
+
+def advantage_groups(records: list[dict]) -> dict[str, tuple[list[dict], list[dict]]]:
+    """{A1..A6: (the advantage's own checks, related checks)}, every advantage present, checks by id."""
+    ordered = sorted(records, key=record_order)
+    return {advantage: ([r for r in ordered if r["claim_id"] == advantage],
+                        [r for r in ordered if r["claim_id"] != advantage and base_claim(r["claim_id"]) == advantage])
+            for advantage in ADVANTAGES}
+
+
+def advantage_outcome(own: list[dict]) -> str:
+    """Supported when every own check is supported, refuted when any is refuted, else inconclusive."""
+    outcomes = [record["outcome"] for record in own]
+    if not outcomes:
+        return NOT_RUN
+    if all(outcome == "supported" for outcome in outcomes):
+        return "supported"
+    return "refuted" if "refuted" in outcomes else "inconclusive"
+
+
+def expected_outcome(record: dict) -> str:
+    """What the catalogue expects of a check: its declared finding's outcome where it declares one, else
+    supported (a claim), inconclusive (a negative control: arms that differ only in their seeds) or holds
+    (an identity or an implementation check)."""
+    if record.get("finding"):
+        return record["finding"]["outcome"]
+    if record["tier"] == "control":
+        return "inconclusive"
+    return "supported" if record["tier"] in STATISTICAL_TIERS else "holds"
+
+
+def unexpected_records(records: list[dict]) -> list[dict]:
+    """The checks whose outcome is not the one the catalogue expects, in record order."""
+    return [r for r in sorted(records, key=record_order) if r["outcome"] != expected_outcome(r)]
+
+
+def deciding_p(record: dict) -> tuple[str, float | None]:
+    """(which test, its p) that decided the outcome: the mirror test's for refuted, the claim test's
+    otherwise; Holm-adjusted where the family's step-down decided what a Bonferroni level left open (as
+    bnclaims.evidence judges it)."""
+    refuted = record["outcome"] == "refuted"
+    holm = record.get("holm") or {}
+    if holm and holm.get("bonferroni_outcome") != record["outcome"]:
+        adjusted = record.get("adjusted_mirror_p" if refuted else "adjusted_p")
+        return ("mirror test, Holm-adjusted" if refuted else "Holm-adjusted"), adjusted
+    return ("mirror test" if refuted else "claim test"), record.get("mirror_p_value" if refuted else "p_value")
+
+
+def deciding_p_text(record: dict) -> str:
+    """'p=0.0012' or 'p=0.0012 (mirror test)': the p that decided, named when it is not the claim test's."""
+    which, p = deciding_p(record)
+    if p is None:
+        return "(no p)"
+    return f"p={format_p(p)}" + ("" if which == "claim test" else f" ({which})")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -278,14 +349,14 @@ def format_message(record: dict) -> str:
 
 
 def summary_line(record: dict) -> str:
-    """One terminal line per ledger record: check, outcome, effect with interval, p, n, test outcome."""
+    """One terminal line per ledger record: check, outcome, effect with interval, the deciding p, n, and
+    the test's outcome where it is not a plain pass."""
     spec = effect_spec(record)
-    p = f"p={format_p(record['p_value'])}" if record["p_value"] is not None else "(no p)"
     settled = record["test_outcome"]
     if (record.get("finding") or {}).get("not_observed"):
         settled += "; its declared finding not observed here"
     return (f"{record['check_id']:<34} {record['outcome']:<13} effect {number_text(record['effect'], spec)} "
-            f"{format_interval(record['effect_ci'], spec)} {p} n={record['n']} ({settled})")
+            f"{format_interval(record['effect_ci'], spec)} {deciding_p_text(record)} n={record['n']} ({settled})")
 
 
 def tier_count(records: list[dict], tier: str) -> str:
@@ -323,21 +394,46 @@ def not_observed_lines(records: list[dict]) -> list[str]:
     return lines
 
 
-def summary_lines(records: list[dict]) -> list[str]:
-    """The terminal summary of a session's records: counts per tier, then one line per record."""
+def advantage_lines(records: list[dict]) -> list[str]:
+    """The answer first: each of the six advantages with its verdict and the checks that make it."""
+    lines = ["the six advantages (the talk's Summary slide):"]
+    for advantage, (own, _related) in advantage_groups(records).items():
+        outcome = advantage_outcome(own)
+        lines.append(f"  {advantage} {ADVANTAGES[advantage]}: {outcome.upper()}")
+        lines += [f"      {r['check_id']}: {r['outcome']}, effect {format_effect_interval(r)} {deciding_p_text(r)}"
+                  for r in own]
+    return lines
+
+
+def unexpected_lines(records: list[dict]) -> list[str]:
+    """Then the checks whose outcome is not the catalogue's expectation, one sentence each."""
+    unexpected = unexpected_records(records)
+    if not unexpected:
+        return []
+    return [f"not as the catalogue expects ({len(unexpected)}; a run fails only where a check is worse than expected, "
+            f"and under --claims-strict where a declared finding is not observed; a negative control is expected "
+            f"inconclusive):",
+            *(f"  {r['check_id']}: expected {expected_outcome(r)}, observed {r['outcome']} ({deciding_p_text(r)}, "
+              f"n={r['n']})" for r in unexpected)]
+
+
+def summary_lines(records: list[dict], *, every_check: bool = True) -> list[str]:
+    """The terminal summary of a session's records: the six advantages, the checks not as the catalogue
+    expects (declared findings not observed, controls' false positives), then counts per tier, each
+    followed by one line per record when every_check."""
     ordered = sorted(records, key=record_order)
     empirical = [r for r in ordered if r["tier"] == "empirical"]
     controls = [r for r in ordered if r["tier"] == "control"]
     exact = [r for r in ordered if r["tier"] not in STATISTICAL_TIERS]
-    lines = not_observed_lines(ordered)
+    lines = advantage_lines(ordered) if any(base_claim(r["claim_id"]) in ADVANTAGES for r in ordered) else []
+    lines += unexpected_lines(ordered)
+    each = (lambda chosen: ["  " + summary_line(record) for record in chosen]) if every_check else (lambda _: [])
     if empirical:
-        lines.append(tier_count(ordered, "empirical"))
-        lines += ["  " + summary_line(record) for record in empirical]
+        lines += [tier_count(ordered, "empirical"), *each(empirical)]
     if controls:
-        lines.append(tier_count(ordered, "control"))
-        lines += ["  " + summary_line(record) for record in controls]
+        lines += [tier_count(ordered, "control"), *each(controls)]
     if exact:
         lines.append(" | ".join(tier_count(ordered, tier) for tier in ("identity", "implementation")
                                 if any(r["tier"] == tier for r in exact)))
-        lines += ["  " + summary_line(record) for record in exact]
+        lines += each(exact)
     return lines

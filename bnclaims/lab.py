@@ -85,13 +85,13 @@ class RunRecord:
     split: str = ""            # the train/validation/test split it trained on, in words
 
     def line(self) -> str:
-        how = "cache hit" if self.from_cache else f"trained in {self.seconds:.1f} s"
-        return (f"[claims] {self.context}: {self.label} seed={self.seed}: {how}, "
-                f"test acc {self.test_accuracy:.4f} ({self.outcome})")
+        how = "from the cache" if self.from_cache else f"trained in {self.seconds:.1f} s"
+        return (f"[claims] {self.context}: {self.label} seed={self.seed}: {how}: {self.outcome}, "
+                f"test acc {self.test_accuracy:.4f}")
 
 
 class Lab:
-    def __init__(self, settings: Settings, say: Callable[[str], None] = print) -> None:
+    def __init__(self, settings: Settings, say: Callable[["RunRecord"], None] = lambda record: print(record.line())) -> None:
         self.settings = settings
         self.engine = settings.engine
         self.cache = RunCache(settings.cache_dir, settings.cache_mode, settings.session_id)
@@ -183,7 +183,7 @@ class Lab:
                 trained = runner.train(group, self.dataset, self.engine, self.settings.threads, self.run_context)
                 for m, result in zip(missing, trained):   # progress as each run ends, not when the group does
                     self.say(self._record(specs[positions[m]], result, contexts[positions[m]], False,
-                                          result.wall_seconds).line())
+                                          result.wall_seconds))
                 return trained
 
             # One run at a time where this process trains: workers asking for overlapping runs share
@@ -201,8 +201,8 @@ class Lab:
             from_cache = hits.get(key, True)
             record = self._record(spec, result, label, from_cache, lookup if from_cache else result.wall_seconds)
             self.records.append(record)
-            if from_cache:                  # a trained run said its line when it ended
-                self.say(record.line())
+            if from_cache:                  # a trained run was told of when it ended
+                self.say(record)
             results.append(result)
         return results
 

@@ -53,6 +53,7 @@ from .cache import atomic_write_text
 from .formatting import record_order
 
 LEDGER_NAME = "claims.json"
+INTERRUPTED_LEDGER_NAME = "claims.interrupted.json"   # beside the ledger: what an interrupted session finished
 LEDGER_SCHEMA = "bnclaims-ledger"
 LEDGER_VERSION = 3
 READABLE_VERSIONS = (2, 3)
@@ -120,6 +121,30 @@ def ledger_document(settings, records: list[dict], *, runs: dict, environment: d
     }
 
 
+def merge_previous(document: dict, previous: dict, present=lambda nodeid: True) -> dict:
+    """This session's ledger with the records of checks it did not run taken from the previous ledger of
+    the same settings (each record names the session that made it), where present(nodeid) says the
+    check's test still exists. The header's "merged" says how many records were kept and from which
+    sessions; runs the kept records used stay in runs.each."""
+    ran = {record["check_id"] for record in document["records"]}
+    kept = [{**record, "session": record.get("session") or previous.get("session", "")}
+            for record in previous.get("records", [])
+            if record["check_id"] not in ran and present(record.get("nodeid", ""))]
+    if not kept:
+        return document
+    merged = dict(document)
+    merged["records"] = json_safe(sorted([*document["records"], *kept], key=record_order))
+    sessions = sorted({record["session"] for record in kept})
+    merged["merged"] = {"kept": len(kept), "sessions": sessions,
+                        "ran": len(document["records"]), "session": document["session"]}
+    runs = dict(document.get("runs", {}))
+    each = {run["key"]: run for run in previous.get("runs", {}).get("each", []) if "key" in run}
+    each.update({run["key"]: run for run in runs.get("each", []) if "key" in run})
+    runs["each"] = sorted(each.values(), key=lambda run: (str(run.get("label")), run.get("seed") or 0))
+    merged["runs"] = runs
+    return merged
+
+
 def write_ledger(path: Path, document: dict) -> Path:
     atomic_write_text(Path(path), json.dumps(document, indent=1, sort_keys=True, allow_nan=False))
     return Path(path)
@@ -130,11 +155,123 @@ def read_ledger(path: Path | str) -> dict:
     path = Path(path)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise LedgerError(f"{path}: cannot read a ledger: {error}") from None
+    except (OSError, ValueError, RecursionError) as error:   # RecursionError: brackets nested past the parser
+        raise LedgerError(f"{path}: cannot read a ledger: {_short(error)}") from None
     if not isinstance(document, dict) or document.get("schema") != LEDGER_SCHEMA:
         raise LedgerError(f"{path}: not a claims ledger (no \"schema\": \"{LEDGER_SCHEMA}\")")
     if document.get("version") not in READABLE_VERSIONS:
-        raise LedgerError(f"{path}: ledger version {document.get('version')} is not one this version reads "
-                          f"({', '.join(map(str, READABLE_VERSIONS))})")
+        raise LedgerError(f"{path}: ledger version {_short(document.get('version'))} is not one this version "
+                          f"reads ({', '.join(map(str, READABLE_VERSIONS))})")
+    problem = ledger_problem(document)
+    if problem:
+        raise LedgerError(f"{path}: malformed ledger: {problem}")
     return document
+
+
+# What the ledger tools (the report, the comparison, bnclaims.power) index without looking first, and what
+# each must be: a ledger without it is refused by read_ledger in one line instead of failing deep inside a
+# page. Fields the tools read with a default may be absent; where present they must have their type.
+def _text(value) -> bool:
+    return isinstance(value, str)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _optional_number(value) -> bool:
+    return value is None or _number(value)
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _values(value) -> bool:
+    return isinstance(value, list) and all(_optional_number(item) for item in value)
+
+
+def _interval(value) -> bool:
+    return value is None or (isinstance(value, list) and len(value) == 2 and _values(value))
+
+
+def _optional_dict(value) -> bool:
+    return value is None or isinstance(value, dict)
+
+
+def _figures(value) -> bool:
+    return isinstance(value, list) and all(isinstance(item, dict) and _text(item.get("kind")) for item in value)
+
+
+RECORD_FIELDS = {"check_id": (_text, "a string"), "claim_id": (_text, "a string"), "tier": (_text, "a string"),
+                 "kind": (lambda value: value in ("paired", "measured"), '"paired" or "measured"'),
+                 "outcome": (_text, "a string"), "statement": (_text, "a string"), "metric": (_text, "a string"),
+                 "n": (_count, "a count"), "threshold": (_number, "a number")}
+OPTIONAL_RECORD_FIELDS = {
+    "effect": (_optional_number, "a number or null"), "effect_ci": (_interval, "[low, high] or null"),
+    "p_value": (_optional_number, "a number or null"), "mirror_p_value": (_optional_number, "a number or null"),
+    "corrected_alpha": (_number, "a number"), "method": (_text, "a string"), "test": (_text, "a string"),
+    "probability_of_improvement": (_optional_number, "a number or null"),
+    "probability_of_improvement_ci": (_interval, "[low, high] or null"), "seeds": (_values, "a list of numbers"),
+    "finding": (_optional_dict, "an object or null"), "holm": (_optional_dict, "an object or null"),
+    "figures": (_figures, "a list of objects with a kind"), "test_outcome": (_text, "a string")}
+PAIRED_FIELDS = {"arm_a": (lambda value: isinstance(value, dict), "an object"),
+                 "arm_b": (lambda value: isinstance(value, dict), "an object"),
+                 "corrected_alpha": (_number, "a number"), "method": (_text, "a string"), "test": (_text, "a string")}
+ARM_FIELDS = {"name": (_text, "a string"), "values": (_values, "a list of numbers")}
+OPTIONAL_ARM_FIELDS = {"talk_value": (_optional_number, "a number or null"),
+                       "trained_mean": (_optional_number, "a number or null"),
+                       "failures": (_optional_dict, "an object or null")}
+SECTIONS = ("settings", "environment", "runs")
+
+
+def _short(value, limit: int = 60) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _field_problem(data: dict, required: dict, optional: dict) -> str | None:
+    """'<field> is <what it is>, expected <what it must be>' for the first field that fails, else None."""
+    for name, (fits, expected) in required.items():
+        if name not in data:
+            return f"{name} is missing"
+        if not fits(data[name]):
+            return f"{name} is {_short(json.dumps(data[name]))}, expected {expected}"
+    for name, (fits, expected) in optional.items():
+        if name in data and not fits(data[name]):
+            return f"{name} is {_short(json.dumps(data[name]))}, expected {expected}"
+    return None
+
+
+def record_problem(record) -> str | None:
+    """What is wrong with one ledger record for the tools that read it, or None."""
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not an object"
+    problem = _field_problem(record, RECORD_FIELDS, OPTIONAL_RECORD_FIELDS)
+    if problem or record["kind"] != "paired":
+        return problem
+    problem = _field_problem(record, PAIRED_FIELDS, {})
+    for side in ("arm_a", "arm_b"):
+        problem = problem or _field_problem(record[side], ARM_FIELDS, OPTIONAL_ARM_FIELDS)
+        if problem:
+            return f"{side}: {problem}" if not problem.startswith(side) else problem
+    if len(record["arm_a"]["values"]) != len(record["arm_b"]["values"]):
+        return (f"arm_a has {len(record['arm_a']['values'])} values and arm_b {len(record['arm_b']['values'])}, "
+                f"expected one per seed in each")
+    return None
+
+
+def ledger_problem(document: dict) -> str | None:
+    """What is wrong with a ledger's sections and records for the tools that read them, or None."""
+    for name in SECTIONS:
+        if name in document and not isinstance(document[name], dict):
+            return f"{name} is a JSON {type(document[name]).__name__}, expected an object"
+    records = document.get("records")
+    if not isinstance(records, list):
+        return f"records is {'missing' if records is None else 'a JSON ' + type(records).__name__}, expected a list"
+    for position, record in enumerate(records):
+        problem = record_problem(record)
+        if problem:
+            name = record.get("check_id") if isinstance(record, dict) else None
+            return f"record {position}{f' ({_short(name)})' if isinstance(name, str) else ''}: {problem}"
+    return None

@@ -218,7 +218,7 @@ def test_lab_serves_the_second_request_from_cache(tmp_path):
     assert [r.test_accuracy for r in first] == [r.test_accuracy for r in second]
     assert [rec.from_cache for rec in first_lab.records] == [False, False]
     assert [rec.from_cache for rec in second_lab.records] == [True, True]
-    assert "trained in" in lines[0] and "cache hit" in lines[-1]
+    assert "trained in" in lines[0].line() and "from the cache: trained, test acc" in lines[-1].line()
     assert np.isfinite([r.wall_seconds for r in second]).all()
     assert first[0].environment["engine"] == "compiled" and first[0].environment["backend"] == "jax"
 

@@ -76,7 +76,9 @@ def evidence_record(evidence, finding=None, settlement=None) -> dict:
     """A check's ledger record as its test sends it: the evidence and the finding it was settled against."""
     record = evidence.to_dict()
     observed = settlement is not None and settlement.action == "xfail"
-    record["finding"] = finding_entry(finding, settlement.text if observed else getattr(finding, "reason", ""))
+    # A finding not observed keeps its reason, with this run's numbers in it: never the raw template.
+    reason = settlement.text if observed else (finding.explain(evidence.reason_fields()) if finding else "")
+    record["finding"] = finding_entry(finding, reason)
     if record["finding"] and settlement is not None and settlement.action == "pass" and settlement.text:
         record["finding"]["not_observed"] = settlement.text     # a declared finding this run did not show
     return record

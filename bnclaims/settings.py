@@ -258,6 +258,13 @@ class Settings:
         return ["--claims-profile", self.profile, "--claims-dataset", self.dataset,
                 "--claims-seeds", format_seeds(self.seeds), *looks, *budget, *engine]
 
+    @property
+    def findings_apply(self) -> bool:
+        """Whether the catalogue's declared findings speak for this session: a finding was decided on a
+        profile, its budget included, and its reason explains the numbers of that budget (a mechanism of
+        so many steps, say); under another --claims-budget every check is held to its claim."""
+        return self.examples == PROFILES[self.profile].examples
+
     def budget(self) -> dict:
         """The session's budget on its dataset: examples seen, passes and steps at the talk's batch size
         (loads the dataset, which is memoized per process); only examples when it cannot be loaded."""
@@ -280,4 +287,7 @@ class Settings:
             f"claims: engine {self.engine} (Keras on {ENGINES[self.engine]}), cache {self.cache_dir} "
             f"(mode {self.cache_mode}), threads per run {self.threads or RUN_THREADS}",
             f"claims: reproduce with: {self.rerun_command()}",
+            *([] if self.findings_apply else [
+                f"claims: the budget is not the {self.profile} profile's: its declared findings do not apply, "
+                f"every check is held to its claim"]),
         ]

@@ -193,6 +193,9 @@ def test_declared_findings_xfail_with_this_runs_numbers_and_fail_when_they_chang
                         "Z9.changed": ("inconclusive", "failed"), "Z9.too_few_seeds": ("inconclusive", "failed")}
     refuted = next(r for r in ledger["records"] if r["check_id"] == "Z9.refuted")
     assert refuted["finding"]["reason"].startswith("refuted: A trails B by -0.0933")
+    # A finding this run did not show keeps its reason with this run's numbers, never the raw template.
+    now_holds = next(r for r in ledger["records"] if r["check_id"] == "Z9.now_holds")
+    assert now_holds["finding"]["reason"].startswith("A trails B by +0.") and "{" not in now_holds["finding"]["reason"]
     assert "empirical claims (4): 1 supported, 1 refuted, 2 inconclusive; 1 declared findings (xfail); 3 failed" \
         in result.stdout
 

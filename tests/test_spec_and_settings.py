@@ -178,3 +178,11 @@ def test_fields_at_their_defaults_do_not_enter_the_key(monkeypatch):
     monkeypatch.setattr(spec_module, "KEY_VERSION", spec_module.KEY_VERSION + 1)
     assert RunSpec().key() != before, "a version bump retrains everything"
     assert run_key(RunSpec(), CONTEXT) != before_run
+
+
+def test_declared_findings_apply_only_at_the_profiles_own_budget(tmp_path):
+    """A finding's reason explains the numbers of the budget it was decided on ("40 steps in all")."""
+    assert Settings.resolve(profile="short", root=tmp_path).findings_apply
+    other = Settings.resolve(profile="short", examples="64000", root=tmp_path)
+    assert not other.findings_apply
+    assert any("declared findings do not apply" in line for line in other.describe())

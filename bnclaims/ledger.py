@@ -150,19 +150,21 @@ def write_ledger(path: Path, document: dict) -> Path:
     return Path(path)
 
 
-def read_ledger(path: Path | str) -> dict:
-    """A ledger from its file; LedgerError names the file and the problem."""
+def read_ledger(path: Path | str, *, header: bool = True, record_check=None) -> dict:
+    """A ledger from its file; LedgerError names the file and the problem. header: require the schema and
+    version header. record_check: what a record must hold (record_problem, what the report and the
+    comparison read, unless a tool that reads less names its own)."""
     path = Path(path)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as error:   # RecursionError: brackets nested past the parser
-        raise LedgerError(f"{path}: cannot read a ledger: {_short(error)}") from None
-    if not isinstance(document, dict) or document.get("schema") != LEDGER_SCHEMA:
+        raise LedgerError(f"{path}: cannot read a ledger: {_short(error, 160)}") from None
+    if not isinstance(document, dict) or (header and document.get("schema") != LEDGER_SCHEMA):
         raise LedgerError(f"{path}: not a claims ledger (no \"schema\": \"{LEDGER_SCHEMA}\")")
-    if document.get("version") not in READABLE_VERSIONS:
+    if header and document.get("version") not in READABLE_VERSIONS:
         raise LedgerError(f"{path}: ledger version {_short(document.get('version'))} is not one this version "
                           f"reads ({', '.join(map(str, READABLE_VERSIONS))})")
-    problem = ledger_problem(document)
+    problem = ledger_problem(document, record_check or record_problem)
     if problem:
         raise LedgerError(f"{path}: malformed ledger: {problem}")
     return document
@@ -243,25 +245,45 @@ def _field_problem(data: dict, required: dict, optional: dict) -> str | None:
     return None
 
 
-def record_problem(record) -> str | None:
-    """What is wrong with one ledger record for the tools that read it, or None."""
-    if not isinstance(record, dict):
-        return f"a JSON {type(record).__name__}, not an object"
-    problem = _field_problem(record, RECORD_FIELDS, OPTIONAL_RECORD_FIELDS)
-    if problem or record["kind"] != "paired":
-        return problem
-    problem = _field_problem(record, PAIRED_FIELDS, {})
+def _arms_problem(record: dict, arm_fields: dict, optional: dict) -> str | None:
     for side in ("arm_a", "arm_b"):
-        problem = problem or _field_problem(record[side], ARM_FIELDS, OPTIONAL_ARM_FIELDS)
+        problem = _field_problem(record[side], arm_fields, optional)
         if problem:
-            return f"{side}: {problem}" if not problem.startswith(side) else problem
+            return f"{side}: {problem}"
     if len(record["arm_a"]["values"]) != len(record["arm_b"]["values"]):
         return (f"arm_a has {len(record['arm_a']['values'])} values and arm_b {len(record['arm_b']['values'])}, "
                 f"expected one per seed in each")
     return None
 
 
-def ledger_problem(document: dict) -> str | None:
+def record_problem(record) -> str | None:
+    """What is wrong with one ledger record for the report and the comparison, or None."""
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not an object"
+    problem = _field_problem(record, RECORD_FIELDS, OPTIONAL_RECORD_FIELDS)
+    if problem or record["kind"] != "paired":
+        return problem
+    return _field_problem(record, PAIRED_FIELDS, {}) or _arms_problem(record, ARM_FIELDS, OPTIONAL_ARM_FIELDS)
+
+
+POWER_FIELDS = {"check_id": (_text, "a string"), "tier": (_text, "a string"), "kind": (_text, "a string")}
+# bnclaims.power subtracts the arms' values: a null (a NaN written by json_safe) has no difference.
+POWER_ARM_FIELDS = {"values": (lambda value: isinstance(value, list) and all(map(_number, value)),
+                               "a list of numbers")}
+
+
+def power_record_problem(record) -> str | None:
+    """What is wrong with one ledger record for bnclaims.power, which reads empirical paired records only."""
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not an object"
+    problem = _field_problem(record, POWER_FIELDS, {})
+    if problem or record["tier"] != "empirical" or record["kind"] != "paired":
+        return problem
+    return (_field_problem(record, {**PAIRED_FIELDS, "threshold": (_number, "a number")}, {})
+            or _arms_problem(record, POWER_ARM_FIELDS, {}))
+
+
+def ledger_problem(document: dict, record_check=record_problem) -> str | None:
     """What is wrong with a ledger's sections and records for the tools that read them, or None."""
     for name in SECTIONS:
         if name in document and not isinstance(document[name], dict):
@@ -270,7 +292,7 @@ def ledger_problem(document: dict) -> str | None:
     if not isinstance(records, list):
         return f"records is {'missing' if records is None else 'a JSON ' + type(records).__name__}, expected a list"
     for position, record in enumerate(records):
-        problem = record_problem(record)
+        problem = record_check(record)
         if problem:
             name = record.get("check_id") if isinstance(record, dict) else None
             return f"record {position}{f' ({_short(name)})' if isinstance(name, str) else ''}: {problem}"

@@ -23,7 +23,6 @@ ledger's seed count and the fewest seeds that reach the target.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import stats
+from .ledger import LedgerError, power_record_problem, read_ledger
 
 TARGET_POWER = 0.8
 _SIMULATIONS = 2_000
@@ -167,10 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seeds", type=int, default=30)
     options = parser.parse_args(argv)
     try:
-        with open(options.ledger, encoding="utf-8") as stream:
-            ledger = json.load(stream)
-    except (OSError, ValueError) as error:
-        print(f"power: cannot read the ledger {options.ledger}: {error}", file=sys.stderr)
+        # No header required: the table needs only the records, and older tools wrote ledgers without one.
+        ledger = read_ledger(options.ledger, header=False, record_check=power_record_problem)
+    except LedgerError as error:
+        print(f"power: cannot read the ledger {error}", file=sys.stderr)
         return 2
     rows = ledger_sensitivities(ledger, max_seeds=options.max_seeds)
     print(f"{'check':<34} {'method':<9} {'alpha':>7} {'sd(d)':>9} {'distance':>9} {'n':>3} {'power':>6} "

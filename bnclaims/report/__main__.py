@@ -46,6 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     except LedgerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    try:
+        return _render(arguments, ledgers)
+    except OSError as error:     # e.g. an output folder that cannot be written (no page is half-written)
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 2
+
+
+def _render(arguments, ledgers: list[dict]) -> int:
     options = {"title": arguments.title} if arguments.title else {}
     if len(ledgers) == 1:
         output = arguments.output or arguments.ledgers[0].with_suffix(".html")

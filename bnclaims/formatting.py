@@ -437,3 +437,27 @@ def summary_lines(records: list[dict], *, every_check: bool = True) -> list[str]
                                 if any(r["tier"] == tier for r in exact)))
         lines += each(exact)
     return lines
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_summary(records: list[dict], *, title: str, runs_text: str = "") -> str:
+    """The verdicts as Markdown, for a CI run's summary page: the six advantages in a table, the checks
+    not as the catalogue expects, and the counts per tier."""
+    lines = [f"## {title}", "", "| advantage | verdict | its checks: outcome, effect [interval], deciding p |",
+             "|---|---|---|"]
+    for advantage, (own, _related) in advantage_groups(records).items():
+        checks = "<br>".join(f"{r['check_id']}: {r['outcome']}, {format_effect_interval(r)} {deciding_p_text(r)}"
+                             for r in own) or NOT_RUN
+        lines.append(f"| {advantage} {_cell(ADVANTAGES[advantage])} | **{advantage_outcome(own)}** | {_cell(checks)} |")
+    if unexpected := unexpected_records(records):
+        lines += ["", f"**Not as the catalogue expects ({len(unexpected)}):**", ""]
+        lines += [f"- {r['check_id']}: expected {expected_outcome(r)}, observed {r['outcome']} "
+                  f"({deciding_p_text(r)}, n={r['n']})" for r in unexpected]
+    tiers = [tier for tier in TIER_ORDER if any(r["tier"] == tier for r in records)]
+    lines += ["", *(f"- {tier_count(records, tier)}" for tier in tiers)]
+    if runs_text:
+        lines.append(f"- {runs_text}")
+    return "\n".join(lines) + "\n"

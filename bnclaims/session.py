@@ -35,6 +35,7 @@ REPORT_NAME = "claims.html"
 FIGURE_CACHE_FOLDER = "figures"     # in the run cache: drawn figures (bnclaims.report.figure_cache)
 OWN_PROPERTIES = (EVIDENCE_PROPERTY, RUNS_PROPERTY, FIGURE_PROPERTY)   # other plugins' properties are theirs
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+STEP_SUMMARY_ENV_VAR = "GITHUB_STEP_SUMMARY"   # GitHub Actions' summary page of a job, in Markdown
 
 
 @lru_cache(maxsize=None)
@@ -192,6 +193,7 @@ class ClaimsSession:
             return
         document = self._merged(document, path, present)
         self.ledger_path = write_ledger(path, document)
+        self._write_step_summary(document)
         if self.report_path is not None:
             try:
                 from .report import write_report     # matplotlib: only for a session that has a report to draw
@@ -201,6 +203,21 @@ class ClaimsSession:
                                                    figure_cache=self._figure_cache())
             except Exception as error:   # the ledger is written: the report can be rendered from it later
                 self.report_error = f"{type(error).__name__}: {error}"
+
+    def _write_step_summary(self, document: dict) -> None:
+        """On GitHub Actions, the verdicts on the run's summary page too ($GITHUB_STEP_SUMMARY, appended)."""
+        target = os.environ.get(STEP_SUMMARY_ENV_VAR)
+        if not target:
+            return
+        settings = self.settings
+        title = (f"Batch Normalization claims: profile {settings.profile}, dataset {settings.dataset}, "
+                 f"{len(settings.seeds)} seeds")
+        try:
+            with open(target, "a", encoding="utf-8") as stream:
+                stream.write(formatting.markdown_summary(document["records"], title=title,
+                                                         runs_text=formatting.runs_line(self.runs)))
+        except OSError as error:
+            self.ledger_note = f"the CI summary page could not be written: {error.strerror or error}"
 
     def _merged(self, document: dict, path: Path, present) -> dict:
         if not path.exists():

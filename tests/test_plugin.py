@@ -445,7 +445,13 @@ def test_a_rerun_of_some_checks_merges_into_the_ledger_and_an_interrupted_one_le
     def records() -> dict:
         return {r["check_id"]: r for r in json.loads(ledger_path.read_text())["records"]}
 
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "step-summary.md"))
     assert run_pytest(*options, cwd=project).returncode == 0
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY")
+    summary = (tmp_path / "step-summary.md").read_text()
+    assert summary.startswith("## Batch Normalization claims: profile short, dataset digits, 3 seeds")
+    assert "| A1 allows larger learning rates | **not run** |" in summary
+    assert "- empirical claims (2): 2 supported, 0 refuted, 0 inconclusive" in summary
     first = records()
     assert set(first) == {"Z7.one", "Z7.two"} and first["Z7.one"]["session"] == first["Z7.two"]["session"]
 

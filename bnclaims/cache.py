@@ -83,19 +83,26 @@ def entry_text(document: dict) -> str:
 
 def read_capped(path: Path, limit: int = MAX_ENTRY_BYTES) -> bytes:
     """A regular file's bytes, at most `limit` of them (DamagedEntry beyond); FileNotFoundError if absent.
-    Opened without blocking and checked before reading: a named pipe, a device (a link to /dev/zero) or
-    a huge file is refused instead of hanging or filling memory."""
+    Opened without blocking and checked before reading: a named pipe, a device (a link to /dev/zero), a
+    folder or a huge file is refused instead of hanging or filling memory."""
     handle = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(handle, "rb") as stream:
-        status = os.fstat(stream.fileno())
+    try:
+        status = os.fstat(handle)
         if not stat.S_ISREG(status.st_mode):
             raise DamagedEntry("not a regular file")
         if status.st_size > limit:
             raise DamagedEntry(f"{status.st_size} bytes, more than the {limit} an entry may have")
-        data = stream.read(limit + 1)
+        data = bytearray()
+        while len(data) <= limit:      # a file that grows while it is read stops at the limit too
+            chunk = os.read(handle, min(2**20, limit + 1 - len(data)))
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(handle)
     if len(data) > limit:
         raise DamagedEntry(f"more than the {limit} bytes an entry may have")
-    return data
+    return bytes(data)
 
 
 # A JSON string, escapes included: what bracket counting must skip.

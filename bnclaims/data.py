@@ -647,13 +647,12 @@ def _open_regular(path: Path):
         raise DatasetError(
             f"cannot read IDX file {path} ({_short(f'{type(error).__name__}: {error}')}); "
             f"check that it is a readable file") from error
-    stream = os.fdopen(handle, "rb")
     if not stat.S_ISREG(os.fstat(handle).st_mode):
-        stream.close()
+        os.close(handle)
         raise DatasetError(
             f"cannot read IDX file {path}: not a regular file (a device, pipe or "
             f"folder); point to an MNIST-format IDX file")
-    return stream
+    return os.fdopen(handle, "rb")
 
 
 def _is_gzip(path: Path, stream) -> bool:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 import math
 import os
@@ -20,11 +19,14 @@ import re
 import subprocess
 import sys
 import warnings
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
+import numpy as np
 import pytest
 from filelock import FileLock
-from matplotlib.image import imread
+
+from markupsafe import escape
 
 from bnclaims import figures, report
 from bnclaims.formatting import format_message
@@ -32,15 +34,22 @@ from bnclaims.ledger import LEDGER_VERSION, LedgerError, json_safe, read_ledger
 from bnclaims.report import page, plots
 from conftest import REPORT_ENV, ROOT, run_pytest
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-PNG_SHAPE = (round(report.FIGSIZE[1] * report.DPI), round(report.FIGSIZE[0] * report.DPI))
+SVG_NS = "{http://www.w3.org/2000/svg}"
 FRAMEWORKS = ("tensorflow", "jax", "jaxlib", "keras")
 NOISE = ("absl", "oneDNN", "retracing")
 
 
-def png_shape(png: bytes) -> tuple[int, int]:
-    assert png.startswith(PNG_SIGNATURE)
-    return imread(io.BytesIO(png), format="png").shape[:2]
+def svg_size(svg: bytes) -> tuple[float, float]:
+    """(width, height) in points of a whole SVG document (parsing fails on a torn one)."""
+    root = ElementTree.fromstring(svg)
+    assert root.tag == SVG_NS + "svg"
+    return float(root.get("width").removesuffix("pt")), float(root.get("height").removesuffix("pt"))
+
+
+def svg_texts(svg: bytes) -> list[str]:
+    """Every text the SVG shows, one per text element (its lines joined)."""
+    root = ElementTree.fromstring(svg)
+    return [" ".join("".join(element.itertext()).split()) for element in root.iter(SVG_NS + "text")]
 
 
 def paired_record(check_id="C1.check", tier="empirical", **changes) -> dict:
@@ -115,12 +124,106 @@ PAYLOADS.update({f"{name}_from_ledger": json_safe(PAYLOADS[name]) for name in ("
 
 
 @pytest.mark.parametrize("name", list(PAYLOADS))
-def test_every_plot_kind_draws_a_full_width_png_without_warnings(name):
+def test_every_plot_kind_draws_a_full_width_svg_without_warnings(name):
     with warnings.catch_warnings():
         warnings.simplefilter("error")      # NaN columns (diverged seeds) must not warn
-        png = report.plot_png(PAYLOADS[name])
-    assert png_shape(png) == PNG_SHAPE
-    assert len(png) < 150_000
+        svg = report.plot_svg(PAYLOADS[name])
+    width, height = svg_size(svg)
+    # Saved to the bounding box of what is drawn: about the figure's size, never cut smaller than it.
+    assert width == pytest.approx(report.FIGSIZE[0] * 72, rel=0.05)
+    assert height == pytest.approx(report.FIGSIZE[1] * 72, rel=0.25)
+    assert len(svg) < 150_000
+    assert any(PAYLOADS[name]["title"] in text for text in svg_texts(svg))
+
+
+def test_drawing_the_same_payload_twice_gives_the_same_bytes():
+    assert report.plot_svg(PAYLOADS["sweep_log"]) == report.plot_svg(PAYLOADS["sweep_log"])
+
+
+def test_text_inside_every_figure_stays_inside_it():
+    """A long title, subtitle or axis label is wrapped (or cut with an ellipsis) so that the saved
+    picture, which takes the bounding box of what is drawn, stays the figure's width."""
+    long = " ".join(["log2(plain steps / BN steps) to 90% of the plain model's final accuracy"] * 4)
+    payload = {**PAYLOADS["paired"], "title": long, "y_label": long}
+    figure = plots.draw(payload)
+    figure.draw_without_rendering()      # lays the figure out as saving it does
+    box = figure.bbox
+    for text in figure.findobj(lambda artist: hasattr(artist, "get_text") and artist.get_text()):
+        extent = text.get_window_extent()
+        assert box.x0 - 1 <= extent.x0 and extent.x1 <= box.x1 + 1, text.get_text()[:40]
+        assert box.y0 - 1 <= extent.y0 and extent.y1 <= box.y1 + 1, text.get_text()[:40]
+    assert svg_size(report.plot_svg(payload))[0] == pytest.approx(report.FIGSIZE[0] * 72, rel=0.05)
+
+
+def test_the_curves_subtitle_names_line_styles_only_where_both_are_drawn():
+    both = " ".join(svg_texts(report.plot_svg(PAYLOADS["curves"])))
+    assert "dashed: training mode, solid: inference mode" in both
+    validation_only = figures.learning_curves("val", {"BN": [History(0.8)]}, metrics=("val_accuracy",))
+    assert "dashed" not in " ".join(svg_texts(report.plot_svg(validation_only)))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Learning curves count every seed
+
+
+def test_a_diverged_seed_counts_in_the_mean_curve_at_the_accuracy_it_ended_with():
+    """The ledger has null after a run diverged; the mean curve keeps the seed at its last value (the
+    frozen model's accuracy) instead of averaging the survivors, and says so."""
+    per_seed = PAYLOADS["curves_from_ledger"]["arms"]["plain"]["val_accuracy"]   # [0.5 .. 0.53], [0.3, 0.31, null, null]
+    curve = report.seed_curve(per_seed, carry=True)
+    assert curve["mean"][-1] == pytest.approx((0.53 + 0.31) / 2)          # survivors only would be 0.53
+    assert list(curve["counted"]) == [2, 2, 2, 2] and curve["ended"] == 1
+    assert curve["carried_at"] == pytest.approx((0.31, 0.31))
+    assert (curve["low"][-1], curve["high"][-1]) == pytest.approx((0.31, 0.53))
+    assert plots.curve_note("plain", "accuracy", curve) == (
+        "plain: 1 of 2 seeds diverged, counted in the mean at the accuracy they ended with (0.31) from then on")
+
+
+def test_the_learning_curve_plot_draws_the_mean_that_counts_diverged_seeds():
+    figure = plots.draw(PAYLOADS["curves_from_ledger"])
+    lines = {line.get_label(): line.get_ydata() for ax in figure.axes for line in ax.get_lines()}
+    assert lines["plain val"][-1] == pytest.approx((0.53 + 0.31) / 2)
+    assert lines["BN val"][-1] == pytest.approx((0.83 + 0.88) / 2)
+    assert "plain: 1 of 2 seeds diverged, counted in the mean" in figure._suptitle.get_text().replace("\n", " ")
+
+
+def test_a_quantity_without_a_value_after_divergence_is_averaged_over_the_others_and_says_how_many():
+    """A diverged run's loss is not finite: its seed is left out of the later points, and the note says
+    how few seeds the mean is then over."""
+    per_seed = [[1.0, 0.9, 0.8], [2.0, None, None], [1.2, 1.1, 1.0]]
+    curve = report.seed_curve(per_seed, carry=False)
+    assert list(curve["counted"]) == [3, 2, 2] and curve["mean"][-1] == pytest.approx(0.9)
+    assert curve["carried_at"] is None
+    assert plots.curve_note("plain", "loss", curve) == (
+        "plain: 1 of 3 seeds diverged; its mean loss is over the others from then on (as few as 2)")
+    assert plots.carries_forward("accuracy") and not plots.carries_forward("loss")
+
+
+def test_a_curve_without_diverged_seeds_has_no_note():
+    curve = report.seed_curve([[0.1, 0.2], [0.3, 0.4]], carry=True)
+    assert curve["ended"] == 0 and plots.curve_note("BN", "accuracy", curve) == ""
+    assert curve["mean"] == pytest.approx(np.array([0.2, 0.3]))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Paired plots label the arms' metric
+
+
+@pytest.mark.parametrize("metric, arms", [
+    ("test accuracy (statistics over 128 - over the small group)", "test accuracy"),
+    ("test cross-entropy (batch 128 - batch 16: positive when batch 16 ends lower)", "test cross-entropy"),
+    ("log2 of ||G - G'|| / ||G||, mean over layers 2-4 (plain - BN)", "log2 of ||G - G'|| / ||G||, mean over layers 2-4"),
+    ("gain from BN in test accuracy (BN - plain)", "gain from BN in test accuracy"),
+    ("test accuracy gain from batch 16 (BN's minus the plain model's)", "test accuracy gain from batch 16"),
+    ("failed runs (diverged or collapsed), plain - BN", "test accuracy (a failed run marked)"),
+    ("test accuracy", "test accuracy"),
+    ("test accuracy at the arm's best-validation learning rate", "test accuracy at the arm's best-validation learning rate"),
+])
+def test_a_paired_plot_labels_its_axis_with_what_each_arm_measures(metric, arms):
+    record = paired_record(metric=metric)
+    assert plots.arms_metric(record) == arms
+    payload = report.default_paired_plot(record)
+    assert payload["y_label"] == arms and payload["title"].startswith(f"C1.check: {arms} per seed")
 
 
 def test_the_ledger_form_of_a_payload_has_nulls_where_the_run_diverged():
@@ -130,7 +233,7 @@ def test_the_ledger_form_of_a_payload_has_nulls_where_the_run_diverged():
 
 def test_an_unknown_kind_is_an_error_that_names_the_known_ones():
     with pytest.raises(ValueError, match="'pie'.*curves"):
-        report.plot_png({"kind": "pie", "title": "x"})
+        report.plot_svg({"kind": "pie", "title": "x"})
 
 
 def test_a_table_is_html_with_every_cell_escaped():
@@ -172,6 +275,18 @@ def test_a_measured_record_gets_no_default_plot_and_a_version_2_record_no_figure
 # The forest plot
 
 
+def test_the_forest_row_is_the_ledgers_interval_at_the_level_of_the_test_that_decided():
+    """The interval drawn is the record's effect_ci (computed at the look's level, Holm's where the step-down
+    raised it), never one recomputed at 95%; an open side stays open."""
+    record = paired_record(effect=0.3, effect_ci=[0.15, None], look_alpha=0.0167, corrected_alpha=0.0125)
+    row = report.forest_row(record)
+    assert (row["low"], row["high"], row["level"]) == (pytest.approx(1.5), None, 0.0167)
+    assert row["effect_ci"] == [0.15, None]
+    assert plots.interval_level(paired_record(corrected_alpha=0.0125)) == 0.0125   # a ledger without looks
+    svg = report.forest_svg([record])
+    assert 'data-check="C1.check" data-outcome="supported" data-ci-low="0.15" data-ci-high="" data-ci-level="0.0167"' in svg.decode()
+
+
 @pytest.mark.parametrize("test, threshold, effect, ci, expected", [
     ("superiority", 0.1, 0.2, [0.1, 0.3], (2.0, 1.0, 3.0, [1.0], "threshold")),
     ("superiority", -0.5, 0.5, [None, 1.0], (1.0, None, 2.0, [-1.0], "threshold")),
@@ -191,18 +306,24 @@ def test_each_check_is_put_in_units_of_its_threshold(test, threshold, effect, ci
     assert row["scaled_by"] == scaled_by
 
 
-def test_the_forest_plot_draws_every_outcome_and_unbounded_intervals():
+def test_the_forest_plot_draws_every_outcome_and_unbounded_intervals_and_marks_threshold_0():
     records = [paired_record(check_id="A1.a"), paired_record(check_id="A1.b", outcome="refuted", effect=-0.3,
                                                              effect_ci=[-0.5, -0.1], test_outcome="xfailed"),
                paired_record(check_id="A2.c", outcome="inconclusive", effect_ci=[None, None]),
+               paired_record(check_id="A2.zero", threshold=0.0),
                paired_record(check_id="P2.d", kind="measured", test="measured", threshold=5.0, effect=5000.0,
                              effect_ci=[4000.0, 7000.0])]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        png = report.forest_png(records)
-    height, width = png_shape(png)
-    assert width == round(plots.FOREST_WIDTH * report.DPI)
-    assert height == round((plots.FOREST_ROW * len(records) + 1.3) * report.DPI)
+        svg = report.forest_svg(records)
+    width, height = svg_size(svg)
+    assert width == pytest.approx(plots.FOREST_WIDTH * 72, rel=0.1)
+    assert height == pytest.approx((plots.FOREST_ROW * len(records) + 1.5) * 72, rel=0.1)
+    labels = svg_texts(svg)
+    # Only the threshold-0 check carries the mark, and the plot says what it means.
+    assert "A2.zero" + plots.OWN_SCALE_MARK in labels and "A1.a" in labels
+    assert sum(plots.OWN_SCALE_MARK.strip() in label for label in labels) == 2     # the row and the axis's note
+    assert [g for g in re.findall(r'data-check="([^"]+)"', svg.decode())] == [r["check_id"] for r in records]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -229,7 +350,7 @@ def test_advantage_groups_keep_related_checks_apart_and_list_all_six():
 
 
 def headline_table(text: str) -> str:
-    return re.search(r'<table class="headline" id="headline-table">.*?</table>', text, flags=re.S).group(0)
+    return re.search(r'<table class="[^"]*" id="headline-table">.*?</table>', text, flags=re.S).group(0)
 
 
 def advantage_bodies(text: str) -> list[tuple[str, str]]:
@@ -267,32 +388,113 @@ def test_the_page_puts_the_six_advantages_first_with_each_check_and_the_forest_b
                                       ("A4", "not run"), ("A5", "refuted"), ("A6", "not run")]
     headline = headline_table(text)
     assert row_outcomes(headline) == {"A2.training": "inconclusive", "A5.sigmoid": "refuted", "A5.tanh": "supported"}
-    assert "+0.3000 [-inf, +inf]" in headline and "&gt; -0.03" in headline and "&gt; +0.1" in headline
-    assert "test accuracy (BN − plain)" in headline and ">finding<" in headline
+    assert "+0.3000</span> <span class=\"nowrap\">[-inf, +inf]" in headline
+    assert "&gt; -0.03" in headline and "&gt; +0.1" in headline
+    assert "test accuracy (BN − plain)" in headline and ">declared finding<" in headline
     assert text.index('id="headline-table"') < text.index('id="forest-plot"') < text.index('id="further"')
     # Further statements, then the exact tiers in a table of their own.
     further = text[text.index('id="further"'):text.index('id="exact"')]
     exact = text[text.index('id="exact"'):text.index('id="talk-table"')]
     assert row_outcomes(further) == {"R2.dropout": "supported"} and row_outcomes(exact) == {"M1.slope": "holds"}
-    assert "<img src=x" not in text and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in text
+    assert "<img src=x" not in text and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in text
     assert "no check of A1 ran in this session" in headline
 
 
-def test_each_check_has_a_section_with_its_evidence_text_and_figures_drawn_once():
+def check_section(text: str, check_id: str) -> str:
+    return re.search(rf'<details class="check" id="check-{re.escape(escape(check_id))}".*?</details>', text,
+                     flags=re.S).group(0)
+
+
+def test_each_check_is_folded_under_its_headline_with_its_evidence_and_figures_drawn_once():
     sweep = figures.sweep("shared sweep", "activation", "accuracy", {"BN": {"relu": [0.9, 0.91]}})
-    records = [paired_record(check_id="A5.elu", figures=[sweep]), paired_record(check_id="A5.tanh", figures=[sweep]),
+    finding = {"outcome": "supported", "reason": "as declared", "near_level": False}
+    records = [paired_record(check_id="A5.elu", figures=[sweep], finding=finding),
+               paired_record(check_id="A5.tanh", figures=[sweep]),
                measured_record(figures=[figures.table("T", ["a"], [[1]])])]
     text = report.render(ledger_of(records))
     for record in records:
-        section = re.search(rf'<article class="check" id="check-{re.escape(record["check_id"])}".*?</article>',
-                            text, flags=re.S).group(0)
-        assert html.escape(format_message(record), quote=True) in section
-        assert html.escape(record["threshold_reason"]) in section
-    elu, tanh = (re.search(rf'id="check-A5\.{name}".*?</article>', text, flags=re.S).group(0) for name in ("elu", "tanh"))
+        section = check_section(text, record["check_id"])
+        summary = re.search(r"<summary>(.*?)</summary>", section, flags=re.S).group(1)
+        assert record["check_id"].replace(".", ".<wbr>") in summary and f">{record['outcome']}<" in summary and f"n={record['n']}" in summary
+        assert escape(page.evidence_text(record)) in section
+        assert escape(record["threshold_reason"]) in section
+        # The criteria (and the declared finding) are shown once: above the evidence, not again in it.
+        for words in (record["expected"], record["refuted_if"], "as declared"):
+            assert section.count(escape(words)) <= 1, words
+        assert section.count(escape(record["expected"])) == 1
+    assert "p=0.001" in check_section(text, "A5.tanh") and "no p-value" in check_section(text, "M1.slope")
+    elu, tanh = check_section(text, "A5.elu"), check_section(text, "A5.tanh")
     assert elu.count("<img") == 1 and "<img" not in tanh and 'shown under <a href="#check-A5.elu">' in tanh
     assert '<table class="figure-table"><caption>T</caption>' in text
-    images = re.findall(r'<figure><img src="data:image/png;base64,([^"]+)"', text)
-    assert images and all(png_shape(base64.b64decode(png)) == PNG_SHAPE for png in images)
+    images = re.findall(r'<figure><img src="data:image/svg\+xml;base64,([^"]+)"', text)
+    assert images and all(svg_size(base64.b64decode(svg))[0] > 0 for svg in images)
+
+
+def test_the_evidence_text_is_the_failure_message_less_what_is_shown_above_it():
+    record = paired_record(finding={"outcome": "inconclusive", "reason": "why", "not_observed": "seen otherwise"})
+    message, evidence = format_message(record), page.evidence_text(record)
+    assert [line for line in message.splitlines() if line not in evidence.splitlines()] == [
+        message.splitlines()[0], f"  supported if: {record['expected']}", f"  refuted if: {record['refuted_if']}",
+        "  declared finding: inconclusive (why)", "  seen otherwise"]
+
+
+def test_the_headline_shows_units_and_the_deciding_p_as_text_not_in_tooltips():
+    holm = {"family": "A1", "alpha": 0.05, "size": 2, "members": {"A1.a": [0.001, 1.0], "A1.c": [0.02, 1.0]},
+            "rank": 2, "level": 0.05, "mirror_rank": 2, "mirror_level": 0.025, "p_value": 0.02, "mirror_p_value": 1.0,
+            "bonferroni_outcome": "inconclusive", "outcome": "supported"}
+    records = [paired_record(check_id="A1.a", look_alpha=0.004),
+               paired_record(check_id="A1.b", outcome="refuted", mirror_p_value=0.0002, look_alpha=0.004),
+               paired_record(check_id="A1.c", holm=holm, adjusted_p=0.02)]
+    headline = headline_table(report.render(ledger_of(records)))
+    assert "title=" not in headline
+    rows = dict(re.findall(r'<tr data-check-id="([^"]*)".*?>(.*?)</tr>', headline, flags=re.S))
+    assert "test accuracy (BN − plain)" in rows["A1.a"]
+    assert "p=0.001" in rows["A1.a"] and "claim test, level 0.004" in rows["A1.a"]
+    assert "p=0.0002" in rows["A1.b"] and "mirror test, level 0.004" in rows["A1.b"]
+    # Holm's step-down decided A1.c: the design's p against Holm's level.
+    assert "p=0.02" in rows["A1.c"] and "claim test, Holm, level 0.05" in rows["A1.c"]
+
+
+def test_the_catalogue_expects_a_declared_findings_outcome_inconclusive_controls_and_else_support():
+    near = {"outcome": "inconclusive", "reason": "near", "near_level": True, "not_observed": "supported here"}
+    assert page.expected_outcome(paired_record(finding=near)) == "inconclusive"
+    assert page.expected_outcome(paired_record(tier="control", outcome="inconclusive")) == "inconclusive"
+    assert page.expected_outcome(paired_record()) == "supported"
+    assert page.expected_outcome(measured_record()) == "holds"
+    records = [paired_record(check_id="A6.near", finding=near),                          # supported, not as declared
+               paired_record(check_id="A3.declared", outcome="refuted", test_outcome="xfailed",
+                             finding={"outcome": "refuted", "reason": "as declared"}),
+               paired_record(check_id="PLACEBO.x", tier="control", outcome="refuted"),    # a false positive
+               paired_record(check_id="PLACEBO.y", tier="control", outcome="inconclusive"),
+               paired_record(check_id="A5.worse", outcome="inconclusive", test_outcome="failed"),
+               paired_record(check_id="A1.fine"), measured_record()]
+    assert [r["check_id"] for r in report.unexpected_records(records)] == ["A5.worse", "A6.near", "PLACEBO.x"]
+
+
+def test_the_banner_lists_every_check_not_as_expected_in_one_sentence_each():
+    near = {"outcome": "inconclusive", "reason": "near", "near_level": True, "not_observed": "supported here"}
+    records = [paired_record(check_id="A6.near", finding=near, n=21),
+               paired_record(check_id="A5.worse", outcome="inconclusive", test_outcome="failed"),
+               paired_record(check_id="A1.fine")]
+    text = report.render(ledger_of(records))
+    banner = re.search(r'<aside class="banner" id="unexpected".*?</aside>', text, flags=re.S).group(0)
+    assert text.index('id="unexpected"') < text.index('id="toc"') < text.index('id="headline-table"')
+    items = [html.unescape(re.sub(r"<[^>]+>", "", item)) for item in re.findall(r"<li[^>]*>(.*?)</li>", banner, flags=re.S)]
+    assert [" ".join(item.split()) for item in items] == [
+        "A5.worse came out inconclusive (p=0.001, claim test, level 0.0125; n=3) where the catalogue expects "
+        "supported: its test failed.",
+        "A6.near came out supported (p=0.001, claim test, level 0.0125; n=21) where the catalogue expects "
+        "inconclusive: declared near its level: another CPU's rounding can move it."]
+    assert 'id="unexpected"' not in report.render(ledger_of([paired_record(check_id="A1.fine")]))
+
+
+def test_the_contents_link_every_section_the_page_has():
+    text = report.render(ledger_of([paired_record(check_id="A1.a"), measured_record()]), pytest_html_href="p.html")
+    toc = re.search(r'<nav id="toc".*?</nav>', text, flags=re.S).group(0)
+    targets = re.findall(r'href="#([^"]+)"', toc)
+    assert targets == ["advantages", "forest", "related", "further", "exact", "talk-table", "checks",
+                       "pytest-results", "environment"]
+    assert all(f'id="{target}"' in text for target in targets)
 
 
 def test_the_talk_table_puts_the_talks_numbers_beside_the_observed_means():
@@ -304,7 +506,7 @@ def test_the_talk_table_puts_the_talks_numbers_beside_the_observed_means():
     assert list(row_outcomes(talk)) == ["TABLE-1.base", "A4.raw"]     # the talk's table first
     assert "0.9739" in talk and "0.9657" in talk and "+0.0082" in talk   # the talk's arms and gap
     assert "0.9100" in talk and "0.4000" in talk                         # the observed means
-    assert 'Comparison 1 &quot;Speed&quot;' in talk
+    assert 'Comparison 1 &#34;Speed&#34;' in talk
 
 
 def test_the_budget_is_stated_when_the_ledger_has_one_and_said_missing_when_not():
@@ -324,7 +526,14 @@ def test_the_environment_and_the_reproduce_line_are_at_the_bottom():
     footer = text[text.index('<footer id="environment">'):]
     assert "pytest claims/ --claims-profile quick" in footer and '<a href="claims.json">' in footer
     assert "<th>profile</th><td>quick</td>" in footer and "1 trained, 2 from the cache" in footer
-    results = text[text.index('<section id="pytest-results">'):text.index("</section>", text.index("pytest-results"))]
+    # Every key of the ledger's environment, including ones this page has never heard of.
+    ledger = ledger_of([paired_record()])
+    ledger["environment"].update(git_commit="abc123", python="3.11.2", cpu="AMD EPYC <7B13>")
+    footer = report.render(ledger)[report.render(ledger).index('<footer id="environment">'):]
+    for name, value in ledger["environment"].items():
+        assert f"<th>{name.replace('_', ' ')}</th><td>{escape(value)}</td>" in footer
+    start = text.index('<section id="pytest-results">')
+    results = text[start:text.index("</section>", start)]
     assert "<details>" in results and 'src="pytest.html" loading="lazy"' in results
     assert 'id="pytest-results"' not in report.render(ledger_of([paired_record()]))
 
@@ -338,7 +547,7 @@ def test_a_figure_cache_draws_each_figure_once_and_gives_the_same_page(tmp_path)
     """Kept figures are keyed by their data and the drawing code: the same ledger again draws nothing and
     gives the same page; changed data draws that figure anew; a damaged entry is drawn again and
     replaced; a folder that cannot be written costs only the saving."""
-    from bnclaims.report.figure_cache import FigureCache, is_whole_png
+    from bnclaims.report.figure_cache import FigureCache, is_whole_svg
 
     records = [paired_record(check_id="A1.a", figures=[PAYLOADS["sweep_log"]]), paired_record(check_id="A2.b")]
     first_cache = FigureCache(tmp_path / "figures")
@@ -354,13 +563,13 @@ def test_a_figure_cache_draws_each_figure_once_and_gives_the_same_page(tmp_path)
     report.render(ledger_of(changed), figure_cache=third)
     assert (third.drawn, third.hits) == (2, 1)
 
-    stored = sorted((tmp_path / "figures").glob("*.png"))
-    assert len(stored) == 5 and all(is_whole_png(p.read_bytes()) for p in stored)
+    stored = sorted((tmp_path / "figures").glob("*.svg"))
+    assert len(stored) == 5 and all(is_whole_svg(p.read_bytes()) for p in stored)
     stored[0].write_bytes(stored[0].read_bytes()[:100])          # a torn write
     fourth = FigureCache(tmp_path / "figures")
     report.render(ledger_of(records), figure_cache=fourth)
     report.render(ledger_of(changed), figure_cache=fourth)
-    assert fourth.drawn == 1 and is_whole_png(stored[0].read_bytes())
+    assert fourth.drawn == 1 and is_whole_svg(stored[0].read_bytes())
     assert not list((tmp_path / "figures").glob(".*.tmp"))
 
     blocked = tmp_path / "not-a-folder"
@@ -631,15 +840,16 @@ def test_the_report_is_self_contained_and_shows_every_record_with_its_figures(cl
     text = claims_report.read_text(encoding="utf-8")
     records = ledger_beside(claims_report)["records"]
     assert not re.search(r"<link\b|<script\b[^>]*\bsrc=|\bsrc=\"https?:", text), "loads nothing from outside"
-    sections = dict(re.findall(r'<article class="check" id="check-([^"]+)"(.*?)</article>', text, flags=re.S))
+    sections = dict(re.findall(r'<details class="check" id="check-([^"]+)"(.*?)</details>', text, flags=re.S))
     assert [html.unescape(check_id) for check_id in sections] == [
-        r["check_id"] for r in page.forest_records(records) + page.exact_records(records)]
+        r["check_id"] for r in page.forest_records(records) + page.control_records(records)
+        + page.exact_records(records)]
     for record in records:
-        section = sections[html.escape(record["check_id"])]
+        section = sections[escape(record["check_id"])]
         # Paired data is always drawn (the default paired plot); an exact measured check may be a table.
         assert "<img" in section or "shown under" in section or (record["kind"] == "measured" and "<table" in section)
-    for png in re.findall(r'src="data:image/png;base64,([^"]+)"', text):
-        assert png_shape(base64.b64decode(png))[0] > 0
+    for svg in re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', text):
+        assert svg_size(base64.b64decode(svg))[0] > 0
 
 
 def test_the_report_has_no_framework_log_noise(claims_report):
@@ -653,7 +863,7 @@ def test_the_report_from_the_ledger_alone_has_the_same_headline_and_figures(clai
     again = (tmp_path / "again.html").read_text(encoding="utf-8")
     original = claims_report.read_text(encoding="utf-8")
     assert headline_table(again) == headline_table(original)
-    figures_of = lambda text: re.findall(r'src="data:image/png;base64,([^"]+)"', text)
+    figures_of = lambda text: re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', text)
     assert figures_of(again) == figures_of(original)
 
 
@@ -668,7 +878,7 @@ def test_the_project_report_draws_each_figure_and_marks_the_refuted_claim(projec
     assert [p["kind"] for p in figures_of["A1.with_figures"]] == ["curves", "sweep", "loglog", "paired", "table"]
     assert None in figures_of["A1.with_figures"][0]["arms"]["BN"]["val_accuracy"][0]       # NaN as null
     assert figures_of["A1-talk.default_plot"] == [] and figures_of["R2.slope"][0]["kind"] == "sweep"
-    section = lambda check_id: re.search(rf'id="check-{re.escape(check_id)}".*?</article>', text, flags=re.S).group(0)
+    section = lambda check_id: check_section(text, check_id)
     assert section("A1.with_figures").count("<img") == 4                 # the table is HTML
     assert "&lt;b&gt;table&lt;/b&gt;" in section("A1.with_figures")
     assert section("A1-talk.default_plot").count("<img") == 1             # the default paired plot

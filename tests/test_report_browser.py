@@ -1,8 +1,13 @@
-"""The claims report in a real browser: headless Chromium opens claims.html at 1280x800 and the page
-must load without console errors, open with the six advantages (outcomes as the ledger's) and the
-forest plot, show every check with the ledger's outcome, decode every image and show no framework log
-noise. A screenshot of the top of the page is saved beside the report (claims-report.png) so that CI
-keeps it with the report. pytest-html's results page beside it must load clean too.
+"""The claims report in a real browser: headless Chromium opens claims.html 1400 pixels wide (a desktop
+window) and 390 pixels wide (a phone). At both the page must load without console errors, list every
+check whose outcome is not what the catalogue expects in its banner, show the six advantages with the
+ledger's outcomes and each of their checks' verdict with its units and p as text, lay the headline table
+out without any cell overlapping or spilling into another and without sideways scrolling; the forest
+plot is SVG whose intervals are the ledger's, at the level of the test that decided; every check shows
+the ledger's outcome, every image decodes and no framework log noise shows. A screenshot of the top of
+the page at each width is saved beside the report (claims-report-1400.png, claims-report-390.png, and
+claims-report.png, the desktop one) so that CI keeps them with the report. pytest-html's results page
+beside it must load clean too.
 
 Chromium is driven over the DevTools protocol on --remote-debugging-pipe (JSON messages ending in NUL
 on file descriptors 3 and 4): the standard library suffices, with no driver and no websocket package.
@@ -22,13 +27,17 @@ from pathlib import Path
 
 import pytest
 
-from bnclaims.report import advantage_groups, advantage_outcome
+from bnclaims.report import advantage_groups, advantage_outcome, forest_records, unexpected_records
+from bnclaims.report.page import p_parts, units_text
+from bnclaims.report.plots import interval_level
 from fixtures.report_plugin import PYTEST_HTML_NAME
 from test_report import claims_report, ledger_beside, project_report  # noqa: F401  (shared fixtures)
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 INSTALL_HINT = f"no headless Chromium ({', '.join(BROWSERS)}) on PATH; install it with: apt-get install chromium"
-SCREENSHOT_NAME = "claims-report.png"
+SCREENSHOT_NAME = "claims-report.png"       # the desktop screenshot, under the name CI has always kept
+SCREENSHOT_NAMES = {1400: "claims-report-1400.png", 390: "claims-report-390.png"}
+WINDOWS = {1400: 900, 390: 844}             # width: height, in CSS pixels
 # Without the background-networking flags an offline machine fills the log with connection errors;
 # --disable-dev-shm-usage because containers often give /dev/shm only 64 MB.
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -144,78 +153,141 @@ def browser(tmp_path: Path):
     devtools.close()
 
 
-# Every image on the page, decoded by the browser: the forest plot and each check's figures.
+# Every image on the page, decoded by the browser: each check's figures.
 DECODE_IMAGES = """(async () => {
   const images = [...document.images];
   await Promise.all(images.map(image => image.decode().catch(() => null)));
-  return images.map(image => [image.id || image.closest('article')?.id || '', image.complete, image.naturalWidth]);
+  return images.map(image => [image.closest('[id]')?.id || '', image.complete, image.naturalWidth]);
 })()"""
 
-# The headline: one table body per advantage, its outcome, and a row per check.
+# The headline: one table body per advantage, its outcome, and a row per check with its rendered text
+# (innerText: what a reader sees, never a tooltip).
 HEADLINE = """[...document.querySelectorAll('#headline-table tbody[data-advantage]')].map(body => [
   body.dataset.advantage, body.querySelector('tr.group .outcome').textContent,
   [...body.querySelectorAll('tr[data-check-id]')].map(row => [row.dataset.checkId,
      row.querySelector('.outcome').textContent])])"""
+ROW_TEXT = """Object.fromEntries([...document.querySelectorAll('#headline-table tr[data-check-id]')].map(row =>
+  [row.dataset.checkId, row.innerText]))"""
 
 # The related checks' table, row by row.
 RELATED = """[...document.querySelectorAll('#related-table tr[data-check-id]')].map(row =>
   [row.dataset.checkId, row.querySelector('.outcome').textContent])"""
 
-# Where an element ends, in pixels from the top of the window.
-BOTTOM = "document.getElementById('{id}').getBoundingClientRect().bottom"
-
 # Every row or section that names a check, and the outcome it shows.
 SHOWN_OUTCOMES = """[...document.querySelectorAll('[data-check-id]')].map(element =>
   [element.dataset.checkId, element.querySelector('.outcome').textContent])"""
 
-FOREST = """(() => { const image = document.getElementById('forest-plot');
-  const box = image.getBoundingClientRect();
-  return [image.naturalWidth, image.naturalHeight, box.top, box.left]; })()"""
+BANNER = """[...document.querySelectorAll('#unexpected li[data-check-id]')].map(item =>
+  [item.dataset.checkId, item.innerText])"""
+
+# The forest plot's element and, per drawn interval, what it was drawn from.
+FOREST = """(() => { const plot = document.getElementById('forest-plot');
+  const box = plot.getBoundingClientRect();
+  return [plot.tagName, box.width, box.height, [...plot.querySelectorAll('g[data-check]')].map(g =>
+    [g.dataset.check, g.dataset.ciLow, g.dataset.ciHigh, Number(g.dataset.ciLevel)])]; })()"""
+
+# Pairs of the headline table's visible cells whose boxes overlap, and cells whose content spills out.
+OVERLAPS = """(() => {
+  const cells = [...document.querySelectorAll('#headline-table th, #headline-table td')]
+    .filter(cell => cell.getClientRects().length);
+  const boxes = cells.map(cell => cell.getBoundingClientRect());
+  const name = cell => cell.innerText.slice(0, 40);
+  const overlaps = [];
+  boxes.forEach((a, i) => boxes.slice(i + 1).forEach((b, k) => {
+    const width = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+    const height = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+    if (width > 1 && height > 1) overlaps.push([name(cells[i]), name(cells[i + 1 + k])]);
+  }));
+  const spills = cells.filter(cell => cell.scrollWidth > cell.clientWidth + 1).map(name);
+  return [cells.length, overlaps, spills]; })()"""
+
+WIDTHS = "[document.scrollingElement.scrollWidth, window.innerWidth]"
 
 NOISE_WORDS = ("absl", "oneDNN")
 
 
-def open_page(browser: DevTools, url: str, *, height: int = 800) -> None:
+def open_page(browser: DevTools, url: str, *, width: int = 1400) -> None:
     for domain in ("Page", "Runtime", "Log"):
         browser.send(f"{domain}.enable", page=True)
-    browser.send("Emulation.setDeviceMetricsOverride", page=True, width=1280, height=height,
-                 deviceScaleFactor=1, mobile=False)
+    browser.send("Emulation.setDeviceMetricsOverride", page=True, width=width, height=WINDOWS.get(width, 800),
+                 deviceScaleFactor=1, mobile=width < 700)
     browser.send("Page.navigate", page=True, url=url)
     browser.wait_for("Page.loadEventFired")
 
 
-def test_the_report_opens_with_the_six_advantages_and_the_forest_plot(browser, claims_report):
-    ledger = ledger_beside(claims_report)
-    records = ledger["records"]
-    open_page(browser, claims_report.as_uri())
+def screenshot(browser: DevTools, path: Path) -> None:
+    """The top of the page, as the window shows it."""
+    path.write_bytes(base64.b64decode(browser.send("Page.captureScreenshot", page=True, format="png")["data"]))
 
-    # The headline lists the six advantages, each with the outcome its own checks give and each of its
-    # own checks with the outcome the ledger has, and all of it fits the 800-pixel window.
+
+def forest_bound(value) -> str:
+    """A bound as the forest plot's data attribute writes it: repr of the float, '' for an open side."""
+    return "" if value is None else repr(float(value))
+
+
+def assert_the_page_reads(browser: DevTools, ledger: dict) -> None:
+    """What must hold at every width."""
+    records = ledger["records"]
+    by_id = {r["check_id"]: r for r in records}
     groups = advantage_groups(records)
+
+    # The banner names every check whose outcome the catalogue does not expect, and says what it expected.
+    unexpected = unexpected_records(records)
+    banner = browser.evaluate(BANNER)
+    assert [check_id for check_id, _ in banner] == [r["check_id"] for r in unexpected]
+    assert all(f"came out {by_id[check_id]['outcome']}" in text for check_id, text in banner), banner
+    if not unexpected:
+        assert browser.evaluate("document.getElementById('unexpected')") is None
+
+    # The six advantages with the outcomes their own checks give; each check's verdict with its units
+    # and the deciding p in the text a reader sees.
     assert browser.evaluate(HEADLINE) == [
         [advantage, advantage_outcome(own), [[r["check_id"], r["outcome"]] for r in own]]
         for advantage, (own, _) in groups.items()]
-    assert browser.evaluate(BOTTOM.format(id="headline-table")) <= 800
+    rows = browser.evaluate(ROW_TEXT)
+    for own, _ in groups.values():
+        for record in own:
+            text = " ".join(rows[record["check_id"]].split())
+            assert units_text(record) in text and p_parts(record)[0] in text, (record["check_id"], text)
     related = [[r["check_id"], r["outcome"]] for _, rel in groups.values() for r in rel]
     assert browser.evaluate(RELATED) == related
-    outcomes = {r["check_id"]: r["outcome"] for r in records}
     shown = browser.evaluate(SHOWN_OUTCOMES)
-    assert {check_id for check_id, _ in shown} == set(outcomes)
-    assert all(outcomes[check_id] == outcome for check_id, outcome in shown), shown
+    assert {check_id for check_id, _ in shown} == set(by_id)
+    assert all(by_id[check_id]["outcome"] == outcome for check_id, outcome in shown), shown
 
-    # The forest plot decodes and starts above the fold; so does every other image.
-    width, height, top, left = browser.evaluate(FOREST)
-    assert width > 0 and height > 0 and top < 800, (width, height, top)
-    assert browser.evaluate(BOTTOM.format(id="forest-plot")) <= 800
+    # No cell of the headline overlaps another or spills out of its box; the page never scrolls sideways.
+    cells, overlaps, spills = browser.evaluate(OVERLAPS)
+    assert cells > 0 and overlaps == [] and spills == [], (overlaps[:5], spills[:5])
+    scroll_width, window_width = browser.evaluate(WIDTHS)
+    assert scroll_width <= window_width, (scroll_width, window_width)
+
+    # The forest plot is SVG, and each interval it draws is the ledger's, at the deciding test's level.
+    tag, width, height, intervals = browser.evaluate(FOREST)
+    assert tag.lower() == "svg" and width > 0 and height > 0
+    assert intervals == [[r["check_id"], forest_bound(r["effect_ci"][0]), forest_bound(r["effect_ci"][1]),
+                          interval_level(r)] for r in forest_records(records)]
+
     images = browser.evaluate(DECODE_IMAGES)
-    assert images and all(complete and natural > 0 for _, complete, natural in images), images
-
+    assert all(complete and natural > 0 for _, complete, natural in images), images
     text = browser.evaluate("document.body.innerText")
     assert not [word for word in NOISE_WORDS if word in text]
-
-    shot = browser.send("Page.captureScreenshot", page=True, format="png")    # the top of the page, 1280x800
-    (claims_report.parent / SCREENSHOT_NAME).write_bytes(base64.b64decode(shot["data"]))
     assert browser.errors() == []
+
+
+def test_the_report_reads_in_a_desktop_window(browser, claims_report):
+    open_page(browser, claims_report.as_uri(), width=1400)
+    assert_the_page_reads(browser, ledger_beside(claims_report))
+    # The verdicts come first: the headline table starts in the first window.
+    assert browser.evaluate("document.getElementById('headline-table').getBoundingClientRect().top") < WINDOWS[1400]
+    for name in (SCREENSHOT_NAMES[1400], SCREENSHOT_NAME):
+        screenshot(browser, claims_report.parent / name)
+
+
+def test_the_report_reads_on_a_phone(browser, claims_report):
+    open_page(browser, claims_report.as_uri(), width=390)
+    assert browser.evaluate("window.innerWidth") == 390
+    assert_the_page_reads(browser, ledger_beside(claims_report))
+    screenshot(browser, claims_report.parent / SCREENSHOT_NAMES[390])
 
 
 def test_pytests_results_page_loads_without_framework_log_noise(browser, claims_report):

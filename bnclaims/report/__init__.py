@@ -17,15 +17,15 @@ from pathlib import Path
 from ..cache import atomic_write_text
 from .compare import compare_rows, comparison_text, labels_for, render_comparison
 from .page import (ADVANTAGES, REPORT_TITLE, advantage_groups, advantage_outcome, forest_records, render,
-                   table_html)
-from .plots import (DPI, FIGSIZE, TABLE_KIND, default_paired_plot, figures_for_record, forest_png, forest_row,
-                    has_own_plot, plot_png, plots_for_test)
+                   table_html, unexpected_records)
+from .plots import (DPI, FIGSIZE, TABLE_KIND, default_paired_plot, figures_for_record, forest_row, forest_svg,
+                    has_own_plot, plot_svg, plots_for_test, seed_curve)
 
 __all__ = [
     "ADVANTAGES", "DPI", "FIGSIZE", "REPORT_TITLE", "TABLE_KIND", "advantage_groups", "advantage_outcome",
-    "compare_rows", "comparison_text", "default_paired_plot", "figures_for_record", "forest_png", "forest_records",
-    "forest_row", "has_own_plot", "labels_for", "plot_png", "plots_for_test", "render", "render_comparison",
-    "table_html", "write_report",
+    "compare_rows", "comparison_text", "default_paired_plot", "figures_for_record", "forest_records", "forest_row",
+    "forest_svg", "has_own_plot", "labels_for", "plot_svg", "plots_for_test", "render", "render_comparison",
+    "seed_curve", "table_html", "unexpected_records", "write_report",
 ]
 
 

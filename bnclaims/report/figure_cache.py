@@ -4,9 +4,10 @@ A report draws each figure from its payload (a ledger record's figure data) with
 most of the time a report takes. A session whose runs all come from the run cache writes a ledger
 whose figures are the same as the last session's, so the pictures are kept beside the runs
 (`<run cache>/figures/`) under a key made of the figure's data and of the drawing code itself (this
-package's plotting source and the matplotlib, Pillow and numpy versions): new data or new drawing
-code is a new key, never a stale picture. A damaged entry (not a whole PNG) is drawn again and
-replaced; a folder that cannot be written only costs the saving.
+package's plotting source and the matplotlib and numpy versions): new data or new drawing
+code is a new key, never a stale picture. The key also names the pictures' format (FORMAT), so that a
+picture of another format kept under the same data is never served. A damaged entry (not a whole SVG
+document) is drawn again and replaced; a folder that cannot be written only costs the saving.
 """
 
 from __future__ import annotations
@@ -18,31 +19,34 @@ from typing import Callable
 
 from ..cache import atomic_write_bytes
 
-PNG_START = b"\x89PNG\r\n\x1a\n"
-PNG_END = b"IEND\xaeB`\x82"
+# Version 2: SVG (version 1 kept PNG files, under keys without a format).
+FORMAT = "svg-2"
+SUFFIX = ".svg"
+SVG_START = b"<?xml"
+SVG_END = b"</svg>\n"
 
 
 def drawing_fingerprint() -> str:
     """What the pictures depend on besides their data: the plotting code and the libraries drawing it."""
     import matplotlib
     import numpy
-    import PIL
 
     from . import plots
 
     digest = hashlib.sha256()
     for source in sorted({plots.__file__, plots.figures.__file__}):
         digest.update(Path(source).read_bytes())
-    digest.update(f"{matplotlib.__version__} {PIL.__version__} {numpy.__version__}".encode())
+    digest.update(f"{FORMAT} {matplotlib.__version__} {numpy.__version__}".encode())
     return digest.hexdigest()
 
 
-def is_whole_png(data: bytes) -> bool:
-    return data.startswith(PNG_START) and data.endswith(PNG_END)
+def is_whole_svg(data: bytes) -> bool:
+    """A whole picture as this cache writes it: a torn write lacks the document's end."""
+    return data.startswith(SVG_START) and data.rstrip().endswith(SVG_END.rstrip())
 
 
 class FigureCache:
-    """PNG bytes by (kind, data); draws on a miss. `hits` and `drawn` count this cache's answers."""
+    """SVG bytes by (kind, data); draws on a miss. `hits` and `drawn` count this cache's answers."""
 
     def __init__(self, folder: Path | str) -> None:
         self.folder = Path(folder)
@@ -51,15 +55,15 @@ class FigureCache:
 
     def key(self, kind: str, data) -> str:
         text = json.dumps([kind, data], sort_keys=True, default=str)
-        return hashlib.sha256(f"{self._fingerprint}\n{text}".encode()).hexdigest()
+        return hashlib.sha256(f"{FORMAT}\n{self._fingerprint}\n{text}".encode()).hexdigest()
 
-    def png(self, kind: str, data, draw: Callable[[], bytes]) -> bytes:
-        path = self.folder / f"{self.key(kind, data)}.png"
+    def picture(self, kind: str, data, draw: Callable[[], bytes]) -> bytes:
+        path = self.folder / f"{self.key(kind, data)}{SUFFIX}"
         try:
             stored = path.read_bytes()
         except OSError:
             stored = b""
-        if is_whole_png(stored):
+        if is_whole_svg(stored):
             self.hits += 1
             return stored
         picture = draw()
@@ -97,7 +101,7 @@ class BackgroundDrawing:
         try:
             for payload in plots.figures_for_record(record):
                 if payload.get("kind") != plots.TABLE_KIND:
-                    self.cache.png("plot", payload, lambda: plots.plot_png(payload))
+                    self.cache.picture("plot", payload, lambda: plots.plot_svg(payload))
         except Exception:   # noqa: BLE001 - the report draws it again and shows what went wrong
             pass
 

@@ -1,15 +1,22 @@
 """The report of one ledger, as one self-contained HTML page (every picture embedded, nothing loaded).
 
 Top to bottom:
+  a banner listing every check whose outcome is not the one the catalogue expects, one sentence each;
+  a table of contents;
   the talk's six advantages (A1-A6), one table body each: the advantage's outcome, then one line per
-    own check with its outcome, effect and interval, threshold in the metric's units, n and budget;
-  beside it, the forest plot of every empirical check (both fit a 1280x800 window);
+    own check with its outcome, effect and interval in the metric's units, the p that decided it and its
+    level, threshold, n and budget;
+  beside it, the forest plot of every empirical check (SVG, inline);
   the related checks of each advantage (A1-talk, A6-loss, ...);
-  the further statements (R, N, P, TABLE) and, apart, the identities and implementation checks;
+  the further statements (R, N, P, TABLE), the negative controls and, apart, the identities and
+    implementation checks;
   the talk's table beside the observed means;
-  one section per check: statement, criteria, threshold and its reason, the evidence text (the
-    failure message), its figures at full width;
+  every check folded under its one-line headline: statement, criteria, threshold and its reason, the
+    rest of the evidence text (the failure message less the criteria shown above it), its figures;
   pytest's results table (linked, folded), the environment and the line that reproduces the run.
+
+The page is rendered from Jinja2 templates (templates/, autoescaped); this module turns the ledger into
+the plain values they show. On a narrow screen every checks table turns its rows into cards (report.css).
 
 An advantage is supported when every check of its claim id (A1.*) is supported, refuted when any of
 them is refuted, and inconclusive otherwise; checks of related claim ids (A1-talk.*, A4-plain.*) are
@@ -22,12 +29,17 @@ import base64
 import json
 from collections.abc import Sequence
 from html import escape
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from .. import formatting as fmt
 from . import plots
 from .figure_cache import FigureCache
 
 REPORT_TITLE = "Batch Normalization claims"
+TEMPLATES = Path(__file__).with_name("templates")
 
 # The talk's "Summary" slide, in its words.
 ADVANTAGES = {
@@ -54,6 +66,7 @@ STATEMENTS = {
 }
 
 NOT_RUN = "not run"
+CSS = (TEMPLATES / "report.css").read_text(encoding="utf-8")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -97,16 +110,6 @@ def control_records(records: list[dict]) -> list[dict]:
     return sorted((r for r in records if r["tier"] == "control"), key=fmt.record_order)
 
 
-def controls_section(records: list[dict], ledger: dict) -> str:
-    """Negative controls (two arms that differ only in their seeds): the suite's false positives on real runs."""
-    controls = control_records(records)
-    if not controls:
-        return ""
-    return ('<section id="controls"><h2>Negative controls</h2><p class="note">Two arms that differ only in their '
-            "seeds: each should end inconclusive, and ends supported or refuted no more often than its level "
-            f"by chance.</p>{grouped_table(controls, ledger, css_class='further')}</section>")
-
-
 def forest_records(records: list[dict]) -> list[dict]:
     """Every empirical check, in the page's order: the advantages' checks, then the further statements."""
     groups = advantage_groups(records)
@@ -124,67 +127,99 @@ def record_budget(record: dict, ledger: dict) -> str:
 
 
 # ----------------------------------------------------------------------------------------------------
-# HTML pieces
+# What the catalogue expects
 
 
-def _e(value) -> str:
-    return escape(str(value))
+def expected_outcome(record: dict) -> str:
+    """The outcome the catalogue expects of a check."""
+    # The rule (bnclaims.evidence.settle and session.evidence_record): a check that declares a finding
+    # expects the finding's outcome (the ledger's "finding": {"outcome", ...}); a negative control expects
+    # inconclusive (its arms differ only in their seeds); any other empirical check expects supported, an
+    # identity or implementation check holds. A record is unexpected when its outcome is not that, which
+    # is exactly when a declared finding was not observed ("finding.not_observed") or a control came out
+    # positive, or when pytest failed its test ("test_outcome": "failed": worse than expected, or broken).
+    if record.get("finding"):
+        return record["finding"]["outcome"]
+    if record["tier"] == "control":
+        return "inconclusive"
+    return "supported" if record["tier"] in fmt.STATISTICAL_TIERS else "holds"
+
+
+def unexpected_records(records: list[dict]) -> list[dict]:
+    """The checks whose outcome is not what the catalogue expects, or whose test failed, in record order."""
+    return [r for r in sorted(records, key=fmt.record_order)
+            if r["outcome"] != expected_outcome(r) or r.get("test_outcome") == "failed"]
+
+
+def deciding_test(record: dict) -> tuple[str, float | None, float]:
+    """(which test, its p, the level it was held to) for the test that decided the outcome, as
+    bnclaims.evidence judges it: the mirror test's for refuted, the claim test's otherwise; the design's
+    p over its looks against Holm's level where the family's step-down decided what the check's own level
+    left open, else the look's p against the look's level."""
+    refuted = record["outcome"] == "refuted"
+    side = "mirror test" if refuted else "claim test"
+    holm = record.get("holm") or {}
+    if holm and holm.get("bonferroni_outcome") != record["outcome"]:
+        p = record.get("adjusted_mirror_p" if refuted else "adjusted_p")
+        return f"{side}, Holm", p, float(holm["mirror_level" if refuted else "level"])
+    return side, record.get("mirror_p_value" if refuted else "p_value"), plots.interval_level(record)
+
+
+def p_parts(record: dict) -> tuple[str, str]:
+    """('p=0.00591', 'claim test, level 0.00833'): the deciding p and what it was compared with."""
+    which, p, level = deciding_test(record)
+    if p is None:
+        return "no p-value", f"level {level:.3g}" if record["tier"] in fmt.STATISTICAL_TIERS else ""
+    return f"p={fmt.format_p(p)}", f"{which}, level {level:.3g}"
+
+
+def unexpected_item(record: dict) -> dict:
+    """One banner sentence's parts: the check, its outcome here, the deciding p, what was expected, why."""
+    finding = record.get("finding") or {}
+    p, level = p_parts(record)
+    if record.get("test_outcome") == "failed":
+        why = "its test failed"
+    elif record["tier"] == "control":
+        why = "a negative control (two arms that differ only in their seeds): a false positive"
+    elif finding.get("near_level"):
+        why = "declared near its level: another CPU's rounding can move it"
+    else:
+        why = "declared finding not observed here"
+    return {"check_id": record["check_id"], "anchor": anchor(record["check_id"]), "outcome": record["outcome"],
+            "expected": expected_outcome(record), "p": p, "level": level, "n": record["n"], "why": why,
+            "attributes": row_attributes(record)}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Values the templates show
 
 
 def anchor(check_id: str) -> str:
     return "check-" + check_id
 
 
-def check_link(check_id: str, text: str | None = None) -> str:
-    """A link to the check's section; a long id may wrap after its dot."""
-    return f'<a href="#{_e(anchor(check_id))}">{_e(text or check_id).replace(".", ".<wbr>")}</a>'
+def row_attributes(record: dict) -> dict[str, str]:
+    return {"data-check-id": record["check_id"], "data-tier": record["tier"], "data-outcome": record["outcome"]}
 
 
 _TEST_OUTCOME_NOTES = {"xfailed": "declared finding", "failed": "test failed", "xpassed": "xpass"}
-_SHORT_NOTES = {"xfailed": "finding", "failed": "test failed", "xpassed": "xpass"}
 
 
-def outcome_badge(outcome: str) -> str:
-    return f'<span class="outcome {_e(outcome.replace(" ", "-"))}">{_e(outcome)}</span>'
+def units_text(record: dict) -> str:
+    """The effect's units: the metric, and for a paired check which arm is subtracted from which."""
+    return f"{record['metric']} ({fmt.arms_text(record)})" if record["kind"] == "paired" else record["metric"]
 
 
-def outcome_cell(record: dict) -> str:
-    """The outcome, and beneath it how pytest settled it where that is not a pass: a declared finding
-    (a strict xfail whose outcome was observed) or a failed test."""
-    test_outcome = record.get("test_outcome", "")
-    note = _SHORT_NOTES.get(test_outcome)
-    title = f' title="{_e(_TEST_OUTCOME_NOTES[test_outcome])}"' if note else ""
-    return (f'<td class="outcome-cell">{outcome_badge(record["outcome"])}'
-            + (f'<span class="note"{title}>{_e(note)}</span>' if note else "") + "</td>")
-
-
-def note(text: str) -> str:
-    return f'<span class="note">{_e(text)}</span>' if text else ""
-
-
-def row_attributes(record: dict) -> str:
-    return (f'data-check-id="{_e(record["check_id"])}" data-tier="{_e(record["tier"])}" '
-            f'data-outcome="{_e(record["outcome"])}"')
-
-
-def check_cells(record: dict, ledger: dict, *, budget: bool, compact: bool = False) -> str:
-    """check, outcome, effect [interval] (with the metric and arms beneath), threshold, n[, budget].
-    compact: one line per check (the headline, which must fit above the fold): the metric and arms move
-    into the effect's tooltip and a long id is cut, whole in its tooltip."""
-    units = f"{record['metric']} ({fmt.arms_text(record)})" if record["kind"] == "paired" else record["metric"]
-    effect = _e(fmt.format_effect_interval(record))
-    cells = [
-        (f'<td class="id clip" title="{_e(record["check_id"])}">{check_link(record["check_id"])}</td>' if compact
-         else f'<td class="id">{check_link(record["check_id"])}</td>'),
-        outcome_cell(record),
-        (f'<td class="number" title="{_e(units)}">{effect}</td>' if compact
-         else f'<td class="number">{effect}<span class="note clip" title="{_e(units)}">{_e(units)}</span></td>'),
-        f'<td class="number">{_e(fmt.threshold_text(record))}</td>',
-        f'<td class="number">{_e(record["n"])}</td>',
-    ]
-    if budget:
-        cells.append(f'<td class="budget">{_e(record_budget(record, ledger) or "—")}</td>')
-    return "".join(cells)
+def check_row(record: dict, ledger: dict) -> dict:
+    """One check as a table row shows it: every value as text, none only in a tooltip."""
+    spec = fmt.effect_spec(record)
+    p, p_note = p_parts(record)
+    return {"check_id": record["check_id"], "anchor": anchor(record["check_id"]),
+            "attributes": row_attributes(record), "outcome": record["outcome"],
+            "note": _TEST_OUTCOME_NOTES.get(record.get("test_outcome", ""), ""),
+            "effect": fmt.format_effect(record), "interval": fmt.format_interval(record["effect_ci"], spec),
+            "units": units_text(record), "p": p, "p_note": p_note, "threshold": fmt.threshold_text(record),
+            "n": record["n"], "budget": record_budget(record, ledger) or "—"}
 
 
 def _uniform_budget(records: list[dict], ledger: dict) -> str | None:
@@ -204,15 +239,6 @@ def budget_line(records: list[dict], ledger: dict) -> tuple[str, bool]:
     return f"Profile {profile}; this ledger does not state its training budget.", False
 
 
-CHECK_HEAD = "<th>check</th><th>outcome</th><th>effect [interval]</th><th>threshold</th><th>n</th>"
-CHECK_COLUMNS = ('<col class="c-check"><col class="c-outcome"><col class="c-effect"><col class="c-threshold">'
-                 '<col class="c-n">')
-
-
-def colgroup(per_row_budget: bool) -> str:
-    return f'<colgroup>{CHECK_COLUMNS}{"<col class=c-budget>" if per_row_budget else ""}</colgroup>'
-
-
 def machine_dependent(own: list[dict]) -> list[str]:
     """The advantage's own checks whose finding is declared near its level: where p sits so close to the
     level that another CPU's rounding can move the check, and with it the advantage, to a neighbouring
@@ -220,151 +246,136 @@ def machine_dependent(own: list[dict]) -> list[str]:
     return [r["check_id"] for r in own if (r.get("finding") or {}).get("near_level")]
 
 
-def group_row(claim_id: str, words: str, outcome: str | None, columns: int, flagged: Sequence[str] = ()) -> str:
-    """The row that heads a claim's checks: its id, its statement and (for an advantage) its outcome, with
-    the checks it hangs on that are declared machine-dependent."""
-    badge = f" {outcome_badge(outcome)}" if outcome else ""
-    flag = (f' <span class="machine-dependent">(can differ on another CPU: {_e(", ".join(flagged))} sits near its '
-            f"level)</span>" if flagged else "")
-    return (f'<tr class="group"><th colspan="{columns}" scope="rowgroup"><a href="#claim-{_e(claim_id)}" '
-            f'class="advantage-id">{_e(claim_id)}</a> {_e(words)}{badge}{flag}</th></tr>')
+def check_group(claim_id: str, words: str, rows: list[dict], ledger: dict, *, outcome: str | None = None,
+                flagged: Sequence[str] = (), empty: str = "") -> dict:
+    return {"claim_id": claim_id, "words": words, "outcome": outcome, "flagged": list(flagged),
+            "rows": [check_row(r, ledger) for r in rows], "empty": empty, "attributes": {}}
 
 
-def check_rows(rows: list[dict], ledger: dict, per_row_budget: bool, *, compact: bool = False) -> str:
-    return "".join(f"<tr {row_attributes(r)}>{check_cells(r, ledger, budget=per_row_budget, compact=compact)}</tr>"
-                   for r in rows)
+def check_table(groups: list[dict], records: list[dict], ledger: dict, *, table_id: str = "",
+                caption: str = "") -> dict:
+    line, budget_column = budget_line(records, ledger)
+    return {"id": table_id, "groups": groups, "budget_column": budget_column,
+            "caption": f"{line} {caption}".strip()}
 
 
-def headline_html(ledger: dict) -> str:
-    """One table body per advantage: a row with its outcome, then one line per own check, so that the
-    six advantages fit above the fold; related checks have their table below (related_html)."""
-    groups = advantage_groups(ledger["records"])
-    caption, per_row_budget = budget_line([r for own, _ in groups.values() for r in own], ledger)
-    columns = 5 + per_row_budget
-    bodies = []
-    for advantage, (own, related) in groups.items():
-        outcome = advantage_outcome(own)
-        rows = check_rows(own, ledger, per_row_budget, compact=True) or (
-            f'<tr><td colspan="{columns}">{note(f"no check of {advantage} ran in this session")}</td></tr>')
-        bodies.append(f'<tbody data-advantage="{_e(advantage)}" data-outcome="{_e(outcome)}">'
-                      f"{group_row(advantage, ADVANTAGES[advantage], outcome, columns, machine_dependent(own))}"
-                      f"{rows}</tbody>")
-    head = f"<tr>{CHECK_HEAD}{'<th>budget</th>' if per_row_budget else ''}</tr>"
-    return (f'<table class="headline" id="headline-table"><caption>{_e(caption)} An advantage (the talk\'s words) '
-            f"is supported when all of its own checks are, refuted when any of them is refuted, inconclusive "
-            f"otherwise; its related checks (next table) inform it without deciding it. Hover an effect for its "
-            f"metric and arms.</caption>"
-            f"{colgroup(per_row_budget)}<thead>{head}</thead>{''.join(bodies)}</table>")
+HEADLINE_CAPTION = ("An advantage (the talk's words) is supported when all of its own checks are, refuted when any "
+                    "of them is refuted, inconclusive otherwise; its related checks (next table) inform it without "
+                    "deciding it. p: the test that decided the outcome (the mirror test's for refuted) and the "
+                    "level it was held to; the interval is at that level.")
 
 
-def related_html(ledger: dict) -> str:
+def headline_table(ledger: dict) -> dict:
+    """One table body per advantage: a row with its outcome, then one line per own check."""
+    groups = []
+    for advantage, (own, _) in advantage_groups(ledger["records"]).items():
+        group = check_group(advantage, ADVANTAGES[advantage], own, ledger, outcome=advantage_outcome(own),
+                            flagged=machine_dependent(own), empty=f"no check of {advantage} ran in this session")
+        group["attributes"] = {"data-advantage": advantage, "data-outcome": group["outcome"]}
+        groups.append(group)
+    own_records = [r for own, _ in advantage_groups(ledger["records"]).values() for r in own]
+    return check_table(groups, own_records, ledger, table_id="headline-table", caption=HEADLINE_CAPTION)
+
+
+def related_table(ledger: dict) -> dict | None:
     """The checks that inform an advantage without deciding it (A1-talk, A6-loss, ...), by advantage."""
-    groups = {advantage: related for advantage, (_, related) in advantage_groups(ledger["records"]).items()
-              if related}
-    if not groups:
-        return '<p class="note">none in this session</p>'
-    caption, per_row_budget = budget_line([r for related in groups.values() for r in related], ledger)
-    columns = 5 + per_row_budget
-    bodies = "".join(f'<tbody data-related-to="{_e(advantage)}">'
-                     f"{group_row(advantage, ADVANTAGES[advantage], None, columns)}"
-                     f"{check_rows(related, ledger, per_row_budget)}</tbody>" for advantage, related in groups.items())
-    head = f"<tr>{CHECK_HEAD}{'<th>budget</th>' if per_row_budget else ''}</tr>"
-    return (f'<table class="further" id="related-table"><caption>{_e(caption)}</caption>'
-            f"{colgroup(per_row_budget)}<thead>{head}</thead>{bodies}</table>")
+    groups, chosen = [], []
+    for advantage, (_, related) in advantage_groups(ledger["records"]).items():
+        if related:
+            group = check_group(advantage, ADVANTAGES[advantage], related, ledger)
+            group["attributes"] = {"data-related-to": advantage}
+            groups.append(group)
+            chosen += related
+    return check_table(groups, chosen, ledger, table_id="related-table") if groups else None
 
 
-def grouped_table(records: list[dict], ledger: dict, *, css_class: str) -> str:
+def grouped_table(records: list[dict], ledger: dict) -> dict | None:
     """One table body per claim id, headed by its statement."""
     if not records:
-        return '<p class="note">none in this session</p>'
-    caption, per_row_budget = budget_line(records, ledger)
-    columns = 5 + per_row_budget
-    bodies = []
+        return None
+    groups = []
     for claim_id in dict.fromkeys(r["claim_id"] for r in records):
         rows = [r for r in records if r["claim_id"] == claim_id]
-        words = STATEMENTS.get(claim_id) or rows[0]["statement"]
-        bodies.append(f'<tbody data-claim="{_e(claim_id)}">{group_row(claim_id, words, None, columns)}'
-                      f"{check_rows(rows, ledger, per_row_budget)}</tbody>")
-    head = f"<tr>{CHECK_HEAD}{'<th>budget</th>' if per_row_budget else ''}</tr>"
-    return (f'<table class="{_e(css_class)}"><caption>{_e(caption)}</caption>{colgroup(per_row_budget)}'
-            f"<thead>{head}</thead>{''.join(bodies)}</table>")
+        group = check_group(claim_id, STATEMENTS.get(claim_id) or rows[0]["statement"], rows, ledger)
+        group["attributes"] = {"data-claim": claim_id}
+        groups.append(group)
+    return check_table(groups, records, ledger)
 
 
-def exact_table(records: list[dict]) -> str:
-    if not records:
-        return '<p class="note">none in this session</p>'
-    rows = "".join(
-        f"<tr {row_attributes(r)}><td class=\"id\">{check_link(r['check_id'])}</td><td>{_e(r['tier'])}</td>"
-        f"{outcome_cell(r)}<td class=\"number\" title=\"{_e(r['metric'])}\">{_e(fmt.format_effect(r))}</td>"
-        f"<td class=\"number\">{_e(fmt.threshold_text(r))}</td><td class=\"metric\">{_e(r['metric'])}</td>"
-        f"<td class=\"number\">{_e(r['n'])}</td></tr>" for r in records)
-    return ('<table class="exact"><thead><tr><th>check</th><th>tier</th><th>outcome</th><th>measured</th>'
-            f"<th>threshold</th><th>quantity</th><th>n</th></tr></thead><tbody>{rows}</tbody></table>")
+def exact_row(record: dict) -> dict:
+    return {"check_id": record["check_id"], "anchor": anchor(record["check_id"]),
+            "attributes": row_attributes(record), "tier": record["tier"], "outcome": record["outcome"],
+            "note": _TEST_OUTCOME_NOTES.get(record.get("test_outcome", ""), ""),
+            "measured": fmt.format_effect(record), "threshold": fmt.threshold_text(record),
+            "quantity": record["metric"], "n": record["n"]}
 
 
-def talk_table(records: list[dict], ledger: dict) -> str:
+def talk_row(record: dict) -> dict:
+    a, b = record["arm_a"], record["arm_b"]
+    number = lambda value: "—" if value is None else f"{value:.4f}"
+    talk_a, talk_b = a.get("talk_value"), b.get("talk_value")
+    return {**check_row(record, {}),
+            "title": record["statement"].split(":")[0] if record["claim_id"].startswith("TABLE") else record["statement"],
+            "arms": f"{a['name']} − {b['name']}", "talk_a": number(talk_a), "talk_b": number(talk_b),
+            "talk_gap": f"{talk_a - talk_b:+.4f}" if talk_a is not None and talk_b is not None else "—",
+            "mean_a": number(fmt.arm_mean(a)), "mean_b": number(fmt.arm_mean(b))}
+
+
+def talk_table(records: list[dict], ledger: dict) -> dict | None:
     chosen = talk_records(records)
     if not chosen:
-        return '<p class="note">no check in this session carries the talk\'s numbers</p>'
+        return None
     budget = _uniform_budget(chosen, ledger)
-    here = f"this run: mean over seeds{f' ({budget})' if budget else ''}"
-    rows = []
-    for r in chosen:
-        a, b = r["arm_a"], r["arm_b"]
-        talk_a, talk_b = a.get("talk_value"), b.get("talk_value")
-        talk_gap = f"{talk_a - talk_b:+.4f}" if talk_a is not None and talk_b is not None else "—"
-        number = lambda v: "—" if v is None else f"{v:.4f}"
-        title = r["statement"].split(":")[0] if r["claim_id"].startswith("TABLE") else r["statement"]
-        rows.append(
-            f"<tr {row_attributes(r)}><td class=\"id\">{check_link(r['check_id'])}{note(title)}</td>"
-            f"<td>{_e(a['name'])} − {_e(b['name'])}</td>"
-            f"<td class=\"number\">{number(talk_a)}</td><td class=\"number\">{number(talk_b)}</td>"
-            f"<td class=\"number\">{talk_gap}</td>"
-            f"<td class=\"number\">{fmt.arm_mean(a):.4f}</td><td class=\"number\">{fmt.arm_mean(b):.4f}</td>"
-            f"<td class=\"number\">{_e(fmt.format_effect_interval(r))}</td>{outcome_cell(r)}"
-            f"<td class=\"number\">{_e(r['n'])}</td></tr>")
-    return ('<table class="talk"><thead><tr><th rowspan="2">comparison</th><th rowspan="2">arms (A − B)</th>'
-            '<th colspan="3">talk (one run, full MNIST)</th>'
-            f'<th colspan="3">{_e(here)}</th><th rowspan="2">outcome</th><th rowspan="2">n</th></tr>'
-            "<tr><th>A</th><th>B</th><th>gap</th><th>A</th><th>B</th><th>gap [interval]</th></tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table>")
+    return {"here": f"this run: mean over seeds{f' ({budget})' if budget else ''}",
+            "rows": [talk_row(r) for r in chosen]}
 
 
-def png_img(png: bytes, alt: str, **attributes) -> str:
-    extra = "".join(f' {name}="{_e(value)}"' for name, value in attributes.items())
-    return f'<img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}" alt="{_e(alt)}"{extra}>'
+# ----------------------------------------------------------------------------------------------------
+# Figures
 
 
-def table_html(payload: dict) -> str:
+def svg_img(svg: bytes, alt: str) -> Markup:
+    return Markup('<img src="data:image/svg+xml;base64,{}" alt="{}">').format(
+        base64.b64encode(svg).decode("ascii"), alt)
+
+
+def inline_svg(svg: bytes, **attributes) -> Markup:
+    """An SVG document as an element of the page (its XML prologue dropped), with attributes added."""
+    text = svg.decode("utf-8")
+    extra = "".join(f' {name}="{escape(str(value), quote=True)}"' for name, value in attributes.items())
+    return Markup(text[text.index("<svg"):].replace("<svg", "<svg" + extra, 1))
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_cell(item) for item in value)
+    return str(value)
+
+
+def table_html(payload: dict) -> Markup:
     """A "table" payload as an HTML table; every cell is escaped."""
-    def text(value) -> str:
-        if value is None:
-            return "—"
-        if isinstance(value, float):
-            return f"{value:.4g}"
-        if isinstance(value, (list, tuple)):
-            return ", ".join(text(item) for item in value)
-        return str(value)
-
-    head = "".join(f"<th>{_e(text(column))}</th>" for column in payload["columns"])
-    body = "".join("<tr>" + "".join(f"<td>{_e(text(cell))}</td>" for cell in row) + "</tr>"
-                   for row in payload["rows"])
-    return (f'<table class="figure-table"><caption>{_e(payload.get("title", ""))}</caption>'
-            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    return Markup(_environment().get_template("figure_table.html.j2").render(
+        title=payload.get("title", ""), columns=[_cell(c) for c in payload["columns"]],
+        rows=[[_cell(cell) for cell in row] for row in payload["rows"]]))
 
 
-def figure_html(payload: dict, cache: FigureCache | None = None) -> str:
+def _picture(kind: str, data, draw, cache: FigureCache | None) -> bytes:
+    return cache.picture(kind, data, draw) if cache is not None else draw()
+
+
+def figure_html(payload: dict, cache: FigureCache | None = None) -> Markup:
     title = payload.get("title", "")
     try:
         if payload.get("kind") == plots.TABLE_KIND:
             return table_html(payload)
-        return f'<figure>{png_img(_png("plot", payload, lambda: plots.plot_png(payload), cache), title, width=plots.FIGSIZE[0] * plots.DPI)}</figure>'
+        svg = _picture("plot", payload, lambda: plots.plot_svg(payload), cache)
+        return Markup("<figure>{}</figure>").format(svg_img(svg, title))
     except Exception as error:  # a broken figure must not cost the report its other content
-        return f'<p class="note">could not draw figure {_e(title)}: {_e(repr(error))}</p>'
-
-
-def _png(kind: str, data, draw, cache: FigureCache | None) -> bytes:
-    return cache.png(kind, data, draw) if cache is not None else draw()
+        return Markup('<p class="note">could not draw figure {}: {}</p>').format(title, repr(error))
 
 
 class _Figures:
@@ -374,107 +385,82 @@ class _Figures:
         self.first: dict[str, str] = {}
         self.cache = cache
 
-    def html(self, payload: dict, check_id: str) -> str:
+    def html(self, payload: dict, check_id: str) -> Markup:
         key = json.dumps(payload, sort_keys=True, default=str)
         if key in self.first:
-            return (f'<p class="note">{_e(payload.get("title", "figure"))}: shown under '
-                    f"{check_link(self.first[key])}</p>")
+            return Markup('<p class="note">{}: shown under <a href="#{}">{}</a></p>').format(
+                payload.get("title", "figure"), anchor(self.first[key]), self.first[key])
         self.first[key] = check_id
         return figure_html(payload, self.cache)
 
 
-def not_observed_link(records: list[dict]) -> str:
-    """In the header's counts line (no extra height above the fold): what this machine did not reproduce."""
-    lines = fmt.not_observed_lines(records)
-    heads = [line.split(" (")[0] for line in lines if not line.startswith("  ")]
-    count = sum(line.startswith("  ") for line in lines)
-    return f' · <a class="alert" href="#not-observed">{_e("; ".join(heads))}: {count}</a>' if lines else ""
+def forest_html(records: list[dict], cache: FigureCache | None) -> Markup | None:
+    empirical = forest_records(records)
+    if not empirical:
+        return None
+    svg = _picture("forest", [plots.forest_row(r) for r in empirical], lambda: plots.forest_svg(empirical), cache)
+    return inline_svg(svg, id="forest-plot", role="img", **{"aria-label": "forest plot of every empirical check"})
 
 
-def not_observed_banner(records: list[dict]) -> str:
-    """The declared findings this machine did not reproduce, and negative controls that came out positive."""
-    lines = fmt.not_observed_lines(records)
-    if not lines:
-        return ""
-    items = "".join(f"<li>{_e(line.strip())}</li>" for line in lines if line.startswith("  "))
-    heads = "".join(f"<p>{_e(line)}</p>" for line in lines if not line.startswith("  "))
-    return f'<aside class="banner" id="not-observed" role="note">{heads}<ul>{items}</ul></aside>'
+# ----------------------------------------------------------------------------------------------------
+# Each check, folded
 
 
-def check_section(record: dict, drawn: _Figures) -> str:
-    check_id = record["check_id"]
-    criteria = [("supported if" if record["tier"] in fmt.STATISTICAL_TIERS else "holds if", record.get("expected", ""))]
-    if record["tier"] in fmt.STATISTICAL_TIERS and record.get("refuted_if"):
-        criteria.append(("refuted if", record["refuted_if"]))
-    criteria.append(("threshold", f"{fmt.threshold_text(record)} ({record['metric']}): {record.get('threshold_reason', '')}"))
-    if record.get("finding"):
-        criteria.append(("declared finding", record["finding"].get("reason", "")))
-        if record["finding"].get("not_observed"):
-            criteria.append(("not observed here", record["finding"]["not_observed"]))
-    terms = "".join(f"<dt>{_e(term)}</dt><dd>{_e(text)}</dd>" for term, text in criteria)
-    figures = "".join(drawn.html(payload, check_id) for payload in plots.figures_for_record(record))
-    note_text = _TEST_OUTCOME_NOTES.get(record.get("test_outcome", ""), "")
-    return (f'<article class="check" id="{_e(anchor(check_id))}" {row_attributes(record)}>'
-            f"<h4>{_e(check_id)} {outcome_badge(record['outcome'])}{note(note_text)}</h4>"
-            f'<p class="statement">“{_e(record["statement"])}” <span class="source">— {_e(record.get("source", ""))}'
-            f"</span></p><dl>{terms}</dl>"
-            f'<pre class="evidence">{_e(fmt.format_message(record))}</pre>{figures}</article>')
+def criteria(record: dict) -> list[tuple[str, str]]:
+    statistical = record["tier"] in fmt.STATISTICAL_TIERS
+    terms = [("supported if" if statistical else "holds if", record.get("expected", ""))]
+    if statistical and record.get("refuted_if"):
+        terms.append(("refuted if", record["refuted_if"]))
+    terms.append(("threshold", f"{fmt.threshold_text(record)} ({record['metric']}): {record.get('threshold_reason', '')}"))
+    if finding := record.get("finding"):
+        terms.append(("declared finding", f"{finding['outcome']} ({finding.get('reason', '')})"))
+        if finding.get("not_observed"):
+            terms.append(("not observed here", finding["not_observed"]))
+    return terms
 
 
-def sections_html(ledger: dict, figure_cache: FigureCache | None = None) -> str:
+def evidence_text(record: dict) -> str:
+    """The failure message without what the section shows above it (its first line, which names the
+    check and quotes the statement, and the criteria), so that nothing is printed twice."""
+    text = fmt.format_message(record)
+    statistical = record["tier"] in fmt.STATISTICAL_TIERS
+    shown = [f"  {'supported' if statistical else 'holds'} if: {record.get('expected', '')}\n",
+             f"  refuted if: {record.get('refuted_if', '')}\n"]
+    if finding := record.get("finding"):
+        shown.append(f"  declared finding: {finding['outcome']} ({finding.get('reason', '')})\n")
+        if finding.get("not_observed"):
+            shown.append(f"  {finding['not_observed']}\n")
+    first, _, text = text.partition("\n")
+    for line in shown:
+        text = text.replace(line, "", 1)
+    return text
+
+
+def check_section(record: dict, ledger: dict, drawn: _Figures) -> dict:
+    return {**check_row(record, ledger), "tier": record["tier"], "statement": record["statement"],
+            "source": record.get("source", ""), "criteria": criteria(record), "evidence": evidence_text(record),
+            "figures": [drawn.html(payload, record["check_id"]) for payload in plots.figures_for_record(record)]}
+
+
+def check_sections(ledger: dict, figure_cache: FigureCache | None = None) -> list[dict]:
+    """[{claim_id, words, outcome, checks}]: the advantages' checks, then the further and exact ones."""
     records = ledger["records"]
     drawn = _Figures(figure_cache)
     parts = []
     for advantage, (own, related) in advantage_groups(records).items():
         if own or related:
-            parts.append(f'<h3 id="claim-{_e(advantage)}">{_e(advantage)} — {_e(ADVANTAGES[advantage])} '
-                         f"{outcome_badge(advantage_outcome(own))}</h3>")
-            parts += [check_section(r, drawn) for r in (*own, *related)]
-    rest = [*further_records(records), *exact_records(records)]
+            parts.append({"claim_id": advantage, "words": ADVANTAGES[advantage], "outcome": advantage_outcome(own),
+                          "checks": [check_section(r, ledger, drawn) for r in (*own, *related)]})
+    rest = [*further_records(records), *control_records(records), *exact_records(records)]
     for base in dict.fromkeys(base_claim(r["claim_id"]) for r in rest):
         chosen = [r for r in rest if base_claim(r["claim_id"]) == base]
-        parts.append(f'<h3 id="claim-{_e(base)}">{_e(base)} — {_e(STATEMENTS.get(base) or chosen[0]["statement"])}</h3>')
-        parts += [check_section(r, drawn) for r in chosen]
-    return "".join(parts)
+        parts.append({"claim_id": base, "words": STATEMENTS.get(base) or chosen[0]["statement"], "outcome": None,
+                      "checks": [check_section(r, ledger, drawn) for r in chosen]})
+    return parts
 
 
-def environment_html(ledger: dict, *, ledger_href: str = "") -> str:
-    settings, environment = ledger.get("settings", {}), ledger.get("environment", {})
-    runs = ledger.get("runs", {})
-    seeds = settings.get("seeds") or []
-    rows = [
-        ("profile", settings.get("profile")), ("dataset", settings.get("dataset")),
-        ("seeds", f"{fmt.seeds_text(seeds)} (n={len(seeds)})" if seeds else None),
-        ("budget", fmt.budget_text(settings.get("budget")) or "not stated in this ledger"),
-        ("engine", settings.get("engine")), ("Keras backend", environment.get("backend")),
-        ("device", environment.get("device")),
-        *((name, environment.get(name)) for name in ("keras", "tensorflow", "jax", "jaxlib", "numpy")),
-        ("run cache", f"mode {settings.get('cache_mode')}; {fmt.runs_line(runs)}" if runs else None),
-        ("session", f"{ledger.get('session', '')}, {ledger.get('created', '')}"),
-        ("ledger", f"schema {ledger.get('schema')} version {ledger.get('version')}"),
-    ]
-    body = "".join(f"<tr><th>{_e(name)}</th><td>{_e(value)}</td></tr>" for name, value in rows if value)
-    reproduce = settings.get("reproduce")
-    link = f'<p>Every number on this page is in the ledger: <a href="{_e(ledger_href)}">{_e(ledger_href)}</a>.</p>' \
-        if ledger_href else ""
-    return (f'<table class="environment">{body}</table>'
-            + (f'<p>Reproduce with: <code class="reproduce">{_e(reproduce)}</code></p>' if reproduce else "")
-            + link + '<p class="note">Rebuild this page from the ledger alone: '
-            "<code>python -m bnclaims.report claims.json -o claims.html</code></p>")
-
-
-def pytest_html_section(href: str) -> str:
-    if not href:
-        return ""
-    return (f'<section id="pytest-results"><details><summary>pytest\'s results table (every test, its '
-            f"duration and failure text)</summary><p><a href=\"{_e(href)}\">open it on its own page</a></p>"
-            f'<iframe src="{_e(href)}" loading="lazy" title="pytest results"></iframe></details></section>')
-
-
-def nav_html(links: Sequence[tuple[str, str]]) -> str:
-    if not links:
-        return ""
-    return "<nav>" + " · ".join(f'<a href="{_e(href)}">{_e(label)}</a>' for label, href in links) + "</nav>"
+# ----------------------------------------------------------------------------------------------------
+# Header and footer
 
 
 def lede(ledger: dict) -> str:
@@ -497,52 +483,65 @@ def counts(records: list[dict]) -> str:
     return "; ".join(fmt.tier_count(records, tier) for tier in tiers)
 
 
-FOREST_LEGEND = ('<p class="legend"><span class="supported">● supported</span> <span class="refuted">● refuted</span> '
-                 '<span class="inconclusive">● inconclusive</span> <span>○ declared finding</span> '
-                 '<span>| threshold or margin</span></p>')
+def _value_text(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
-CSS = """
-.banner { border: 2px solid #b26b00; background: #fff6e5; padding: 2px 8px; margin: 8px 0; }
-a.alert { color: #8a4b00; font-weight: 600; }
-body { font: 14px/1.35 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2328; margin: 0 auto;
-       padding: 12px 20px 40px; max-width: 1500px; }
-h1 { font-size: 22px; margin: 0 0 2px; } h2 { font-size: 18px; margin: 22px 0 6px; border-bottom: 1px solid #d0d7de; }
-h3 { font-size: 16px; margin: 22px 0 4px; } h4 { font-size: 14px; margin: 14px 0 4px; }
-.lede { color: #57606a; margin: 0 0 4px; font-size: 13px; } nav { margin: 4px 0 6px; }
-.top { display: grid; grid-template-columns: minmax(0, 1fr) auto; gap: 16px; align-items: start; }
-table.headline, table.further { table-layout: fixed; width: 100%; }
-col.c-check { width: 33%; } col.c-outcome { width: 14%; } col.c-effect { width: 35%; }
-col.c-threshold { width: 13%; } col.c-n { width: 5%; } col.c-budget { width: 16%; }
-tr.group th { background: #eef1f4; font-weight: 400; padding: 3px 6px; }
-table.headline td, table.further td { padding: 1px 6px; }
-td.id { overflow-wrap: anywhere; }
-td.id.clip { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; overflow-wrap: normal; }
-.note.clip { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-.top h2 { margin-top: 4px; }
-@media (max-width: 1100px) { .top { grid-template-columns: minmax(0, 1fr); } }
-table { border-collapse: collapse; margin: 4px 0 10px; font-size: 13px; }
-th, td { border: 1px solid #d0d7de; padding: 2px 6px; text-align: left; vertical-align: top; }
-th { background: #f6f8fa; font-weight: 600; }
-caption { caption-side: bottom; text-align: left; color: #57606a; font-size: 12px; padding-top: 3px; }
-td.number { white-space: nowrap; font-variant-numeric: tabular-nums; }
-.advantage-id { font-weight: 700; }
-.machine-dependent { font-weight: 400; font-size: 0.85em; color: #8a5a00; }
-.note { display: block; color: #57606a; font-size: 11px; line-height: 1.2; white-space: normal; }
-.outcome { font-weight: 700; }
-.supported, .holds { color: #1a7f37; } .refuted, .fails { color: #cf222e; } .inconclusive { color: #9a6700; }
-.not-run { color: #57606a; }
-#forest img { display: block; max-width: 100%; }
-.legend { margin: 0 0 2px; font-size: 12px; } .legend span { margin-right: 8px; }
-#forest .note { max-width: 480px; }
-article.check { border-top: 1px solid #eaeef2; padding-top: 2px; }
-.statement { margin: 2px 0; } .source { color: #57606a; }
-dl { display: grid; grid-template-columns: max-content 1fr; gap: 1px 10px; margin: 4px 0; font-size: 13px; }
-dt { font-weight: 600; color: #57606a; } dd { margin: 0; }
-pre.evidence { background: #f6f8fa; padding: 6px 8px; white-space: pre-wrap; font-size: 12px; margin: 6px 0; }
-figure { margin: 6px 0 10px; } figure img { display: block; max-width: 100%; height: auto; }
-iframe { width: 100%; height: 80vh; border: 1px solid #d0d7de; }
-code.reproduce { background: #f6f8fa; padding: 2px 4px; }
-"""
+
+def environment_rows(ledger: dict) -> list[tuple[str, str]]:
+    """The settings that label the run, then every key of the ledger's environment as it stands (a key a
+    newer suite adds appears without a change here), then the run cache and the ledger itself."""
+    settings, environment = ledger.get("settings", {}), ledger.get("environment", {})
+    runs = ledger.get("runs", {})
+    seeds = settings.get("seeds") or []
+    rows = [
+        ("profile", settings.get("profile")), ("dataset", settings.get("dataset")),
+        ("seeds", f"{fmt.seeds_text(seeds)} (n={len(seeds)})" if seeds else None),
+        ("budget", fmt.budget_text(settings.get("budget")) or "not stated in this ledger"),
+        ("engine", settings.get("engine")),
+        # Sorted: the same page whether the ledger comes from the session or from its file (written sorted).
+        *((name.replace("_", " "), _value_text(value)) for name, value in sorted(environment.items())
+          if name != "engine" or value != settings.get("engine")),
+        ("run cache", f"mode {settings.get('cache_mode')}; {fmt.runs_line(runs)}" if runs else None),
+        ("session", f"{ledger.get('session', '')}, {ledger.get('created', '')}"),
+        ("ledger", f"schema {ledger.get('schema')} version {ledger.get('version')}"),
+    ]
+    return [(name, str(value)) for name, value in rows if value not in (None, "")]
+
+
+# ----------------------------------------------------------------------------------------------------
+# HTML pieces other pages share (bnclaims.report.compare)
+
+
+def outcome_badge(outcome: str) -> Markup:
+    return Markup('<span class="outcome {}">{}</span>').format(outcome.replace(" ", "-"), outcome)
+
+
+def note(text: str) -> Markup:
+    return Markup('<span class="note">{}</span>').format(text) if text else Markup("")
+
+
+def nav_html(links: Sequence[tuple[str, str]]) -> Markup:
+    if not links:
+        return Markup("")
+    return Markup("<nav>{}</nav>").format(
+        Markup(" · ").join(Markup('<a href="{}">{}</a>').format(href, label) for label, href in links))
+
+
+# ----------------------------------------------------------------------------------------------------
+# The page
+
+
+def _wbr(text: str) -> Markup:
+    """A long id may wrap after each dot."""
+    return Markup(".<wbr>").join(str(text).split("."))
+
+
+def _environment() -> Environment:
+    environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
+                              undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    environment.filters["wbr"] = _wbr
+    environment.globals.update(outcome_badge=outcome_badge)
+    return environment
 
 
 def render(ledger: dict, *, title: str = REPORT_TITLE, links: Sequence[tuple[str, str]] = (),
@@ -550,32 +549,20 @@ def render(ledger: dict, *, title: str = REPORT_TITLE, links: Sequence[tuple[str
     """The whole page for one ledger (a dict as bnclaims.ledger writes it). figure_cache: where drawn
     figures are kept between renderings (bnclaims.report.figure_cache); None draws every one."""
     records = ledger["records"]
-    empirical = forest_records(records)
-    forest_png = _png("forest", [plots.forest_row(r) for r in empirical], lambda: plots.forest_png(empirical),
-                      figure_cache)
-    forest = (png_img(forest_png, "forest plot of every empirical check", id="forest-plot")
-              if empirical else '<p class="note">no empirical check in this session</p>')
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>
-<body>
-<header><h1>{_e(title)}</h1><p class="lede">{_e(lede(ledger))}<br>{_e(counts(records))}{not_observed_link(records)}</p>{nav_html(links)}</header>
-<div class="top">
-<section id="advantages"><h2>The talk's six advantages</h2>{headline_html(ledger)}</section>
-<section id="forest"><h2>Every empirical check</h2>{FOREST_LEGEND}{forest}
-<p class="note">Effect and interval (at the level its test used) of each check divided by its threshold (or margin), so that all share
-one axis: a superiority check's threshold is at +1, a non-inferiority margin at −1, equivalence margins at ±1
-(black ticks), no difference at 0. Linear within ±1, logarithmic beyond; an arrow is an unbounded side. A check
-whose threshold is 0 is divided by its largest bound instead.</p></section>
-</div>
-{not_observed_banner(records)}
-<section id="related"><h2>Related checks of the six advantages</h2>{related_html(ledger)}</section>
-<section id="further"><h2>Further statements</h2>{grouped_table(further_records(records), ledger, css_class="further")}</section>
-{controls_section(records, ledger)}
-<section id="exact"><h2>Identities and implementation checks</h2>{exact_table(exact_records(records))}</section>
-<section id="talk-table"><h2>The talk's table beside this run</h2>{talk_table(records, ledger)}</section>
-<section id="checks"><h2>Each check: criteria, evidence and figures</h2>{sections_html(ledger, figure_cache)}</section>
-{pytest_html_section(pytest_html_href)}
-<footer id="environment"><h2>Environment</h2>{environment_html(ledger, ledger_href=ledger_href)}</footer>
-</body></html>
-"""
+    unexpected = [unexpected_item(r) for r in unexpected_records(records)]
+    tables = {"related": related_table(ledger), "further": grouped_table(further_records(records), ledger),
+              "controls": grouped_table(control_records(records), ledger)}
+    toc = [("#unexpected", f"not as expected ({len(unexpected)})") if unexpected else None,
+           ("#advantages", "the six advantages"), ("#forest", "every empirical check"),
+           ("#related", "related checks"), ("#further", "further statements"),
+           ("#controls", "negative controls") if tables["controls"] else None,
+           ("#exact", "identities and implementation checks"), ("#talk-table", "the talk's table"),
+           ("#checks", "each check"), ("#pytest-results", "pytest's results") if pytest_html_href else None,
+           ("#environment", "environment")]
+    return _environment().get_template("report.html.j2").render(
+        title=title, css=Markup(CSS), lede=lede(ledger), counts=counts(records), links=links,
+        unexpected=unexpected, toc=[entry for entry in toc if entry], headline=headline_table(ledger),
+        forest=forest_html(records, figure_cache), exact=[exact_row(r) for r in exact_records(records)],
+        talk=talk_table(records, ledger), sections=check_sections(ledger, figure_cache),
+        environment=environment_rows(ledger), reproduce=ledger.get("settings", {}).get("reproduce"),
+        ledger_href=ledger_href, pytest_html_href=pytest_html_href, **tables)

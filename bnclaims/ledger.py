@@ -9,7 +9,12 @@ Schema (version 3; version 2 ledgers, without figures, are still read):
                 session), budget (the profile's training budget, e.g. {examples_seen, steps, passes};
                 null where the settings do not state one)},
    "environment": {tensorflow, keras, numpy, jax, jaxlib, backend, device (where runs trained; absent
-                   when no framework ran in the session)},
+                   when no framework ran in the session), git_commit ("+modified" where the work tree
+                   differed), python, scipy, statsmodels, cpu (model, maker's numbers, vector sets),
+                   xla_flags},
+   "merged": {kept, sessions, ran, session} (only where records of checks this session did not run
+             were kept from the previous ledger of the same settings: how many, from which sessions),
+   "interrupted": true (only in claims.interrupted.json, what an interrupted session finished),
    "runs": {"trained": int, "from_cache": int, "each": [one entry per run the checks used: {key, label,
             seed, outcome, test_accuracy, examples_seen, steps, split (the train/validation/test split it
             trained on, in words: per seed on mnist5k)}]},
@@ -29,7 +34,8 @@ Each record carries:
   mirror p] over the design's looks}, rank, level, p_value (Holm-adjusted), mirror_rank, mirror_level,
   mirror_p_value, bonferroni_outcome, outcome}),
   finding (null, or {outcome, datasets, profiles, reason} with the reason filled in from this run),
-  test_outcome ("passed", "failed", "xfailed" for a declared finding as observed),
+  test_outcome ("passed", "failed", "xfailed" for a declared finding as observed), session (the
+  session that made the record: this one, or an earlier one for a record kept by a partial rerun),
   figures (the plot data the check's test attached, as bnclaims.figures builds it: a list of
   {"kind": "curves" | "sweep" | "loglog" | "paired" | "table", "title", "claim_id", ...}; non-finite
   numbers, such as the epochs after a run diverged, are null).

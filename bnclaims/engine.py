@@ -55,30 +55,26 @@ from . import backend, probes
 from .data import Dataset
 from .model import build_model
 from .results import HISTORY_KEYS, STEP_VALIDATION_EXAMPLES, RunResult, is_collapsed, log_steps
-from .spec import RunContext, RunSpec, run_key
+from .spec import RunContext, RunSpec, fields_with_role, run_key
 from .training import cross_entropy_and_accuracy, epoch_orders, prepare_inputs
 
 ENGINE = "compiled"
 RATE_INPUT = -1.0   # in a Signature: this rate is an input of the program, not fixed in it
+# The rate a template model is built with where the program takes the run's rate as an input: any nonzero
+# value, so that the template has the layer (Dropout) or the penalty (L2) for the input to set.
+RATE_PLACEHOLDERS = {"dropout": 0.5, "l2": 0.01}
+# Records computed inside the compiled program (the others run on the trained model, outside it).
+PROGRAM_RECORDS = ("preactivation_percentiles", "train_inference")
 
 
 @dataclass(frozen=True)
 class Signature:
-    """What one compiled program is specialised to. Everything else about a run is an input."""
+    """What one compiled program is specialised to: every RunSpec field whose role is "shape" or "rate"
+    (bnclaims.spec.FIELD_ROLES), the records computed inside the program, and the dataset's sizes.
+    Everything else about a run is an input."""
 
-    hidden: tuple[int, ...]
-    activation: str
-    batch_norm: str
-    bn_group: int
-    bn_noise: float
-    bn_noise_mode: str
-    dropout: float       # the template model's rates: RATE_INPUT where the run's rate is an input
-    l2: float
-    momentum: float      # Keras SGD keeps no velocity at momentum 0: a different program
-    batch_size: int
-    epochs: int
-    percentiles: bool    # the pre-activation probe runs inside the program
-    train_inference: bool
+    architecture: tuple[tuple[str, object], ...]   # (field, value): a rate is RATE_INPUT where it is an input
+    program_records: tuple[str, ...]               # PROGRAM_RECORDS the run asks for
     num_features: int
     num_classes: int
     n_train: int
@@ -91,24 +87,38 @@ class Signature:
         share it), except for runs that record probes on the trained model: those probes run outside the
         program, on its template model, which then has to hold the run's own rates."""
         rates_inside = probes.asks_for_trained_model_records(spec)
+        rates = set(fields_with_role("rate"))
 
-        def rate(value: float) -> float:
-            return value if rates_inside or not value else RATE_INPUT
+        def value(name: str):
+            held = getattr(spec, name)
+            return RATE_INPUT if name in rates and held and not rates_inside else held
 
-        return cls(spec.hidden, spec.activation, spec.batch_norm, spec.bn_group, spec.bn_noise, spec.bn_noise_mode,
-                   rate(spec.dropout), rate(spec.l2), spec.momentum, spec.batch_size, spec.epochs,
-                   "preactivation_percentiles" in spec.record, "train_inference" in spec.record,
+        return cls(tuple((name, value(name)) for name in fields_with_role("shape", "rate")),
+                   tuple(record for record in PROGRAM_RECORDS if record in spec.record),
                    dataset.num_features, dataset.num_classes, len(dataset.y_train), len(dataset.y_val),
                    len(dataset.y_test))
 
+    def __getattr__(self, name: str):
+        # The architecture's fields read as attributes (signature.momentum, signature.epochs).
+        for field_name, value in object.__getattribute__(self, "architecture"):
+            if field_name == name:
+                return value
+        raise AttributeError(name)
+
+    @property
+    def percentiles(self) -> bool:
+        """The pre-activation probe runs inside the program."""
+        return "preactivation_percentiles" in self.program_records
+
+    @property
+    def train_inference(self) -> bool:
+        return "train_inference" in self.program_records
+
     def spec(self) -> RunSpec:
         """A spec with this architecture, for building the program's template model. Where a rate is an
-        input, the template's own (a placeholder) is never used: the program overrides it."""
-        return RunSpec(hidden=self.hidden, activation=self.activation, batch_norm=self.batch_norm,
-                       bn_group=self.bn_group, bn_noise=self.bn_noise, bn_noise_mode=self.bn_noise_mode,
-                       dropout=0.5 if self.dropout == RATE_INPUT else self.dropout,
-                       l2=0.01 if self.l2 == RATE_INPUT else self.l2,
-                       momentum=self.momentum, batch_size=self.batch_size, epochs=self.epochs)
+        input, the template holds a placeholder (RATE_PLACEHOLDERS) that the program overrides."""
+        return RunSpec(**{name: RATE_PLACEHOLDERS[name] if value == RATE_INPUT else value
+                          for name, value in self.architecture})
 
     @property
     def steps_per_epoch(self) -> int:

@@ -61,9 +61,13 @@ def advantage_outcome(own: list[dict]) -> str:
 
 
 def expected_outcome(record: dict) -> str:
-    """What the catalogue expects of a check: its declared finding's outcome where it declares one, else
-    supported (a claim), inconclusive (a negative control: arms that differ only in their seeds) or holds
-    (an identity or an implementation check)."""
+    """The outcome the catalogue expects of a check."""
+    # The rule (bnclaims.evidence.settle and session.evidence_record): a check that declares a finding
+    # expects the finding's outcome (the ledger's "finding": {"outcome", ...}); a negative control expects
+    # inconclusive (its arms differ only in their seeds); any other empirical check expects supported, an
+    # identity or implementation check holds. A record is unexpected when its outcome is not that, which
+    # is exactly when a declared finding was not observed ("finding.not_observed") or a control came out
+    # positive, or when pytest failed its test ("test_outcome": "failed": worse than expected, or broken).
     if record.get("finding"):
         return record["finding"]["outcome"]
     if record["tier"] == "control":
@@ -72,25 +76,36 @@ def expected_outcome(record: dict) -> str:
 
 
 def unexpected_records(records: list[dict]) -> list[dict]:
-    """The checks whose outcome is not the one the catalogue expects, in record order."""
-    return [r for r in sorted(records, key=record_order) if r["outcome"] != expected_outcome(r)]
+    """The checks whose outcome is not what the catalogue expects, or whose test failed, in record order."""
+    return [r for r in sorted(records, key=record_order)
+            if r["outcome"] != expected_outcome(r) or r.get("test_outcome") == "failed"]
 
 
-def deciding_p(record: dict) -> tuple[str, float | None]:
-    """(which test, its p) that decided the outcome: the mirror test's for refuted, the claim test's
-    otherwise; Holm-adjusted where the family's step-down decided what a Bonferroni level left open (as
-    bnclaims.evidence judges it)."""
+def interval_level(record: dict) -> float:
+    """The one-sided level of each side of the record's interval: the level its test was held to on the
+    look that settled it (Holm's raised level where the family's step-down set it), so that a side clears
+    the threshold exactly when that side's test rejects (bnclaims.evidence.evaluate)."""
+    level = record.get("look_alpha")
+    return float(record["corrected_alpha"] if level is None else level)
+
+
+def deciding_test(record: dict) -> tuple[str, float | None, float]:
+    """(which test, its p, the level it was held to) for the test that decided the outcome, as
+    bnclaims.evidence judges it: the mirror test's for refuted, the claim test's otherwise; the design's
+    p over its looks against Holm's level where the family's step-down decided what the check's own level
+    left open, else the look's p against the look's level."""
     refuted = record["outcome"] == "refuted"
+    side = "mirror test" if refuted else "claim test"
     holm = record.get("holm") or {}
     if holm and holm.get("bonferroni_outcome") != record["outcome"]:
-        adjusted = record.get("adjusted_mirror_p" if refuted else "adjusted_p")
-        return ("mirror test, Holm-adjusted" if refuted else "Holm-adjusted"), adjusted
-    return ("mirror test" if refuted else "claim test"), record.get("mirror_p_value" if refuted else "p_value")
+        p = record.get("adjusted_mirror_p" if refuted else "adjusted_p")
+        return f"{side}, Holm", p, float(holm["mirror_level" if refuted else "level"])
+    return side, record.get("mirror_p_value" if refuted else "p_value"), interval_level(record)
 
 
 def deciding_p_text(record: dict) -> str:
     """'p=0.0012' or 'p=0.0012 (mirror test)': the p that decided, named when it is not the claim test's."""
-    which, p = deciding_p(record)
+    which, p, _level = deciding_test(record)
     if p is None:
         return "(no p)"
     return f"p={format_p(p)}" + ("" if which == "claim test" else f" ({which})")

@@ -136,16 +136,18 @@ def parse_budget(text: str | int) -> int:
 
 
 def writable_folder(path: Path | str, option: str) -> Path:
-    """The folder an option names, made if missing and shown to take a file; SettingsError (one line)
-    where it is a file, cannot be made or cannot be written. Checked before anything trains: a report
-    folder found unwritable after a 25-minute session would lose every verdict."""
+    """The folder an option names, shown to take files (it, or where it is missing the nearest folder
+    above it that exists, is written to and cleaned up; nothing is made); SettingsError (one line) where
+    it is a file or cannot be written. Checked before anything trains: a report folder found unwritable
+    after a 25-minute session would lose every verdict."""
     folder = Path(path).expanduser().resolve()
+    existing = next(parent for parent in (folder, *folder.parents) if parent.exists())
+    if not existing.is_dir():
+        where = "is a file" if existing == folder else f"is under {existing}, a file"
+        raise SettingsError(f"{option} {str(path)!r} {where}, not a folder")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
+        with tempfile.TemporaryFile(dir=existing):
             pass
-    except FileExistsError:
-        raise SettingsError(f"{option} {str(path)!r} is a file, not a folder") from None
     except OSError as error:
         raise SettingsError(f"{option} {str(path)!r} cannot be used as a folder: "
                             f"{error.strerror or error}") from None

@@ -96,28 +96,51 @@ def validate_initializer(init: str) -> str:
     return init
 
 
+# What each RunSpec field is to an engine. Every field declares one (tests/test_spec_and_settings.py), so
+# that the compiled engine's program signature (bnclaims.engine.Signature) and a run's label are derived
+# from the declaration instead of copied field by field: a new field left out of a copy would make its
+# variants share one compiled program and train the same model, and nothing would fail.
+#   shape:  the compiled program is specialised to it (architecture, optimizer, batch size, budget)
+#   rate:   a regularization rate: an input of the program, except where probes need the template model
+#           to hold it (bnclaims.engine.Signature.of)
+#   input:  an input of the program (initial weights, learning rate, input scaling, the seed's draws)
+#   data:   which arrays it trains on (their sizes enter the signature from the dataset)
+#   record: what the run records besides its history (some records run inside the program)
+FIELD_ROLES = ("shape", "rate", "input", "data", "record")
+
+
+def _field(default, role: str, label: str | None = None, **options):
+    """A RunSpec field with its role, and the name its label shows where it is not at its default (None:
+    the label shows it in its own way, or not at all)."""
+    return field(default=default, metadata={"role": role, "label": label}, **options)
+
+
+def fields_with_role(*roles: str) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(RunSpec) if f.metadata.get("role") in roles)
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """One training run. Defaults are the talk's base setting (Comparison 1) with BN."""
 
-    dataset: str = "mnist5k"
-    input_scaling: str = "unit"
-    hidden: tuple[int, ...] = (256, 128, 64)
-    activation: str = "relu"
-    batch_norm: str = "before"
-    bn_group: int = 0            # >0: BN statistics over groups ("ghost batches") of this many examples
-    bn_noise: float = 0.0        # >0: random shift and scale after each BN, new every step (Santurkar et al.)
-    bn_noise_mode: str = "shared"   # BN_NOISE_MODES: one draw per batch, or i.i.d. per example
-    kernel_init: str = "glorot_uniform"
-    dropout: float = 0.0
-    l2: float = 0.0
-    learning_rate: float = 0.01
-    momentum: float = 0.0
-    batch_size: int = 128
-    epochs: int = 10             # passes over the training split (the budget: passes x training examples)
-    seed: int = 0
-    record: tuple[str, ...] = field(default=())
-    split: str = "fixed"
+    dataset: str = _field("mnist5k", "data")
+    input_scaling: str = _field("unit", "input", "inputs")
+    hidden: tuple[int, ...] = _field((256, 128, 64), "shape", "hidden")
+    activation: str = _field("relu", "shape")
+    batch_norm: str = _field("before", "shape")
+    bn_group: int = _field(0, "shape", "bn_group")      # >0: BN statistics over groups ("ghost batches") of this many examples
+    bn_noise: float = _field(0.0, "shape", "bn_noise")  # >0: random shift and scale after each BN, new every step (Santurkar et al.)
+    bn_noise_mode: str = _field("shared", "shape", "bn_noise_mode")   # BN_NOISE_MODES: one draw per batch, or i.i.d. per example
+    kernel_init: str = _field("glorot_uniform", "input", "init")
+    dropout: float = _field(0.0, "rate", "dropout")
+    l2: float = _field(0.0, "rate", "l2")
+    learning_rate: float = _field(0.01, "input")
+    momentum: float = _field(0.0, "shape", "momentum")
+    batch_size: int = _field(128, "shape")
+    epochs: int = _field(10, "shape")   # passes over the training split (the budget: passes x training examples)
+    seed: int = _field(0, "input")
+    record: tuple[str, ...] = _field((), "record")
+    split: str = _field("fixed", "data")
 
     def __post_init__(self) -> None:
         # Normalise containers so that equal specs hash and serialise identically.
@@ -185,22 +208,16 @@ class RunSpec:
         return hashlib.sha256(payload.encode()).hexdigest()
 
     def label(self) -> str:
-        """Short human description for progress lines and reports (the seed is shown separately)."""
+        """Short human description for progress lines and reports (the seed is shown separately): the BN
+        placement, activation, rate and batch, then every field with a label name not at its default."""
         bn = {"none": "plain", "before": "BN", "after": "BN-after-act"}[self.batch_norm]
         parts = [bn, self.activation, f"lr={self.learning_rate:g}", f"batch={self.batch_size}"]
-        if self.kernel_init != "glorot_uniform":
-            parts.append(f"init={self.kernel_init}")
-        if self.bn_group:
-            parts.append(f"bn_group={self.bn_group}")
-        if self.bn_noise:
-            parts.append(f"bn_noise={self.bn_noise:g}" + ("" if self.bn_noise_mode == "shared"
-                                                           else f" ({self.bn_noise_mode})"))
-        if self.input_scaling != "unit":
-            parts.append(f"inputs={self.input_scaling}")
-        if self.dropout:
-            parts.append(f"dropout={self.dropout:g}")
-        if self.l2:
-            parts.append(f"l2={self.l2:g}")
+        for spec_field in dataclasses.fields(self):
+            name, value = spec_field.metadata.get("label"), getattr(self, spec_field.name)
+            if name and value != spec_field.default:
+                shown = ",".join(map(str, value)) if isinstance(value, tuple) else (
+                    f"{value:g}" if isinstance(value, float) else value)
+                parts.append(f"{name}={shown}")
         return " ".join(parts)
 
 

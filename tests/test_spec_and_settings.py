@@ -186,3 +186,46 @@ def test_declared_findings_apply_only_at_the_profiles_own_budget(tmp_path):
     other = Settings.resolve(profile="short", examples="64000", root=tmp_path)
     assert not other.findings_apply
     assert any("declared findings do not apply" in line for line in other.describe())
+
+
+def test_every_run_spec_field_declares_its_role_and_every_rate_a_placeholder():
+    """Signature and labels are derived from the roles: a field without one would be left out of the
+    compiled program's signature, and its variants would silently share one program."""
+    from bnclaims.engine import RATE_PLACEHOLDERS
+    from bnclaims.spec import FIELD_ROLES
+
+    roles = {f.name: f.metadata.get("role") for f in dataclasses.fields(RunSpec)}
+    assert {name: role for name, role in roles.items() if role not in FIELD_ROLES} == {}
+    assert set(RATE_PLACEHOLDERS) == {name for name, role in roles.items() if role == "rate"}
+
+
+def test_a_field_without_a_role_is_caught(monkeypatch):
+    """The role test above fails on a field declared the old way (a plain default, no metadata)."""
+    from bnclaims.spec import FIELD_ROLES
+
+    @dataclasses.dataclass(frozen=True)
+    class Extended(RunSpec):
+        norm_kind: str = "batch"
+
+    roles = {f.name: f.metadata.get("role") for f in dataclasses.fields(Extended)}
+    assert [name for name, role in roles.items() if role not in FIELD_ROLES] == ["norm_kind"]
+
+
+def test_the_signature_holds_every_shape_field_so_a_new_one_gets_its_own_program():
+    from bnclaims.data import load_dataset
+    from bnclaims.engine import Signature
+    from bnclaims.spec import fields_with_role
+
+    dataset = load_dataset("digits")
+    base = RunSpec(dataset="digits")
+    changed = {"hidden": (32,), "activation": "tanh", "batch_norm": "none", "bn_group": 16, "bn_noise": 0.1,
+               "bn_noise_mode": "per_example", "momentum": 0.9, "batch_size": 64, "epochs": 3}
+    assert set(changed) == set(fields_with_role("shape"))
+    for name, value in changed.items():
+        variant = base.replace(**{name: value, **({"batch_norm": "before"} if name.startswith("bn_") else {})})
+        assert Signature.of(variant, dataset) != Signature.of(base, dataset), name
+        assert getattr(Signature.of(variant, dataset), name) == value
+    for name in fields_with_role("input"):   # inputs share the program
+        value = {"input_scaling": "raw", "kernel_init": "he_normal", "learning_rate": 0.1, "seed": 3}[name]
+        assert Signature.of(base.replace(**{name: value}), dataset) == Signature.of(base, dataset), name
+    assert Signature.of(base, dataset).spec() == RunSpec(epochs=base.epochs)

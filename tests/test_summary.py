@@ -11,7 +11,7 @@ A3 = paired_record("A3.bn_worst_init", outcome="refuted", p_value=1.0, mirror_p_
                    finding={"outcome": "refuted", "datasets": ["mnist5k"], "profiles": ["default"], "reason": "r"})
 # Supported by Holm's step-down where Bonferroni's level left it open: its deciding p is the adjusted one.
 A6 = paired_record("A6.batch32_accuracy", p_value=0.0089, mirror_p_value=0.99, adjusted_p=0.0177,
-                   holm={"bonferroni_outcome": "inconclusive", "outcome": "supported"},
+                   holm={"bonferroni_outcome": "inconclusive", "outcome": "supported", "level": 0.025},
                    finding={"outcome": "inconclusive", "datasets": ["mnist5k"], "profiles": ["default"], "reason": "r",
                             "not_observed": "declared finding 'inconclusive' not observed here"})
 CONTROL = paired_record("C0.placebo", tier="control", outcome="supported", p_value=0.02)
@@ -19,9 +19,9 @@ RECORDS = [A1, A3, A6, CONTROL, paired_record("T1.identity", tier="identity", ou
 
 
 def test_the_deciding_p_is_the_mirror_tests_for_refuted_and_holms_where_it_decided():
-    assert fmt.deciding_p(A1) == ("claim test", 0.0078)
-    assert fmt.deciding_p(A3) == ("mirror test", 0.0078)
-    assert fmt.deciding_p(A6) == ("Holm-adjusted", 0.0177)
+    assert fmt.deciding_test(A1) == ("claim test", 0.0078, 0.0125)
+    assert fmt.deciding_test(A3) == ("mirror test", 0.0078, 0.0125)
+    assert fmt.deciding_test(A6)[:2] == ("claim test, Holm", 0.0177)
     assert fmt.deciding_p_text(A3) == "p=0.0078 (mirror test)"
 
 
@@ -39,7 +39,7 @@ def test_the_summary_opens_with_the_six_advantages_then_what_is_not_as_expected(
     assert "  A5 allows to use more activation functions freely: NOT RUN" in lines
     unexpected = lines.index(next(line for line in lines if line.startswith("not as the catalogue expects (2;")))
     assert lines[unexpected + 1] == "  A6.batch32_accuracy: expected inconclusive, observed supported (p=0.0177 " \
-                                    "(Holm-adjusted), n=3)"
+                                    "(claim test, Holm), n=3)"
     assert not any(line.startswith("  A1.lr_sweep ") for line in lines), "each check's line only with -v"
     every = fmt.summary_lines(RECORDS, every_check=True)
     assert any(line.startswith("  A3.bn_worst_init") and "p=0.0078 (mirror test)" in line for line in every)

@@ -35,21 +35,13 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from .. import formatting as fmt
+from ..formatting import (ADVANTAGES, NOT_RUN, advantage_groups, advantage_outcome, base_claim, deciding_test,
+                          expected_outcome, unexpected_records)
 from . import plots
 from .figure_cache import FigureCache
 
 REPORT_TITLE = "Batch Normalization claims"
 TEMPLATES = Path(__file__).with_name("templates")
-
-# The talk's "Summary" slide, in its words.
-ADVANTAGES = {
-    "A1": "allows larger learning rates",
-    "A2": "model converges in less number of epochs",
-    "A3": "allows us to be more careless about weight initialization",
-    "A4": "no need for data normalization",
-    "A5": "allows to use more activation functions freely",
-    "A6": "adds slight regularization effect if used with small batch",
-}
 
 # The talk's (and the paper's) further checkable statements, for section headings.
 STATEMENTS = {
@@ -65,35 +57,11 @@ STATEMENTS = {
     "TABLE": "the talk's results table (Comparisons 1-4)",
 }
 
-NOT_RUN = "not run"
 CSS = (TEMPLATES / "report.css").read_text(encoding="utf-8")
 
 
 # ----------------------------------------------------------------------------------------------------
 # Grouping
-
-
-def base_claim(claim_id: str) -> str:
-    """'A1-talk' -> 'A1', 'TABLE-2' -> 'TABLE': the statement a claim id belongs to."""
-    return claim_id.split("-", 1)[0]
-
-
-def advantage_groups(records: list[dict]) -> dict[str, tuple[list[dict], list[dict]]]:
-    """{A1..A6: (the advantage's own checks, related checks)}, every advantage present, checks by id."""
-    ordered = sorted(records, key=fmt.record_order)
-    return {advantage: ([r for r in ordered if r["claim_id"] == advantage],
-                        [r for r in ordered if r["claim_id"] != advantage and base_claim(r["claim_id"]) == advantage])
-            for advantage in ADVANTAGES}
-
-
-def advantage_outcome(own: list[dict]) -> str:
-    """Supported when every own check is supported, refuted when any is refuted, else inconclusive."""
-    outcomes = [record["outcome"] for record in own]
-    if not outcomes:
-        return NOT_RUN
-    if all(outcome == "supported" for outcome in outcomes):
-        return "supported"
-    return "refuted" if "refuted" in outcomes else "inconclusive"
 
 
 def further_records(records: list[dict]) -> list[dict]:
@@ -128,41 +96,6 @@ def record_budget(record: dict, ledger: dict) -> str:
 
 # ----------------------------------------------------------------------------------------------------
 # What the catalogue expects
-
-
-def expected_outcome(record: dict) -> str:
-    """The outcome the catalogue expects of a check."""
-    # The rule (bnclaims.evidence.settle and session.evidence_record): a check that declares a finding
-    # expects the finding's outcome (the ledger's "finding": {"outcome", ...}); a negative control expects
-    # inconclusive (its arms differ only in their seeds); any other empirical check expects supported, an
-    # identity or implementation check holds. A record is unexpected when its outcome is not that, which
-    # is exactly when a declared finding was not observed ("finding.not_observed") or a control came out
-    # positive, or when pytest failed its test ("test_outcome": "failed": worse than expected, or broken).
-    if record.get("finding"):
-        return record["finding"]["outcome"]
-    if record["tier"] == "control":
-        return "inconclusive"
-    return "supported" if record["tier"] in fmt.STATISTICAL_TIERS else "holds"
-
-
-def unexpected_records(records: list[dict]) -> list[dict]:
-    """The checks whose outcome is not what the catalogue expects, or whose test failed, in record order."""
-    return [r for r in sorted(records, key=fmt.record_order)
-            if r["outcome"] != expected_outcome(r) or r.get("test_outcome") == "failed"]
-
-
-def deciding_test(record: dict) -> tuple[str, float | None, float]:
-    """(which test, its p, the level it was held to) for the test that decided the outcome, as
-    bnclaims.evidence judges it: the mirror test's for refuted, the claim test's otherwise; the design's
-    p over its looks against Holm's level where the family's step-down decided what the check's own level
-    left open, else the look's p against the look's level."""
-    refuted = record["outcome"] == "refuted"
-    side = "mirror test" if refuted else "claim test"
-    holm = record.get("holm") or {}
-    if holm and holm.get("bonferroni_outcome") != record["outcome"]:
-        p = record.get("adjusted_mirror_p" if refuted else "adjusted_p")
-        return f"{side}, Holm", p, float(holm["mirror_level" if refuted else "level"])
-    return side, record.get("mirror_p_value" if refuted else "p_value"), plots.interval_level(record)
 
 
 def p_parts(record: dict) -> tuple[str, str]:

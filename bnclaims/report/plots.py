@@ -36,6 +36,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
 from .. import figures
+from ..formatting import interval_level
 
 FIGSIZE = (10.0, 3.8)      # inches: shown at full width (1000 CSS pixels at most)
 DPI = 100
@@ -358,14 +359,6 @@ def figures_for_record(record: dict) -> list[dict]:
 
 # ----------------------------------------------------------------------------------------------------
 # The forest plot: every empirical check on one axis
-
-
-def interval_level(record: dict) -> float:
-    """The one-sided level of each side of the record's interval: the level its test was held to on the
-    look that settled it (Holm's raised level where the family's step-down set it), so that a side clears
-    the threshold exactly when that side's test rejects (bnclaims.evidence.evaluate)."""
-    level = record.get("look_alpha")
-    return float(record["corrected_alpha"] if level is None else level)
 
 
 def forest_row(record: dict) -> dict:

@@ -141,7 +141,7 @@ def _vmapped_group(request: dict) -> dict:
     import numpy as np
 
     from bnclaims import engine
-    from bnclaims.training import epoch_orders
+    from bnclaims.inputs import epoch_orders
 
     dataset = _dataset(request)
     specs = [_spec(request, seed) for seed in request["seeds"]]
@@ -312,7 +312,7 @@ def _orders_and_whole_batches(signature, seed: int) -> tuple:
     (the last smaller batch of each pass left out)."""
     import numpy as np
 
-    from bnclaims.training import epoch_orders
+    from bnclaims.inputs import epoch_orders
 
     orders = np.stack(list(epoch_orders(seed, signature.n_train, signature.epochs))).astype(np.int32)
     whole = signature.n_train // signature.batch_size * signature.batch_size

@@ -56,7 +56,7 @@ from .data import Dataset
 from .model import build_model
 from .results import HISTORY_KEYS, STEP_VALIDATION_EXAMPLES, RunResult, is_collapsed, log_steps
 from .spec import RunContext, RunSpec, fields_with_role, run_key
-from .training import cross_entropy_and_accuracy, epoch_orders, prepare_inputs
+from .inputs import cross_entropy_and_accuracy, epoch_orders, prepare_inputs
 
 ENGINE = "compiled"
 RATE_INPUT = -1.0   # in a Signature: this rate is an input of the program, not fixed in it

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import backend, recalibration
-from .recalibration import per_model, variable_values
+from .keras_tools import normalization_layers, per_model, variable_values
 
 BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512, 1024)
 BATCHES_PER_SIZE = 200          # batch-statistics noise: cheap numpy, many draws
@@ -80,7 +80,7 @@ def _draw_counts(draws: np.ndarray, n: int):
 def _bn_inputs_probe(model):
     """A Keras Model from the model's input to the inputs of its BN layers."""
     _, keras = backend.load()
-    return keras.Model(model.inputs[0], [layer.input for layer in recalibration.normalization_layers(model)])
+    return keras.Model(model.inputs[0], [layer.input for layer in normalization_layers(model)])
 
 
 def gradient_noise(model, x: np.ndarray, y_one_hot: np.ndarray, rng: np.random.Generator,
@@ -197,7 +197,7 @@ def fixed_example_noise(model, x: np.ndarray, rng: np.random.Generator, *, stati
         raise ValueError(f"statistics must be one of {STATISTICS}, got {statistics!r}")
     if max(batch_sizes) > len(x):
         raise ValueError(f"batch sizes up to {max(batch_sizes)} need as many examples, got {len(x)}")
-    if not recalibration.normalization_layers(model):
+    if not normalization_layers(model):
         raise ValueError("the model has no BatchNormalization layer whose noise could be measured")
     followed = rng.choice(len(x), size=min(examples, len(x)), replace=False)
     # The first layer is a Dense layer, which acts on each example alone: computed once for the split,

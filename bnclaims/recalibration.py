@@ -32,40 +32,18 @@ holding the trained weights).
 from __future__ import annotations
 
 import math
-import weakref
 
 import numpy as np
 
 from . import backend
+from .inputs import cross_entropy_and_accuracy
+from .keras_tools import normalization_layers, per_model, variable_values
 
 # Each pass gets a generator of its own: recalibration must not depend on, or disturb, the streams that
-# training and the other probes draw from (bnclaims.training.epoch_orders uses [seed, 2], the probes
+# training and the other probes draw from (bnclaims.inputs.epoch_orders uses [seed, 2], the probes
 # [seed, 1], [seed, 3] and [seed, 4]).
 RECALIBRATION_STREAM = 5
 TRAINING_MODE_STREAM = 6
-
-
-def normalization_layers(model) -> list:
-    """The model's BN layers (Keras BatchNormalization and GhostBatchNormalization), in order."""
-    from .layers import GhostBatchNormalization
-
-    _, keras = backend.load()
-    return [layer for layer in model.layers
-            if isinstance(layer, (keras.layers.BatchNormalization, GhostBatchNormalization))]
-
-
-# Compiled functions, kept per model: on JAX they take the model's weights as arguments, so each
-# compiles once per model and input shape in a process, not once per run (an engine keeps one template
-# model per program and loads each run's trained weights into it).
-_compiled: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def per_model(model, key, build):
-    """build(), made once per (model, key) and kept while the model lives."""
-    functions = _compiled.setdefault(model, {})
-    if key not in functions:
-        functions[key] = build()
-    return functions[key]
 
 
 def _training_mode_call(model, key, probe_of):
@@ -84,11 +62,6 @@ def _training_mode_call(model, key, probe_of):
         return probe, jax.jit(call)
 
     return per_model(model, key, build)
-
-
-def variable_values(variables) -> list:
-    """The current values of Keras variables (what stateless calls take)."""
-    return [v.value for v in variables]
 
 
 def _positions(part, whole) -> list[int]:
@@ -224,8 +197,6 @@ def record(spec, model, x_train: np.ndarray, x_test: np.ndarray, y_test: np.ndar
     """What spec.record asks for of RECORDS, measured on the trained model; both at the run's own batch
     size, each pass in a permutation drawn from the run's seed. to_probabilities: for a model that ends
     in logits (the compiled engine's), the softmax."""
-    from .training import cross_entropy_and_accuracy
-
     convert = to_probabilities or (lambda outputs: outputs)
     extras = {}
     if "recalibrated" in spec.record:

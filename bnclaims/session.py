@@ -257,8 +257,3 @@ class ClaimsSession:
             lines.append(f"report: not written ({self.report_error}); render it from the ledger with "
                          f"python -m bnclaims.report {self.ledger_path}")
         return lines
-
-
-def relative_href(target: Path, page: Path) -> str:
-    """A link from a page to a file, relative to the page's folder (so that a published folder works)."""
-    return Path(os.path.relpath(Path(target).resolve(), Path(page).resolve().parent)).as_posix()

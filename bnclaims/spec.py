@@ -17,7 +17,7 @@ from functools import lru_cache
 
 # Input scalings. "unit" divides by the dataset's pixel maximum (the talk's /255); "raw" keeps 0..255, the
 # talk's Comparison 4; "features" gives each feature (pixel) a scale and an offset of its own
-# (bnclaims.training.feature_scales), which is what "no need for data normalization" is about when features
+# (bnclaims.inputs.feature_scales), which is what "no need for data normalization" is about when features
 # are measured in different units, as in the talk's example [27, 150 000, 1, 1, 2].
 INPUT_SCALINGS = ("unit", "raw", "features")
 

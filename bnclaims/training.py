@@ -17,6 +17,7 @@ import numpy as np
 
 from . import backend, probes
 from .data import Dataset
+from .inputs import cross_entropy_and_accuracy, epoch_orders, prepare_inputs
 from .model import build_model
 from .results import HISTORY_KEYS, STEP_VALIDATION_EXAMPLES, RunResult, is_collapsed, log_steps
 from .spec import RunContext, RunSpec, run_key
@@ -24,57 +25,6 @@ from .spec import RunContext, RunSpec, run_key
 ENGINE = "fit"
 # Inference needs no small batches; a large one only saves time (the numbers do not depend on it).
 EVAL_BATCH_SIZE = 2048
-# Keras clips probabilities by this epsilon in categorical cross-entropy; the test loss does too.
-_PROBABILITY_EPSILON = 1e-7
-
-
-# Per-feature scales 10^U(-FEATURE_DECADES, FEATURE_DECADES), six orders of magnitude from the smallest to
-# the largest as in the talk's example [27, 150 000, 1, 1, 2], and offsets of up to FEATURE_OFFSET of each
-# feature's own range, so that a range rarely starts at 0 (an age, a price). Drawn once from a fixed stream:
-# every run, seed and dataset of a given width sees the same features.
-FEATURE_DECADES = 3.0
-FEATURE_OFFSET = 2.0
-FEATURE_STREAM = (20261207, 4)
-
-
-def feature_scales(n_features: int) -> tuple[np.ndarray, np.ndarray]:
-    """(scales, offsets) of the "features" input scaling: feature j becomes x_j * scales[j] + offsets[j]
-    from its unit range 0..1. Per feature, so a first Dense + BN layer does not undo it: BN removes a
-    constant shift and one scale per unit, not the relative scales of the features a unit sums."""
-    rng = np.random.default_rng(FEATURE_STREAM)
-    scales = 10.0 ** rng.uniform(-FEATURE_DECADES, FEATURE_DECADES, n_features)
-    offsets = scales * rng.uniform(0.0, FEATURE_OFFSET, n_features)
-    return scales.astype(np.float32), offsets.astype(np.float32)
-
-
-def prepare_inputs(x: np.ndarray, input_scaling: str, dataset: Dataset) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    if input_scaling == "raw":
-        return x
-    unit = x / np.float32(dataset.pixel_max)
-    if input_scaling == "features":
-        scales, offsets = feature_scales(unit.shape[1])
-        return unit * scales + offsets
-    return unit
-
-
-def cross_entropy_and_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """Mean categorical cross-entropy (as Keras computes it) and accuracy of softmax outputs."""
-    clipped = np.clip(probabilities, _PROBABILITY_EPSILON, 1 - _PROBABILITY_EPSILON)
-    picked = clipped[np.arange(len(labels)), labels]
-    loss = float(-np.mean(np.log(picked))) if np.all(np.isfinite(probabilities)) else float("nan")
-    accuracy = float(np.mean(np.argmax(probabilities, axis=1) == labels))
-    return loss, accuracy
-
-
-def epoch_orders(seed: int, n_train: int, epochs: int):
-    """The order of the training examples in each epoch, drawn from the run's seed: both engines
-    train on these orders, so a seed sees the same mini-batches in either."""
-    generator = np.random.default_rng([seed, 2])
-    for _ in range(epochs):
-        yield generator.permutation(n_train)
-
-
 def context_here(dataset: Dataset) -> RunContext:
     """The context of a `fit` run in this process: the backend it has loaded, or the preferred one."""
     backend.load()

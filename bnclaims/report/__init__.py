@@ -12,6 +12,7 @@ From the command line (see __main__):
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..cache import atomic_write_text
@@ -32,8 +33,6 @@ __all__ = [
 def write_report(ledger: dict, path: Path | str, *, ledger_path: Path | None = None,
                  pytest_html_path: Path | None = None, **options) -> Path:
     """Render `ledger` to `path`, linking the ledger file and pytest's results page where given."""
-    from ..session import relative_href
-
     path = Path(path)
     html = render(ledger,
                   ledger_href=relative_href(ledger_path, path) if ledger_path else "",
@@ -42,3 +41,8 @@ def write_report(ledger: dict, path: Path | str, *, ledger_path: Path | None = N
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, html)
     return path
+
+
+def relative_href(target: Path, page: Path) -> str:
+    """A link from a page to a file, relative to the page's folder (so that a published folder works)."""
+    return Path(os.path.relpath(Path(target).resolve(), Path(page).resolve().parent)).as_posix()

@@ -89,15 +89,6 @@ def test_a_dataset_no_loader_takes_stops_the_session_with_one_line(tmp_path, nam
     assert not (tmp_path / "cache").exists(), "nothing was trained"
 
 
-def test_pytest_help_lists_every_claims_option():
-    """argparse formats help texts with %: a bare '%' in one of them crashed `pytest --help`."""
-    result = run_pytest("--help")
-    assert result.returncode == 0, result.stderr
-    for option in ("--claims-profile", "--claims-dataset", "--claims-seeds", "--claims-budget", "--claims-engine",
-                   "--claims-cache", "--claims-report-dir", "--claims-looks", "--claims-strict"):
-        assert option in result.stdout
-
-
 @pytest.mark.parametrize("options, fragment", [
     (["--claims-seeds", "3,3"], "--claims-seeds '3,3' must name at least 2 distinct"),
     (["--claims-seeds", "many"], "--claims-seeds 'many' is not a count"),
@@ -214,7 +205,7 @@ def test_a_users_run_fails_only_where_a_check_is_worse_than_the_catalogue_expect
     # The short summary lists failures only (-rfE), not each declared finding's long xfail reason.
     assert "XFAIL" not in result.stdout
     html = (project / "reports" / "claims.html").read_text()
-    assert 'class="banner"' in html and "Z9.now_holds: declared refuted, observed supported" in html
+    assert 'class="banner"' in html and 'href="#check-Z9.now_holds">Z9.<wbr>now_holds</a> came out' in html
 
 
 NEAR_LEVEL_MODULE = FINDINGS_MODULE.replace(
@@ -395,7 +386,7 @@ def test_a_run_gives_the_same_numbers_whatever_the_sessions_layout(tmp_path):
     values = {}
     for layout in (["-n", "2"], ["-n", "1"], ["-p", "no:xdist"]):
         name = "-".join(layout).replace(":", "")
-        result = run_pytest(*options, *layout, "--claims-cache", str(tmp_path / name),
+        result = run_pytest(*options, *layout, "-v", "--claims-cache", str(tmp_path / name),
                             "--claims-report-dir", str(tmp_path / name / "reports"))
         assert "threads per run 1" in result.stdout and "trained in" in result.stderr, result.stdout + result.stderr
         record = json.loads((tmp_path / name / "reports" / "claims.json").read_text())["records"][0]

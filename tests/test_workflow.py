@@ -81,7 +81,7 @@ def test_the_site_step_builds_the_paper_report_as_front_page_with_the_others_and
     assert result.returncode == 0, result.stdout + result.stderr
     site = tmp_path / "site"
     front = (site / "index.html").read_text(encoding="utf-8")
-    assert "full MNIST, the talk&#x27;s split (paper profile)" in front
+    assert "full MNIST, the talk&#39;s split (paper profile)" in front
     for href in ("default/claims.html", "short/claims.html", "compare.html", "paper/claims.json", "paper/pytest.html"):
         assert f'href="{href}"' in front or f'src="{href}"' in front, href
         assert (site / href).exists(), href

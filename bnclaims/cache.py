@@ -127,8 +127,9 @@ def _no_constant(name: str):
 
 
 def parse_entry(data: bytes, max_depth: int = MAX_ENTRY_DEPTH):
-    """JSON from an entry's bytes, refusing NaN and infinities (no engine writes them) and nesting beyond
-    max_depth before it reaches a parser that would recurse past its limit."""
+    """JSON from an entry's bytes, refusing the literals NaN and Infinity (no engine writes them) and
+    nesting beyond max_depth before it reaches a parser that would recurse past its limit. A number that
+    overflows to infinity (1e999) parses; the checksum, an integer field or rewriting refuses it."""
     text = data.decode("utf-8")
     if nesting_depth(text, max_depth) > max_depth:
         raise DamagedEntry(f"nested more than {max_depth} levels deep")

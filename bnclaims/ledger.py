@@ -211,25 +211,42 @@ def _figures(value) -> bool:
     return isinstance(value, list) and all(isinstance(item, dict) and _text(item.get("kind")) for item in value)
 
 
-RECORD_FIELDS = {"check_id": (_text, "a string"), "claim_id": (_text, "a string"), "tier": (_text, "a string"),
+def _counts(value) -> bool:
+    return isinstance(value, list) and all(map(_count, value))
+
+
+def _texts(value) -> bool:
+    return isinstance(value, list) and all(map(_text, value))
+
+
+_A_STRING, _A_NUMBER = (_text, "a string"), (_number, "a number")
+_NUMBER_OR_NULL, _INTERVAL = (_optional_number, "a number or null"), (_interval, "[low, high] or null")
+_OBJECT_OR_NULL = (_optional_dict, "an object or null")
+# The evidence text (bnclaims.formatting.failure_text) the report shows for every check reads most of these.
+RECORD_FIELDS = {"check_id": _A_STRING, "claim_id": _A_STRING, "tier": _A_STRING,
                  "kind": (lambda value: value in ("paired", "measured"), '"paired" or "measured"'),
-                 "outcome": (_text, "a string"), "statement": (_text, "a string"), "metric": (_text, "a string"),
-                 "n": (_count, "a count"), "threshold": (_number, "a number")}
+                 "outcome": _A_STRING, "statement": _A_STRING, "source": _A_STRING, "metric": _A_STRING,
+                 "expected": _A_STRING, "refuted_if": _A_STRING, "observed": _A_STRING, "n": (_count, "a count"),
+                 "seeds": (_counts, "a list of seed numbers"), "threshold": _A_NUMBER, "corrected_alpha": _A_NUMBER,
+                 "effect": _NUMBER_OR_NULL, "effect_ci": (lambda value: value is not None and _interval(value),
+                                                          "[low, high]"), "effect_ci_method": _A_STRING,
+                 "p_value": _NUMBER_OR_NULL, "test_name": _A_STRING, "mirror_p_value": _NUMBER_OR_NULL,
+                 "mirror_test_name": _A_STRING}
 OPTIONAL_RECORD_FIELDS = {
-    "effect": (_optional_number, "a number or null"), "effect_ci": (_interval, "[low, high] or null"),
-    "p_value": (_optional_number, "a number or null"), "mirror_p_value": (_optional_number, "a number or null"),
-    "corrected_alpha": (_number, "a number"), "method": (_text, "a string"), "test": (_text, "a string"),
-    "probability_of_improvement": (_optional_number, "a number or null"),
-    "probability_of_improvement_ci": (_interval, "[low, high] or null"), "seeds": (_values, "a list of numbers"),
-    "finding": (_optional_dict, "an object or null"), "holm": (_optional_dict, "an object or null"),
-    "figures": (_figures, "a list of objects with a kind"), "test_outcome": (_text, "a string")}
+    "method": _A_STRING, "test": _A_STRING, "test_outcome": _A_STRING, "stop_reason": _A_STRING,
+    "probability_of_improvement": _NUMBER_OR_NULL, "probability_of_improvement_ci": _INTERVAL,
+    "look": (_count, "a count"), "looks": (_counts, "a list of seed counts"), "look_alpha": _NUMBER_OR_NULL,
+    "blocked_seeds": (_counts, "a list of seed numbers"), "notes": (_texts, "a list of strings"),
+    "finding": _OBJECT_OR_NULL, "holm": _OBJECT_OR_NULL, "failure_part": _OBJECT_OR_NULL,
+    "trained_part": _OBJECT_OR_NULL, "arm_a": _OBJECT_OR_NULL, "arm_b": _OBJECT_OR_NULL,
+    "figures": (_figures, "a list of objects with a kind")}
 PAIRED_FIELDS = {"arm_a": (lambda value: isinstance(value, dict), "an object"),
                  "arm_b": (lambda value: isinstance(value, dict), "an object"),
-                 "corrected_alpha": (_number, "a number"), "method": (_text, "a string"), "test": (_text, "a string")}
-ARM_FIELDS = {"name": (_text, "a string"), "values": (_values, "a list of numbers")}
-OPTIONAL_ARM_FIELDS = {"talk_value": (_optional_number, "a number or null"),
-                       "trained_mean": (_optional_number, "a number or null"),
-                       "failures": (_optional_dict, "an object or null")}
+                 "probability_of_improvement_ci": _INTERVAL, "method": _A_STRING, "test": _A_STRING}
+# A measured record's effect is its measurement: the page prints it.
+MEASURED_FIELDS = {"effect": _A_NUMBER}
+ARM_FIELDS = {"name": _A_STRING, "values": (_values, "a list of numbers")}
+OPTIONAL_ARM_FIELDS = {"talk_value": _NUMBER_OR_NULL, "trained_mean": _NUMBER_OR_NULL, "failures": _OBJECT_OR_NULL}
 SECTIONS = ("settings", "environment", "runs")
 
 
@@ -267,12 +284,27 @@ def record_problem(record) -> str | None:
     if not isinstance(record, dict):
         return f"a JSON {type(record).__name__}, not an object"
     problem = _field_problem(record, RECORD_FIELDS, OPTIONAL_RECORD_FIELDS)
-    if problem or record["kind"] != "paired":
+    if problem:
         return problem
+    if record.get("looks") and "look" not in record:
+        return "look is missing (the record has looks)"
+    if record.get("probability_of_improvement") is not None and record.get("probability_of_improvement_ci") is None:
+        return "probability_of_improvement_ci is missing (the record has a probability of improvement)"
+    if record["kind"] == "measured":
+        problem = _field_problem(record, MEASURED_FIELDS, {})
+        arms = [side for side in ("arm_a", "arm_b") if isinstance(record.get(side), dict)]
+        return problem or next(filter(None, (_side_problem(record, side) for side in arms)), None)
     return _field_problem(record, PAIRED_FIELDS, {}) or _arms_problem(record, ARM_FIELDS, OPTIONAL_ARM_FIELDS)
 
 
-POWER_FIELDS = {"check_id": (_text, "a string"), "tier": (_text, "a string"), "kind": (_text, "a string")}
+def _side_problem(record: dict, side: str) -> str | None:
+    problem = _field_problem(record[side], ARM_FIELDS, OPTIONAL_ARM_FIELDS)
+    return f"{side}: {problem}" if problem else None
+
+
+POWER_FIELDS = {"check_id": _A_STRING, "tier": _A_STRING, "kind": _A_STRING}
+POWER_PAIRED_FIELDS = {name: PAIRED_FIELDS[name] for name in ("arm_a", "arm_b", "method", "test")} | {
+    "threshold": _A_NUMBER, "corrected_alpha": _A_NUMBER}
 # bnclaims.power subtracts the arms' values: a null (a NaN written by json_safe) has no difference.
 POWER_ARM_FIELDS = {"values": (lambda value: isinstance(value, list) and all(map(_number, value)),
                                "a list of numbers")}
@@ -285,7 +317,7 @@ def power_record_problem(record) -> str | None:
     problem = _field_problem(record, POWER_FIELDS, {})
     if problem or record["tier"] != "empirical" or record["kind"] != "paired":
         return problem
-    return (_field_problem(record, {**PAIRED_FIELDS, "threshold": (_number, "a number")}, {})
+    return (_field_problem(record, POWER_PAIRED_FIELDS, {})
             or _arms_problem(record, POWER_ARM_FIELDS, {}))
 
 

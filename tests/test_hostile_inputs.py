@@ -313,6 +313,14 @@ MALFORMED_LEDGERS = {
     "arm-values-of-other-lengths": _ledger([_record(arm_b=_arm(values=[0.9]))]),
     "figures-not-objects": _ledger([_record(figures=["curves"])]),
     "settings-a-list": _ledger([_record()], settings=["short"]),
+    # What the evidence text under each check reads.
+    "source-missing": _ledger([{k: v for k, v in _record().items() if k != "source"}]),
+    "notes-null": _ledger([_record(notes=None)]),
+    "interval-null": _ledger([_record(effect_ci=None)]),
+    "improvement-without-interval": _ledger([_record(probability_of_improvement_ci=None)]),
+    "measured-with-an-arm-of-text": _ledger([_record(kind="measured", tier="identity", arm_a="BN", arm_b=None)]),
+    "measured-without-an-effect": _ledger([_record(kind="measured", tier="identity", arm_a=None, arm_b=None,
+                                                   effect=None)]),
 }
 # The same as raw text: files that are not a ledger's JSON at all.
 UNREADABLE_LEDGERS = {"empty": b"", "binary": bytes(range(256)) * 4, "not-json": b"{\"schema\": ",

@@ -196,7 +196,9 @@ class Settings:
                 report_dir: str | Path = "reports", root: Path | str = ".",
                 threads: int | None = None, engine: str | None = None,
                 examples: str | int | None = None, looks: str | int | None = None,
-                strict: bool = False) -> "Settings":
+                strict: bool = False, check_folders: bool = True) -> "Settings":
+        """check_folders: show the cache and report folders writable (SettingsError where not); off for a
+        session that runs no claims."""
         if profile not in PROFILES:
             raise SettingsError(f"--claims-profile {profile!r} is unknown; choose one of {', '.join(PROFILES)}")
         if cache_mode not in CACHE_MODES:
@@ -218,9 +220,12 @@ class Settings:
         # Folders last: every value is checked before anything is made on disk.
         cache_dir = Path(cache_dir or os.environ.get(CACHE_ENV_VAR) or root / ".claims-cache").expanduser()
         cache_option = "--claims-cache" if cache_dir != root / ".claims-cache" else "the run cache folder"
-        cache_dir = (root / cache_dir).resolve() if cache_mode == "bypass" else \
-            writable_folder(root / cache_dir, cache_option)
-        report_dir = writable_folder(root / Path(report_dir).expanduser(), "--claims-report-dir")
+        report_dir = root / Path(report_dir).expanduser()
+        if check_folders:
+            report_dir = writable_folder(report_dir, "--claims-report-dir")
+            if cache_mode != "bypass":
+                cache_dir = writable_folder(root / cache_dir, cache_option)
+        cache_dir, report_dir = (root / cache_dir).resolve(), report_dir.resolve()
         return cls(
             profile=profile,
             dataset=dataset or chosen.dataset,

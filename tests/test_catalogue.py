@@ -15,7 +15,7 @@ from bnclaims.catalogue import CHECK_ID_PATTERN, Check, validate_findings
 from bnclaims.settings import PROFILES
 from bnclaims.spec import ENGINES
 from conftest import CLAIMS, load_claim_module
-from fixtures.plugin import KNOWN_DATASETS
+from bnclaims.pytest_plugin import KNOWN_DATASETS
 from test_plugin import run_pytest
 
 MODULE_PATHS = sorted(CLAIMS.glob("test_*.py"))

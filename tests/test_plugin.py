@@ -15,7 +15,7 @@ from conftest import ROOT, run_pytest, run_python
 def test_the_controller_starts_without_scipy_stats_or_keras():
     """The controller imports the plugin and tests nothing: what it imports delays every worker's start.
     scipy.stats (0.7 s) is imported by the workers' tests, Keras and its framework by their runs."""
-    code = ("import sys\nimport fixtures.plugin\n"
+    code = ("import sys\nimport bnclaims.pytest_plugin\n"
             "print([m for m in ('scipy.stats', 'keras', 'jax', 'tensorflow') if m in sys.modules])")
     assert run_python(code) == "[]"
 
@@ -159,7 +159,7 @@ def test_claim(check, verify):
 def make_claims_project(root: Path, module: str) -> Path:
     (root / "claims").mkdir(parents=True, exist_ok=True)
     (root / "claims" / "test_findings.py").write_text(module)
-    (root / "conftest.py").write_text('pytest_plugins = ["fixtures.plugin"]\n')
+    (root / "conftest.py").write_text('pytest_plugins = ["bnclaims.pytest_plugin"]\n')
     (root / "pytest.ini").write_text("[pytest]\n")
     return root
 
@@ -371,7 +371,7 @@ def test_the_ledger_states_the_profiles_budget_when_the_settings_have_one(tmp_pa
 def test_the_plugin_is_wiring_only():
     """Options, collection, fixtures and hooks; the session, the ledger, the report and the verdict
     policy live in bnclaims."""
-    source = (ROOT / "fixtures" / "plugin.py").read_text()
+    source = (ROOT / "bnclaims" / "pytest_plugin.py").read_text()
     assert "json.dumps" not in source and "write_ledger" not in source and "matplotlib" not in source
     assert "terminalreporter.write_line(line)" in source and "tier_count" not in source
 

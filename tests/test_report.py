@@ -791,7 +791,7 @@ def make_project(root: Path) -> Path:
     (root / "claims" / "test_report_claims.py").write_text(CLAIMS_MODULE)
     (root / "claims" / "test_plain.py").write_text(PLAIN_MODULE)
     (root / "tests" / "test_engine.py").write_text("def test_engine():\n    pass\n")
-    (root / "conftest.py").write_text('pytest_plugins = ["fixtures.plugin", "fixtures.report_plugin"]\n')
+    (root / "conftest.py").write_text('pytest_plugins = ["bnclaims.pytest_plugin", "bnclaims.pytest_html_page"]\n')
     (root / "pytest.ini").write_text("[pytest]\nxfail_strict = true\n")
     return root
 

@@ -30,7 +30,7 @@ import pytest
 from bnclaims.report import advantage_groups, advantage_outcome, forest_records, unexpected_records
 from bnclaims.report.page import p_parts, units_text
 from bnclaims.report.plots import interval_level
-from fixtures.report_plugin import PYTEST_HTML_NAME
+from bnclaims.pytest_html_page import PYTEST_HTML_NAME
 from test_report import claims_report, ledger_beside, project_report  # noqa: F401  (shared fixtures)
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

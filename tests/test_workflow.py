@@ -139,7 +139,7 @@ def test_every_install_uses_the_constraints_and_they_pin_every_requirement():
     assert len(installs) >= 4 and all("-c constraints.txt" in line for line in installs), installs
     tox = (ROOT / "tox.ini").read_text()
     assert "-r requirements.txt\n    -c constraints.txt" in tox
-    named = requirement_names(ROOT / "requirements.txt") | requirement_names(ROOT / "requirements-common.txt")
+    named = requirement_names(ROOT / "requirements-cpu.txt") | requirement_names(ROOT / "requirements-common.txt")
     assert named - set(pins()) == set(), "constraints.txt pins every package the requirements name"
 
 
@@ -147,7 +147,7 @@ def test_this_environment_has_the_constrained_versions():
     """What .ci/run installs is what constraints.txt pins (the ledger's environment names these versions)."""
     from importlib import metadata
 
-    named = requirement_names(ROOT / "requirements.txt") | requirement_names(ROOT / "requirements-common.txt")
+    named = requirement_names(ROOT / "requirements-cpu.txt") | requirement_names(ROOT / "requirements-common.txt")
     installed = {name: metadata.version(name) for name in named}
     assert {name: version for name, version in installed.items() if pins()[name] != version} == {}, (
         "reinstall with: pip install -r requirements.txt -c constraints.txt")

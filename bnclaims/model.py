@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import backend, streams
 from .spec import RunSpec
-from . import backend
 
 
 def make_initializer(name: str, seed: int | None = None):
@@ -26,7 +26,7 @@ def component_seeds(seed: int):
     """Distinct seeds for each random component of a model (kernels, dropout, noise) from the run seed.
     Explicit seeds let an engine build a run's model without touching global random state (under JAX,
     keras.utils.set_random_seed would import TensorFlow just to seed it)."""
-    sequence = np.random.SeedSequence([seed, 20150211])
+    sequence = streams.sequence("model_init", seed)
     while True:
         sequence = sequence.spawn(1)[0]
         yield int(sequence.generate_state(1)[0] >> 1)

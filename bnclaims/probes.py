@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import backend, recalibration
+from . import backend, recalibration, streams
 from .keras_tools import normalization_layers, per_model, variable_values
 
 BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512, 1024)
@@ -431,17 +431,17 @@ def trained_model_records(spec, model, x_train: np.ndarray, y_train: np.ndarray,
     wanted = set(spec.record)
     one_hot = np.eye(num_classes, dtype=np.float32)[y_train] if {"gradient_noise", "gradient_ics"} & wanted else None
     # Generators of their own: probing must not depend on, or disturb, the training stream.
-    rng = np.random.default_rng([spec.seed, 1])
+    rng = streams.generator("probe_batches", spec.seed)
     extras = {}
     if "bn_input_noise" in wanted:
         extras["bn_input_noise"] = bn_input_noise(model, x_train, rng)
     if "gradient_noise" in wanted:
         extras["gradient_noise"] = gradient_noise(model, x_train, one_hot, rng, from_logits=from_logits)
     if "fixed_example_noise" in wanted:
-        extras["fixed_example_noise"] = fixed_example_noise(model, x_train, np.random.default_rng([spec.seed, 3]))
+        extras["fixed_example_noise"] = fixed_example_noise(model, x_train, streams.generator("fixed_example_noise", spec.seed))
     if "gradient_ics" in wanted:
         def ics():   # the same batches at the start and at the end of training
-            return gradient_ics(model, x_train, one_hot, np.random.default_rng([spec.seed, 4]),
+            return gradient_ics(model, x_train, one_hot, streams.generator("gradient_ics", spec.seed),
                                 learning_rate=spec.learning_rate, batch_size=spec.batch_size, from_logits=from_logits)
 
         trained = ics()

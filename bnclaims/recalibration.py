@@ -35,15 +35,12 @@ import math
 
 import numpy as np
 
-from . import backend
+from . import backend, streams
 from .inputs import cross_entropy_and_accuracy
 from .keras_tools import normalization_layers, per_model, variable_values
 
-# Each pass gets a generator of its own: recalibration must not depend on, or disturb, the streams that
-# training and the other probes draw from (bnclaims.inputs.epoch_orders uses [seed, 2], the probes
-# [seed, 1], [seed, 3] and [seed, 4]).
-RECALIBRATION_STREAM = 5
-TRAINING_MODE_STREAM = 6
+# Each pass draws from a stream of its own (bnclaims.streams: "recalibration", "training_mode"), so that
+# recalibration neither depends on nor disturbs the streams training and the other probes draw from.
 
 
 def _training_mode_call(model, key, probe_of):
@@ -201,12 +198,12 @@ def record(spec, model, x_train: np.ndarray, x_test: np.ndarray, y_test: np.ndar
     extras = {}
     if "recalibrated" in spec.record:
         outputs = recalibrated_outputs(model, x_train, x_test, spec.batch_size,
-                                       np.random.default_rng([spec.seed, RECALIBRATION_STREAM]))
+                                       streams.generator("recalibration", spec.seed))
         extras["recalibrated"] = summary(*cross_entropy_and_accuracy(convert(outputs), y_test),
                                          spec.batch_size, len(x_train))
     if "training_mode_test" in spec.record:
         outputs = training_mode_outputs(model, x_test, spec.batch_size,
-                                        np.random.default_rng([spec.seed, TRAINING_MODE_STREAM]))
+                                        streams.generator("training_mode", spec.seed))
         extras["training_mode_test"] = summary(*cross_entropy_and_accuracy(convert(outputs), y_test),
                                                spec.batch_size, len(x_test))
     return extras

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bnclaims import streams
 from bnclaims import backend
 from bnclaims.spec import RunSpec
 from conftest import load_claim_module
@@ -232,7 +233,7 @@ def test_the_a4_recalibration_check_fails_with_start_statistics_and_passes_recal
     for name in networks:
         for seed, model, x_train, _ in networks[name]:
             recalibration.recalibrate(model, x_train, 64,
-                                        np.random.default_rng([seed, recalibration.RECALIBRATION_STREAM]))
+                                        streams.generator("recalibration", seed))
     assert outcome() == "holds"
 
 

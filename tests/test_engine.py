@@ -206,6 +206,14 @@ COMPARISONS = {
 ONE_STEP_CASES = {f"{name}, {arm}": TALK.replace(batch_norm=bn, **change)
                   for name, change in COMPARISONS.items() for arm, bn in (("BN", "before"), ("plain", "none"))}
 
+# Kernels drawn from uniform(-5, 5): pre-activations grow about 50-fold a layer, the plain model's loss goes
+# from 4e5 to 3e8 in its first step, and a gradient is a float32 sum of terms of up to 1e8 that mostly
+# cancel, so its rounding depends on the order each engine sums in. Measured (seeds of bnclaims.streams):
+# updates apart by up to 4.3e-4 of the largest (1e-3 on BN's first kernel) and the loss after the step by
+# 1.5e-4, against at most 5e-5 and 1e-7 in every other case. These cases are held to 1e-3.
+ILL_CONDITIONED = {"too big weights, BN", "too big weights, plain"}
+ILL_CONDITIONED_RTOL = 1e-3
+
 FIT_ONE_STEP = """
 import json, sys
 import numpy as np
@@ -260,12 +268,14 @@ def test_one_step_equals_keras_fit_from_the_same_weights_and_batch(engine, tmp_p
         before, (loss, weights, state, after) = ours[name]
         fit = np.load(tmp_path / f"fit-{case['file']}")
         assert loss == pytest.approx(answers[name]["loss"], rel=1e-5), name
-        assert after == pytest.approx(answers[name]["after"], rel=1e-5), name
+        rtol = ILL_CONDITIONED_RTOL if name in ILL_CONDITIONED else 1e-5
+        assert after == pytest.approx(answers[name]["after"], rel=rtol), name
         for i, (w0, w) in enumerate(zip(before, weights)):
             # The update itself (the weights would hide it) agrees to float32 rounding of the gradient,
             # give or take the rounding of the new weight (an ulp of a weight of 5 is 5e-7).
             update, fit_update = w - w0, fit[f"w{i}"] - w0
-            allowed = 1e-4 * float(np.max(np.abs(fit_update))) + 2 * np.spacing(np.abs(w0))
+            update_rtol = ILL_CONDITIONED_RTOL if name in ILL_CONDITIONED else 1e-4
+            allowed = update_rtol * float(np.max(np.abs(fit_update))) + 2 * np.spacing(np.abs(w0))
             assert np.all(np.abs(update - fit_update) <= allowed), f"{name}: weight {i}"
         for i, s in enumerate(state):
             np.testing.assert_allclose(s, fit[f"s{i}"], rtol=1e-5, atol=1e-6, err_msg=f"{name}: state {i}")

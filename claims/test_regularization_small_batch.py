@@ -176,13 +176,11 @@ FINDINGS = {
                "{a_mean} vs {b_mean}; higher on {wins} seeds; mirror p={mirror_p} at {alpha}). The generalization "
                "gap shrinks because training accuracy falls more than test accuracy (the notes' reading): a smaller "
                "gap with a lower test accuracy is not the better test result regularization means"),
-    "A6-ghost.group32_vs_128": (
-        Finding(
-            outcome="inconclusive", datasets=("mnist5k",), profiles=("short",),
-            reason=GHOST32_TOO_ALIKE),
-        Finding(
-            outcome="inconclusive", datasets=("mnist5k",), profiles=("default",), near_level=True,
-            reason=GHOST32_TOO_ALIKE)),
+    # On the default profile the check is supported (p 0.00024 at 14 seeds on bnclaims.streams' draws, 0.0059
+    # at 21 before them): no finding there.
+    "A6-ghost.group32_vs_128": Finding(
+        outcome="inconclusive", datasets=("mnist5k",), profiles=("short",),
+        reason=GHOST32_TOO_ALIKE),
     "A6-boundary.group4_vs_128": Finding(
         outcome="refuted", datasets=("mnist5k",), profiles=("default",), engines=("compiled",),
         reason="BN statistics over groups of 4 cost only {effect} of test accuracy against groups of 128 ({ci}, "

@@ -5,6 +5,7 @@ once although the clone's conftest.py names it too."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -17,8 +18,13 @@ from conftest import ROOT, run_pytest
 def installed(tmp_path_factory) -> str:
     """The package installed (no dependencies: this environment has them) into a folder of its own."""
     target = tmp_path_factory.mktemp("site")
+    # Built from a copy: a build writes its egg-info and build/ folders into the source it is given.
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md", "LICENSE", "requirements-common.txt", "requirements-cpu.txt"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "bnclaims", source / "bnclaims", ignore=shutil.ignore_patterns("__pycache__"))
     done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
-                           str(ROOT)], capture_output=True, text=True, timeout=300)
+                           str(source)], capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         pytest.skip(f"pip could not build the package here (its build needs setuptools from the package index): {last}")

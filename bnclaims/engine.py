@@ -13,28 +13,10 @@ initial weights (so the seed and the kernel initializer), the learning rate, the
 (see Signature.of for the one exception), the epochs' orders, the input scaling. Runs that share
 architecture, batch size, budget and dataset shape share one compiled program (see Signature),
 compiled once per process and kept on disk by JAX's persistent compilation cache for later sessions
-(the Lab puts it in the run cache): measured with benchmarks/engine_speed.py --compilation-cache, the
-base program compiles in 1.8 s without it and 0.3 s from it (what remains is tracing and lowering).
-
-The activation stays inside the program. Tried as an input (lax.switch among the nine activations of
-spec.ACTIVATIONS) on 41 mnist5k runs of 250 steps, one pinned thread: the 5 shared programs compiled in
-5.1 s each against 1.9 s for the 21 programs of one activation, so sharing saves compile time only where
-a process needs three or more activations of one architecture; runs took 3-10% longer; and 22 of the 41
-runs were not bit-identical to before (histories and test losses moved in the last float32 digits).
-
-Layout: one program, called once per seed. Measured with benchmarks/engine_speed.py --layouts (mnist5k,
-the talk's BN model, 250 steps, groups of 5 seeds, one machine, pinned threads, steady state):
-
-    threads   program per seed                          jax.vmap over the 5 seeds
-    1         compile 1.6 s + 0.37 s/run = 3.5-3.7 s      compile 1.9 s + 2.0 s = 3.9 s
-    2         compile 1.0 s + 0.31 s/run = 2.6-2.8 s      compile 1.3 s + 1.5 s = 2.85 s
-
-Vectorizing buys nothing here: on a CPU the program already runs its GEMMs at about 80% of the float32
-GEMM rate, and five batched GEMMs are no faster than five in turn. It also makes a seed's result
-depend on its group: a seed trained inside a vmapped group is not bit-identical to the same seed
-trained alone (the batched GEMMs round differently). Called once per seed, a run's result depends only
-on its spec and data, whichever seeds, order, process or thread count (tests/test_engine.py): asking
-for seeds 0-4 and later 0-9 gives the same five runs.
+(apart from the run cache: bnclaims.lab). The activation stays inside the program, and each seed is
+one call of its program, not a lane of a vmapped group: a seed's result then depends only on its spec
+and data, whichever seeds, order, process or thread count (tests/test_engine.py), and neither
+alternative measured faster on a CPU (docs/engines.md, "Design choices, measured").
 
 Divergence is an outcome: the first step whose loss is not finite is recorded, its update applied (as
 Keras `fit` applies it before TerminateOnNaN stops), and every later update masked, so the weights stay

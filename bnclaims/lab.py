@@ -23,13 +23,14 @@ from .results import RunResult
 from .settings import Settings, passes_for
 from .spec import ENGINES, RunContext, RunSpec, run_key
 
-# JAX's persistent compilation cache: a session that trains runs whose programs an earlier session
-# compiled (more seeds, say) skips XLA compilation (docs/engines.md gives the saving). JAX loads what it
-# finds there as native code, so it lives apart from the run cache, which is data that others may supply
-# (a CI cache restored from another branch, a team's shared folder): in the user's own cache folder, or
-# where BNCLAIMS_XLA_CACHE_DIR says ("off": no compilation cache), never inside the run cache. JAX's keys include the folder's path (it names a GPU
-# autotuning cache inside it): a folder moved elsewhere compiles its programs again. One subfolder per CPU
-# (backend.cpu_identity), since a program is compiled for the CPU it runs on.
+# JAX's persistent compilation cache: a session that trains runs whose programs an earlier session compiled
+# (more seeds, say) skips XLA compilation (docs/engines.md gives the saving). JAX loads what it finds there as
+# native code, so it lives apart from the run cache, which is data that others may supply (a CI cache restored
+# from another branch, a team's shared folder): in the user's own cache folder, or where
+# BNCLAIMS_XLA_CACHE_DIR says ("off": no compilation cache), never inside the run cache. JAX's keys include
+# the folder's path (it names a GPU autotuning cache inside it): a folder moved elsewhere compiles its
+# programs again. One subfolder per CPU (backend.cpu_identity), since a program is compiled for the CPU it
+# runs on.
 XLA_CACHE_ENV_VAR = "BNCLAIMS_XLA_CACHE_DIR"
 XLA_CACHE_OFF = "off"
 

@@ -140,16 +140,28 @@ class Progress:
             return self.checks_done / self.checks_total
         return None
 
+    # Without a total of runs, checks are the measure of progress; but the first checks to finish are the
+    # cheap ones while the sweeps train, so their share says little until half of them are done.
+    CHECKS_PACE_FROM = 0.5
+
     def eta(self) -> float | None:
         """Seconds left at the pace so far; None until there is a pace to go by."""
         fraction = self.fraction()
         if fraction is None or fraction < 0.02 or self.elapsed < 3:
+            return None
+        if not self.runs_expected and fraction < self.CHECKS_PACE_FROM:
             return None
         return self.elapsed * (1 - fraction) / fraction
 
     def line(self) -> str:
         total = f"/~{self.runs_expected}" if self.runs_expected else ""
         eta = self.eta()
-        left = f", about {duration_text(eta)} left" if eta is not None and self.checks_done < self.checks_total else ""
+        if self.checks_done >= self.checks_total:
+            left = ""
+        elif eta is not None:
+            left = f", about {duration_text(eta)} left"
+        else:
+            left = ", time left not known yet" + ("" if self.runs_expected else
+                                                  " (a total comes from an earlier session with these settings)")
         return (f"claims progress: runs {self.runs}{total} ({self.trained} trained, {self.served} from the cache), "
                 f"checks {self.checks_done}/{self.checks_total}, {duration_text(self.elapsed)} elapsed{left}")

@@ -55,6 +55,7 @@ def test_the_expected_total_is_the_last_sessions_count_for_exactly_these_checks(
 @pytest.mark.parametrize("progress, eta", [
     (Progress(trained=50, served=0, checks_done=3, checks_total=10, elapsed=100.0, runs_expected=200), 300.0),
     (Progress(trained=0, served=0, checks_done=5, checks_total=10, elapsed=100.0), 100.0),      # by checks
+    (Progress(trained=9, served=0, checks_done=4, checks_total=10, elapsed=100.0), None),       # too early by checks
     (Progress(trained=1, served=0, checks_done=0, checks_total=10, elapsed=100.0), None),       # no pace yet
     (Progress(trained=5, served=0, checks_done=1, checks_total=10, elapsed=2.0, runs_expected=10), None),
 ])
@@ -67,4 +68,6 @@ def test_the_line_says_done_of_total_trained_and_cached_elapsed_and_left():
     assert line == ("claims progress: runs 412/~910 (380 trained, 32 from the cache), checks 21/66, 9 min 42 s "
                     "elapsed, about 11 min 43 s left")   # 582 s x 498/412
     assert "/~" not in Progress(3, 0, 1, 4, 30.0).line()
+    assert Progress(344, 357, 11, 66, 601.0).line().endswith(
+        "time left not known yet (a total comes from an earlier session with these settings)")
     assert [duration_text(s) for s in (0, 42, 582, 3900)] == ["0 s", "42 s", "9 min 42 s", "1 h 05 min"]

@@ -97,6 +97,7 @@ class ClaimsSession:
     records: list[dict] = field(default_factory=list)
     runs: dict = field(default_factory=lambda: {"trained": 0, "from_cache": 0})
     run_details: dict = field(default_factory=dict)     # run key -> what the ledger states of that run
+    runs_by_test: dict = field(default_factory=dict)    # test node id -> runs it used (the progress line's total)
     devices: set[str] = field(default_factory=set)
     ledger_path: Path | None = None
     written_report: Path | None = None
@@ -129,6 +130,7 @@ class ClaimsSession:
                     drawing.add(self.records[-1])
         if when == "teardown":
             for runs in values.get(RUNS_PROPERTY, []):
+                self.runs_by_test[nodeid] = self.runs_by_test.get(nodeid, 0) + len(runs)
                 self.runs["trained"] += sum(not run["from_cache"] for run in runs)
                 self.runs["from_cache"] += sum(bool(run["from_cache"]) for run in runs)
                 for run in (run for run in runs if "key" in run):

@@ -217,7 +217,7 @@ class Settings:
         chosen_seeds = parse_seeds(seeds) if seeds is not None else chosen.seeds
         chosen_looks = chosen.looks if looks is None else parse_looks(looks)
         root = Path(root)
-        # Folders last: every value is checked before anything is made on disk.
+        # Folders last: every value is checked before a folder is probed.
         cache_dir = Path(cache_dir or os.environ.get(CACHE_ENV_VAR) or root / ".claims-cache").expanduser()
         cache_option = "--claims-cache" if cache_dir != root / ".claims-cache" else "the run cache folder"
         report_dir = root / Path(report_dir).expanduser()

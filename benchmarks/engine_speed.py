@@ -19,8 +19,8 @@ interleaved repeat by repeat, so that a machine busy with other work slows all o
 
   default fit   Keras fit on TensorFlow as the talk writes it: build, compile, fit(x, y, batch_size,
                 epochs, validation_data), evaluate on the test split
-  reference     the reference engine (bnclaims.training): fit with the step record, per-epoch orders
-  compiled      the compiled engine (bnclaims.engine), a group of 5 seeds on a fresh program: per run
+  reference     the reference engine (bnclaims.engines.fit): fit with the step record, per-epoch orders
+  compiled      the compiled engine (bnclaims.engines.compiled), a group of 5 seeds on a fresh program: per run
                 (compilation excluded), compilation amortized over the 5, and one run with its compilation
   GEMM floor    the run's matrix-multiply FLOPs (see run_flops: training steps, each epoch's
                 validation, the step record's passes and the final test) at the best float32 GEMM rate
@@ -88,7 +88,7 @@ def _spec(request: dict, seed: int):
 def _default_fit(request: dict) -> dict:
     """The talk's script: nothing but Keras."""
     from bnclaims import backend
-    from bnclaims.model import build_model
+    from bnclaims.engines.model import build_model
 
     _, keras = backend.load()
     dataset, spec = _dataset(request), _spec(request, request["seed"])
@@ -108,7 +108,7 @@ def _default_fit(request: dict) -> dict:
 
 
 def _reference(request: dict) -> dict:
-    from bnclaims.training import train
+    from bnclaims.engines.fit import train
 
     started = time.perf_counter()
     result = train(_spec(request, request["seed"]), _dataset(request))
@@ -117,7 +117,8 @@ def _reference(request: dict) -> dict:
 
 def _compiled_group(request: dict) -> dict:
     """A fresh program (compiled again), then one run per seed."""
-    from bnclaims import backend, engine
+    from bnclaims import backend
+    from bnclaims.engines import compiled as engine
     from bnclaims.spec import RunContext
 
     dataset = _dataset(request)
@@ -140,8 +141,8 @@ def _vmapped_group(request: dict) -> dict:
     import jax.numpy as jnp
     import numpy as np
 
-    from bnclaims import engine
-    from bnclaims.inputs import epoch_orders
+    from bnclaims.engines import compiled as engine
+    from bnclaims.engines.shared import epoch_orders
 
     dataset = _dataset(request)
     specs = [_spec(request, seed) for seed in request["seeds"]]
@@ -188,7 +189,8 @@ def _gemm(request: dict) -> dict:
 
 
 def _compile_once(request: dict) -> dict:
-    from bnclaims import backend, engine
+    from bnclaims import backend
+    from bnclaims.engines import compiled as engine
     from bnclaims.spec import RunContext
 
     backend.use_compilation_cache(request["cache"])
@@ -207,7 +209,7 @@ def _parts(request: dict) -> dict:
     a step), each the fastest of `repeats`, compilation excluded."""
     import jax
 
-    from bnclaims import engine
+    from bnclaims.engines import compiled as engine
 
     dataset, spec = _dataset(request), _spec(request, 0)
     program = engine.program_for(spec, dataset)
@@ -260,7 +262,7 @@ def _lean(request: dict) -> dict:
     import jax
     import numpy as np
 
-    from bnclaims import engine
+    from bnclaims.engines import compiled as engine
     from bnclaims.results import STEP_VALIDATION_EXAMPLES, log_steps
     from bnclaims.spec import RunSpec
 
@@ -312,7 +314,7 @@ def _orders_and_whole_batches(signature, seed: int) -> tuple:
     (the last smaller batch of each pass left out)."""
     import numpy as np
 
-    from bnclaims.inputs import epoch_orders
+    from bnclaims.engines.shared import epoch_orders
 
     orders = np.stack(list(epoch_orders(seed, signature.n_train, signature.epochs))).astype(np.int32)
     whole = signature.n_train // signature.batch_size * signature.batch_size
@@ -394,12 +396,12 @@ def run_flops(spec: dict, n_train: int, n_val: int, n_test: int, features: int =
 
 
 def probe_flops(spec: dict, n_train: int, features: int = 784) -> float:
-    """Matrix-multiply FLOPs, at least, of what a run records on its trained model (bnclaims.probes), by
+    """Matrix-multiply FLOPs, at least, of what a run records on its trained model (bnclaims.engines.probes), by
     the probes' own sizes: a gradient is counted as a training step's products, a forward pass to the BN
     layers without the output layer's product. The train_inference record is a forward pass over the
     training split. Left out, so that this stays a lower bound: the recalibration records, the
     pre-activation percentiles, and the first layer's product the noise probes take once per split."""
-    from bnclaims import probes
+    from bnclaims.engines import probes
 
     products = _products(spec, features)
     forward, after_first, last = sum(products), sum(products[1:]), products[-1]

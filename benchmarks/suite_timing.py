@@ -122,7 +122,7 @@ def lean_shares(results: list[dict], workers: int, dataset) -> list[list[dict]]:
     """The runs split among the workers for the lean engine's bound, whole signatures at a time (each
     program compiled by one worker): largest signature first, each to the worker with the fewest training
     steps so far. A run is {"spec", "epochs_completed"}."""
-    from bnclaims.engine import Signature
+    from bnclaims.engines.compiled import Signature
     from bnclaims.spec import RunSpec
 
     groups: dict = {}

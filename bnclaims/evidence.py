@@ -19,10 +19,8 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from . import power, stats
-from .catalogue import EXACT_TIER_OUTCOMES, Check, Claim  # noqa: F401 (Claim: claim modules import it here)
-# The message and summary formatters live in bnclaims.formatting; they are re-exported here.
-from .formatting import (failure_text, format_interval, format_message, number_text, record_order,  # noqa: F401
-                         summary_line, unreachable_sentence)
+from .catalogue import EXACT_TIER_OUTCOMES, Check
+from .formatting import format_interval, format_message, number_text, unreachable_sentence
 from .formatting import format_p as _fmt_p
 
 SUPPORTED, REFUTED, INCONCLUSIVE = stats.OUTCOMES

@@ -53,11 +53,11 @@ def train(specs: list[RunSpec], dataset: Dataset, engine: str, threads: int | No
 
 def program_group(engine: str, spec: RunSpec, dataset: Dataset):
     """What the runs that share the engine's costly set-up with `spec` have alike: the compiled
-    engine's program signature (bnclaims.engine.Signature); None for an engine that sets up each run
+    engine's program signature (bnclaims.engines.compiled.Signature); None for an engine that sets up each run
     anew."""
     if engine != "compiled":
         return None
-    from .engine import Signature
+    from .engines.compiled import Signature
 
     return Signature.of(spec, dataset)
 
@@ -66,10 +66,10 @@ def _train_here(specs, dataset, engine, ctx) -> list[RunResult]:
     """Each spec on its own split of the dataset (see bnclaims.data.split_for_run); the run key's data
     fingerprint is the dataset's, and the spec's split and seed name the split drawn from it."""
     if engine == "compiled":
-        from .engine import train_group
+        from .engines.compiled import train_group
 
         return [train_group([spec], split_for_run(dataset, spec.split, spec.seed), ctx)[0] for spec in specs]
-    from .training import train as fit
+    from .engines.fit import train as fit
 
     return [fit(spec, split_for_run(dataset, spec.split, spec.seed), ctx) for spec in specs]
 

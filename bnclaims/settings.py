@@ -9,8 +9,8 @@ Profiles (the training budget is in examples seen, the talk's 480,000 = 10 epoch
 profile's, in examples, so on another dataset a run makes as many passes as that budget takes.
 
 Engines (--claims-engine; see bnclaims.spec.ENGINES):
-  compiled  Keras layers on JAX, each run one compiled XLA program (bnclaims.engine).   The default.
-  fit       Keras `fit` on TensorFlow, as the talk trains: the reference (bnclaims.training).
+  compiled  Keras layers on JAX, each run one compiled XLA program (bnclaims.engines.compiled).   The default.
+  fit       Keras `fit` on TensorFlow, as the talk trains: the reference (bnclaims.engines.fit).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 # Input scalings. "unit" divides by the dataset's pixel maximum (the talk's /255); "raw" keeps 0..255, the
 # talk's Comparison 4; "features" gives each feature (pixel) a scale and an offset of its own
-# (bnclaims.inputs.feature_scales), which is what "no need for data normalization" is about when features
+# (bnclaims.engines.shared.feature_scales), which is what "no need for data normalization" is about when features
 # are measured in different units, as in the talk's example [27, 150 000, 1, 1, 2].
 INPUT_SCALINGS = ("unit", "raw", "features")
 
@@ -44,13 +44,13 @@ ACTIVATIONS = ("relu", "elu", "tanh", "sigmoid", "softsign", "selu", "gelu", "sw
 #                    covariate shift, P3)
 #   recalibrated:    test loss and accuracy (inference mode) after BN's moving statistics are replaced by
 #                    the population statistics of the training split, the network in training mode on
-#                    batches of the run's size (bnclaims.recalibration; claim A4)
+#                    batches of the run's size (bnclaims.engines.recalibration; claim A4)
 #   training_mode_test: test loss and accuracy in training mode, BN normalizing each batch of the run's
 #                    size by its own statistics, as the network computes while it learns (A4)
 RECORDABLE = ("train_inference", "bn_input_noise", "gradient_noise", "preactivation_percentiles",
               "fixed_example_noise", "gradient_ics", "recalibrated", "training_mode_test")
 
-# How the noise after BN (bn_noise) is drawn (bnclaims.layers.RandomShiftScale): "shared", one shift and
+# How the noise after BN (bn_noise) is drawn (bnclaims.engines.layers.RandomShiftScale): "shared", one shift and
 # scale per unit for the whole batch; "per_example", Santurkar et al.'s i.i.d. noise per activation and
 # example. "shared" is the default so that the runs trained before the mode existed keep their keys.
 BN_NOISE_MODES = ("shared", "per_example")
@@ -61,15 +61,15 @@ BN_NOISE_MODES = ("shared", "per_example")
 SPLITS = ("fixed", "per_seed")
 
 # Engines, each with the Keras backend it runs on.
-#   compiled: Keras layers on JAX, every step of a run in one compiled XLA program (bnclaims.engine)
-#   fit:      Keras `fit` on TensorFlow, as the talk trains (bnclaims.training), the reference
+#   compiled: Keras layers on JAX, every step of a run in one compiled XLA program (bnclaims.engines.compiled)
+#   fit:      Keras `fit` on TensorFlow, as the talk trains (bnclaims.engines.fit), the reference
 ENGINES = {"compiled": "jax", "fit": "tensorflow"}
 DEFAULT_ENGINE = "compiled"
 
 # Bump when the meaning of an existing field or default changes: every cached run is then retrained.
 # Adding a field with a default needs no bump, since keys leave out fields at their defaults.
 # 5: every run's step-level record gained the training-mode accuracy (results.STEP_KEYS).
-# 6: the trained-model probes compute the same measures in another order (bnclaims.probes: compiled,
+# 6: the trained-model probes compute the same measures in another order (bnclaims.engines.probes: compiled,
 #    the first layer once per split, batch moments from draw counts): their numbers move by float32
 #    rounding (up to 2e-7 relative).
 # 7: the BN-input probe sums batch moments through sparse draw counts (float64 rounding, 1e-15
@@ -99,12 +99,12 @@ def validate_initializer(init: str) -> str:
 
 
 # What each RunSpec field is to an engine. Every field declares one (tests/test_spec_and_settings.py), so
-# that the compiled engine's program signature (bnclaims.engine.Signature) and a run's label are derived
+# that the compiled engine's program signature (bnclaims.engines.compiled.Signature) and a run's label are derived
 # from the declaration instead of copied field by field: a new field left out of a copy would make its
 # variants share one compiled program and train the same model, and nothing would fail.
 #   shape:  the compiled program is specialised to it (architecture, optimizer, batch size, budget)
 #   rate:   a regularization rate: an input of the program, except where probes need the template model
-#           to hold it (bnclaims.engine.Signature.of)
+#           to hold it (bnclaims.engines.compiled.Signature.of)
 #   input:  an input of the program (initial weights, learning rate, input scaling, the seed's draws)
 #   data:   which arrays it trains on (their sizes enter the signature from the dataset)
 #   record: what the run records besides its history (some records run inside the program)

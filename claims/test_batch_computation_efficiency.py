@@ -40,7 +40,7 @@ import pytest
 
 from bnclaims import backend, figures, steps
 from bnclaims.catalogue import Claim, declare
-from bnclaims.model import build_model
+from bnclaims.engines.model import build_model
 
 RATIO_THRESHOLD = 5.0
 REPEATS = 7

@@ -6,7 +6,7 @@ Two parts, on the same runs: the talk's base BN model, trained on the profile's 
 1. The talk's claim (R1.fixed_example_noise, identity tier). What the talk means by "adds randomness" is
    noise in what the network computes for an example while it trains: the same example lands in a
    different mini-batch at every step, so BN normalizes it with different statistics. Measured on
-   each trained model (bnclaims.probes.fixed_example_noise): 32 fixed training examples, each placed
+   each trained model (bnclaims.engines.probes.fixed_example_noise): 32 fixed training examples, each placed
    in 32 random mini-batches of the training split per batch size (8, 16, 32, 64, 128; the other
    members drawn without replacement, as an epoch's batches are); the network runs in training mode
    as far as BN goes (each BN layer normalizes with the batch's own statistics, as in a training
@@ -27,7 +27,7 @@ Two parts, on the same runs: the talk's base BN model, trained on the profile's 
 
 2. The sampling identity (R1.bn*_var_of_*, identity tier). The inputs of every BN layer are computed
    for the whole training split; for batch sizes 8 to 1024 (powers of two), 200 random mini-batches
-   per size are drawn (with replacement, see bnclaims.probes) and the variance across batches of each
+   per size are drawn (with replacement, see bnclaims.engines.probes) and the variance across batches of each
    feature's batch mean and (biased) batch variance is averaged over the layer's features. For
    independent draws, Var(batch mean) = sigma^2 / b exactly and Var(batch variance) ~ (mu_4 - sigma^4)
    / b + O(1/b^2): both fall like 1/batch, a slope of -1 on log-log axes. Per BN layer and statistic

@@ -9,7 +9,7 @@ Three experiments, reported side by side:
    without BN, trained on the profile's seeds. Before training and after every epoch, the 15th, 50th
    and 85th percentiles of each unit's input to the last hidden sigmoid are taken on 512 fixed
    validation images (training mode, the probe's state updates dropped;
-   bnclaims.probes.PreactivationPercentiles). Drift of a unit = the
+   bnclaims.engines.probes.PreactivationPercentiles). Drift of a unit = the
    mean over the three percentiles of |end - start|, divided by the unit's mean 15-85 width over
    training (scale-free: without BN the inputs also change scale). Per run: the median drift over units.
    Identity tier (P3.percentile_drift): in training mode BN standardizes each batch, so a BN unit's
@@ -26,7 +26,7 @@ Three experiments, reported side by side:
 2. Santurkar et al.'s counter-experiment (claims P3-noisy, one Bonferroni family of 2): "noisy BN"
    perturbs, after every BN layer, each activation of each example with i.i.d. noise of non-zero mean
    and non-unit variance whose distribution changes at every step (their Sec. 2.1): here
-   bnclaims.layers.RandomShiftScale in mode "per_example", strength 1: at every step each unit draws a
+   bnclaims.engines.layers.RandomShiftScale in mode "per_example", strength 1: at every step each unit draws a
    mean U(-1, 1) and a standard deviation U(0, 1), and every example draws its own Gaussian noise from
    them; training mode only (inference is noise-free). The distribution of each layer's inputs then
    changes at every step, far more than without BN. (The suite's first version shared one shift and
@@ -42,7 +42,7 @@ Three experiments, reported side by side:
    2), beside the percentile plot of experiment 1: for layer i, G = the gradient of the loss on a
    mini-batch with respect to layer i's kernel; G' = the same gradient after the layers before i took
    one SGD step on that batch (the run's learning rate): the change of a layer's optimization problem
-   caused by the updates of the layers before it (their Definition 2.1; bnclaims.probes.gradient_ics).
+   caused by the updates of the layers before it (their Definition 2.1; bnclaims.engines.probes.gradient_ics).
    Training mode, as in a training step: BN uses the batch's statistics, and the probe's state updates
    are dropped. Measured on 10 mini-batches of 128 training images for the Dense layers 2, 3 and 4 (the
    first has no layers before it), at the talk's base setting (relu, lr 0.01), at the run's start (its

@@ -9,7 +9,7 @@ weights, same mini-batches):
 1. The claim as the talk means it (family "A4 input scaling", Holm over 2; empirical). Unnormalized
    features: each input feature (pixel) j is given a scale and an offset of its own, x_j * s_j + c_j from
    its unit range, s_j = 10^U(-3, 3) and c_j = s_j * U(0, 2), drawn once from a fixed stream
-   (bnclaims.inputs.feature_scales): six orders of magnitude between the smallest and the largest
+   (bnclaims.engines.shared.feature_scales): six orders of magnitude between the smallest and the largest
    feature, ranges that rarely start at 0. Against the inputs scaled to 0..1 (the talk's /255):
    - A4.bn_features_vs_scaled: with BN, unnormalized features are NON-INFERIOR to scaled inputs:
      features - scaled > -0.01 in test accuracy (inference mode), one-sided paired test. "No need for"
@@ -58,7 +58,7 @@ import pytest
 from bnclaims import figures, metrics
 from bnclaims.catalogue import Claim, Finding, declare
 from bnclaims.evidence import arm_from_runs, every_seed_within
-from bnclaims.recalibration import recalibrated_accuracy, training_mode_accuracy
+from bnclaims.engines.recalibration import recalibrated_accuracy, training_mode_accuracy
 
 SOURCE = "talk, Summary slide, the normalization slide's example and Comparison 4"
 FAMILY = "A4 input scaling"

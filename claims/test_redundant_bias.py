@@ -34,7 +34,7 @@ import pytest
 
 from bnclaims import backend, figures
 from bnclaims.catalogue import Claim, declare
-from bnclaims.model import build_model
+from bnclaims.engines.model import build_model
 
 STATEMENT = ("BN is placed between the linear combination and the activation: Dense(use_bias=False) -> "
              "BatchNormalization -> Activation (the bias is redundant because beta replaces it).")

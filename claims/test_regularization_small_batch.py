@@ -18,7 +18,7 @@ paired changes of test accuracy, test loss and gap, each by its 95% t interval).
    the optimizer's temperature; a fixed rate would give batch 16 eight times the step length and the
    noise temperature, confounding longer, noisier optimization with BN's regularization. The plain
    model under the same rule is the control for whatever the batch still changes in the optimizer.
-   BN's statistics here are computed by bnclaims.layers.GhostBatchNormalization with one group per
+   BN's statistics here are computed by bnclaims.engines.layers.GhostBatchNormalization with one group per
    mini-batch (equal to Keras's BatchNormalization, tests/test_training.py), so that batch 128 is the
    same arm as the ghost design's 128 below and every BN arm of the module is computed the same way.
    - A6.batch16_accuracy, A6.batch32_accuracy: BN at batch 16 (32) minus BN at 128, test accuracy,

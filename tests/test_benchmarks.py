@@ -91,7 +91,7 @@ def test_run_flops_counts_each_product_once_and_only_the_epochs_run():
 
 
 def test_probe_flops_count_what_each_record_asks_for():
-    from bnclaims import probes
+    from bnclaims.engines import probes
 
     assert engine_speed.probe_flops(SMALL, 8, features=3) == 0
     noise = engine_speed.probe_flops({**SMALL, "record": ["gradient_noise"]}, 8, features=3)

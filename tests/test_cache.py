@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from bnclaims.cache import DamagedEntryWarning, RunCache, atomic_write_text
-from bnclaims.results import RunResult
 from bnclaims.spec import RunSpec
 
 SPEC = RunSpec(dataset="digits", hidden=(8,), epochs=2)

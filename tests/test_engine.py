@@ -28,7 +28,7 @@ def engine():
     backend.load(threads=1)
     if backend.loaded_name() != "jax":
         pytest.skip("this worker runs Keras on TensorFlow; the compiled engine is tested where it runs JAX")
-    from bnclaims import engine
+    from bnclaims.engines import compiled as engine
 
     return engine
 
@@ -220,7 +220,7 @@ import numpy as np
 from bnclaims import backend
 backend.load(threads=1, name="tensorflow")
 from bnclaims.spec import RunSpec
-from bnclaims.training import one_step
+from bnclaims.engines.fit import one_step
 
 folder = sys.argv[1]
 cases = json.load(open(f"{folder}/cases.json"))
@@ -300,7 +300,7 @@ from bnclaims import backend
 backend.load(threads=1, name="tensorflow")
 from bnclaims.data import load_dataset
 from bnclaims.spec import RunSpec
-from bnclaims.training import train
+from bnclaims.engines.fit import train
 
 folder = sys.argv[1]
 cases = json.load(open(f"{folder}/cases.json"))

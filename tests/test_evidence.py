@@ -25,13 +25,11 @@ from bnclaims.evidence import (
     arm_from_runs,
     assert_passed,
     evaluate,
-    format_interval,
-    format_message,
     measured,
     pair_by_seed,
     settle,
-    summary_line,
 )
+from bnclaims.formatting import format_interval, format_message, summary_line
 from bnclaims.stats import clopper_pearson, rate_upper_bound, sign_flip_test, t_test
 
 SEEDS = (0, 1, 2, 3, 4)

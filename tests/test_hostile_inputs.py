@@ -9,7 +9,6 @@ import os
 import struct
 import time
 import warnings
-import zlib
 from pathlib import Path
 
 import numpy as np

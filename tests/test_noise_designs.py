@@ -1,7 +1,7 @@
-"""The measures behind R1 and P3 on tiny data: a fixed example's BN noise (bnclaims.probes.
+"""The measures behind R1 and P3 on tiny data: a fixed example's BN noise (bnclaims.engines.probes.
 fixed_example_noise) and Santurkar et al.'s gradient measure of internal covariate shift
-(bnclaims.probes.gradient_ics), each against a placebo that must not show the effect and an injected
-effect that must show it; the per-example noise after BN (bnclaims.layers.RandomShiftScale); and both
+(bnclaims.engines.probes.gradient_ics), each against a placebo that must not show the effect and an injected
+effect that must show it; the per-example noise after BN (bnclaims.engines.layers.RandomShiftScale); and both
 engines recording the same fields."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def keras():
 
 
 def tiny_model(seed: int, **changes):
-    from bnclaims.model import build_model
+    from bnclaims.engines.model import build_model
 
     return build_model(RunSpec(hidden=(16, 8), **changes), FEATURES, CLASSES, seed=seed, logits=True)
 
@@ -40,7 +40,7 @@ def tiny_data(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def noise_of(model, statistics: str, seed: int = 0) -> dict:
-    from bnclaims import probes
+    from bnclaims.engines import probes
 
     return probes.fixed_example_noise(model, tiny_data()[0], np.random.default_rng(seed), statistics=statistics,
                                       examples=6, batches=12)
@@ -64,7 +64,7 @@ def r1_outcome(records: dict) -> str:
 def test_fixed_example_noise_is_bn_in_training_mode_batch_by_batch(keras):
     """The probe's forward pass, every batch normalized on its own, equals Keras's training-mode pass
     (batch statistics) on each batch alone."""
-    from bnclaims import probes
+    from bnclaims.engines import probes
 
     model = tiny_model(0)
     x = tiny_data()[0]
@@ -83,7 +83,7 @@ def test_fixed_example_noise_is_bn_in_training_mode_batch_by_batch(keras):
 def test_fixed_example_noise_with_the_first_layer_precomputed_equals_the_whole_walk(keras):
     """The probe runs the first (Dense) layer once on the split and gathers its outputs into batches:
     the same outputs as running the network on the gathered inputs."""
-    from bnclaims import probes
+    from bnclaims.engines import probes
 
     model = tiny_model(0)
     x = tiny_data()[0]
@@ -98,7 +98,7 @@ def test_fixed_example_noise_with_the_first_layer_precomputed_equals_the_whole_w
 def test_smallest_keys_are_the_head_of_a_full_sort():
     """The fixed-example probe picks a batch's other members without sorting whole rows: the same
     members, in the same order, as np.argsort(...)[:, :count]."""
-    from bnclaims import probes
+    from bnclaims.engines import probes
 
     keys = np.random.default_rng(0).random((5, 300))
     for count in (0, 1, 7, 299):
@@ -108,7 +108,7 @@ def test_smallest_keys_are_the_head_of_a_full_sort():
 def test_batch_moments_from_draw_counts_equal_those_of_the_gathered_batches():
     """bn_input_noise takes each batch's mean and biased variance from its draw counts, with no copy of
     the batch: the same moments as gathering the batch (draws with replacement, repeats included)."""
-    from bnclaims import probes
+    from bnclaims.engines import probes
 
     rng = np.random.default_rng(0)
     values, draws = rng.normal(size=(50, 4)), rng.integers(0, 50, size=(6, 8))
@@ -162,7 +162,7 @@ def test_fixed_example_noise_needs_a_bn_layer(keras):
 
 
 def ics_of(model, learning_rate: float) -> dict:
-    from bnclaims import probes
+    from bnclaims.engines import probes
 
     x, y = tiny_data()
     return probes.gradient_ics(model, x, y, np.random.default_rng(0), learning_rate=learning_rate,
@@ -195,7 +195,7 @@ def test_gradient_ics_is_positive_when_the_earlier_layers_take_a_step(keras, bat
 def test_gradient_ics_step_moves_only_the_layers_before_it(keras):
     """The step of G' moves the earlier layers only: moving every layer instead (the kernel of layer i
     too) gives another gradient, so the probe's G' is the one Santurkar et al. define."""
-    from bnclaims import probes
+    from bnclaims.engines import probes
 
     model = tiny_model(0)
     x, y = tiny_data()
@@ -217,7 +217,7 @@ def test_gradient_ics_step_moves_only_the_layers_before_it(keras):
 
 
 def test_per_example_noise_is_iid_per_example_new_every_step_and_training_only(keras):
-    from bnclaims.layers import RandomShiftScale
+    from bnclaims.engines.layers import RandomShiftScale
 
     layer = RandomShiftScale(1.0, seed=0, mode="per_example")
     x = np.zeros((4096, 6), dtype="float32")
@@ -243,7 +243,7 @@ def test_noise_mode_is_a_spec_field_that_keeps_the_shared_runs_keys():
     with pytest.raises(SpecError, match="bn_noise_mode"):
         RunSpec(bn_noise=1.0, bn_noise_mode="per_batch")
     with pytest.raises(ValueError, match="mode"):
-        from bnclaims.layers import RandomShiftScale
+        from bnclaims.engines.layers import RandomShiftScale
 
         backend.load(threads=1)
         RandomShiftScale(1.0, mode="per_batch")

@@ -1,4 +1,4 @@
-"""Recalibration of BN's moving statistics (bnclaims.recalibration) and the A4 check that reads it.
+"""Recalibration of BN's moving statistics (bnclaims.engines.recalibration) and the A4 check that reads it.
 
 The population statistics are tested against numpy on tiny models: exact for the first BN layer at any
 batch size, exact layer by layer with the whole split as one batch, the batch moments aggregated
@@ -29,13 +29,13 @@ def keras():
 
 @pytest.fixture(scope="module")
 def recalibration(keras):
-    from bnclaims import recalibration
+    from bnclaims.engines import recalibration
 
     return recalibration
 
 
 def small_model(seed: int = 0, spec: RunSpec = SMALL):
-    from bnclaims.model import build_model
+    from bnclaims.engines.model import build_model
 
     return build_model(spec, num_features=5, num_classes=3, seed=seed)
 
@@ -188,7 +188,7 @@ def frozen_statistics_networks(keras, recalibration):
     ("scaled"), the same initial weights and batches for both, with BN's momentum at 1: the moving
     statistics stay at their start (mean 0, variance 1) however long it trains."""
     from bnclaims.data import load_dataset
-    from bnclaims.model import build_model
+    from bnclaims.engines.model import build_model
 
     data = load_dataset("digits")
     spec = RunSpec(dataset="digits", hidden=(32, 16), batch_size=64, learning_rate=0.1)

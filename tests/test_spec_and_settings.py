@@ -191,7 +191,7 @@ def test_declared_findings_apply_only_at_the_profiles_own_budget(tmp_path):
 def test_every_run_spec_field_declares_its_role_and_every_rate_a_placeholder():
     """Signature and labels are derived from the roles: a field without one would be left out of the
     compiled program's signature, and its variants would silently share one program."""
-    from bnclaims.engine import RATE_PLACEHOLDERS
+    from bnclaims.engines.compiled import RATE_PLACEHOLDERS
     from bnclaims.spec import FIELD_ROLES
 
     roles = {f.name: f.metadata.get("role") for f in dataclasses.fields(RunSpec)}
@@ -213,7 +213,7 @@ def test_a_field_without_a_role_is_caught(monkeypatch):
 
 def test_the_signature_holds_every_shape_field_so_a_new_one_gets_its_own_program():
     from bnclaims.data import load_dataset
-    from bnclaims.engine import Signature
+    from bnclaims.engines.compiled import Signature
     from bnclaims.spec import fields_with_role
 
     dataset = load_dataset("digits")

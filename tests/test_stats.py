@@ -1211,7 +1211,7 @@ def test_calibration_table() -> None:
     truth = TOST_MARGIN + 1.5 * DIFF_SD
     cells = [f"{outcome_rate('normal', n, 'equivalence', 't', TOST_MARGIN, truth, alpha=alpha, outcome=REFUTED):.3f}"
              f" ({t_test_power(n, 1.5, alpha / 2):.3f})" for n, alpha in cols]
-    lines.append(row(f"  equivalence t, truth margin + 1.5 sd: refuted", cells))
+    lines.append(row("  equivalence t, truth margin + 1.5 sd: refuted", cells))
     cells = [f"{sign_flip_power(n, alpha):.3f}" for n, alpha in cols]
     lines.append(row("  sign-flip superiority, effect +1.5 sd: supported", cells))
 

@@ -37,8 +37,8 @@ def test_the_reference_engines_training_mode_pass_changes_no_state():
     backend.load(threads=1)
     import keras
 
-    from bnclaims.model import build_model
-    from bnclaims.training import _step_record
+    from bnclaims.engines.model import build_model
+    from bnclaims.engines.fit import _step_record
 
     spec = RunSpec(hidden=(8,), dropout=0.5, bn_noise=0.5)
     model = build_model(spec, 20, 10, seed=0)

@@ -121,7 +121,7 @@ def test_every_architecture_trains(runs, name):
 
 def test_model_follows_the_talk():
     backend.load(threads=1)
-    from bnclaims.model import build_model
+    from bnclaims.engines.model import build_model
 
     names = [layer.__class__.__name__ for layer in build_model(RunSpec(hidden=(8, 4)), 784, 10).layers]
     assert names == ["Dense", "BatchNormalization", "Activation"] * 2 + ["Dense"]
@@ -135,7 +135,7 @@ def test_model_follows_the_talk():
 
 def test_explicitly_seeded_models_repeat_and_differ_by_seed():
     backend.load(threads=1)
-    from bnclaims.model import build_model
+    from bnclaims.engines.model import build_model
 
     spec = RunSpec(hidden=(8,), dropout=0.5, bn_noise=0.5)
     weights = lambda seed: [np.asarray(v.value) for v in build_model(spec, 20, 10, seed=seed).variables]
@@ -230,7 +230,7 @@ def _numpy(value):
 
 def test_ghost_batch_norm_matches_keras_bn_with_one_group_and_differs_with_small_groups():
     _, keras = backend.load(threads=1)
-    from bnclaims.layers import GhostBatchNormalization
+    from bnclaims.engines.layers import GhostBatchNormalization
 
     x = np.random.default_rng(0).normal(3.0, 2.0, size=(64, 5)).astype("float32")
     reference = keras.layers.BatchNormalization()
@@ -284,7 +284,7 @@ def test_percentile_probe_records_every_epoch_and_does_not_change_training(runs)
 
 def test_random_shift_scale_is_training_only_and_changes_every_call():
     _, keras = backend.load(threads=1)
-    from bnclaims.layers import RandomShiftScale
+    from bnclaims.engines.layers import RandomShiftScale
 
     layer = RandomShiftScale(1.0, seed=0)
     x = np.ones((4, 3), dtype="float32")
@@ -299,7 +299,7 @@ def test_a_compiled_sgd_step_learns_on_this_process_backend():
     """The step claim P2 times: compiled once, called repeatedly, and each call is a real update."""
     backend.load(threads=1)
     from bnclaims import steps
-    from bnclaims.model import build_model
+    from bnclaims.engines.model import build_model
 
     dataset = load_dataset("digits")
     model = build_model(RunSpec(hidden=(16,), batch_norm="none"), dataset.num_features, 10, seed=0)

@@ -35,7 +35,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from .. import formatting as fmt
-from ..formatting import (ADVANTAGES, NOT_RUN, advantage_groups, advantage_outcome, base_claim, deciding_test,
+from ..formatting import (ADVANTAGES, advantage_groups, advantage_outcome, base_claim, deciding_test,
                           expected_outcome, unexpected_records)
 from . import plots
 from .figure_cache import FigureCache

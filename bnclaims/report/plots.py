@@ -135,7 +135,7 @@ def carried_forward(matrix: np.ndarray) -> np.ndarray:
 
 def carries_forward(quantity: str) -> bool:
     """Whether a diverged seed keeps its last value. A run that diverged has NaN weights that no later
-    update changes (bnclaims.engine masks them), so its predictions, and with them its accuracy, stay what
+    update changes (bnclaims.engines.compiled masks them), so its predictions, and with them its accuracy, stay what
     they were when it diverged: argmax of NaN, one class, about chance. Its loss is not finite from then
     on, and a mean with it is not either, so other quantities are averaged over the other seeds."""
     return quantity == "accuracy"

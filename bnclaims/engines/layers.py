@@ -58,7 +58,7 @@ class GhostBatchNormalization(keras.layers.Layer):
                 "epsilon": self.epsilon}
 
 
-from .spec import BN_NOISE_MODES as NOISE_MODES
+from ..spec import BN_NOISE_MODES as NOISE_MODES
 
 
 @keras.saving.register_keras_serializable(package="bnclaims")

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from . import backend, streams
-from .spec import RunSpec
+from .. import backend, streams
+from ..spec import RunSpec
 
 
 def make_initializer(name: str, seed: int | None = None):
@@ -43,9 +41,9 @@ def build_model(spec: RunSpec, num_features: int, num_classes: int, seed: int | 
     seed: None leaves initializers and random layers unseeded (the caller sets Keras's global seed);
     an integer seeds each of them explicitly from it (component_seeds).
     logits: end in the output layer's logits, without its softmax, for an engine that computes the loss
-    from them (as Keras on TensorFlow does under a softmax output; see bnclaims.engine).
+    from them (as Keras on TensorFlow does under a softmax output; see bnclaims.engines.compiled).
     dropout_layer: the class of the Dropout layers, keras.layers.Dropout unless an engine gives its own
-    (bnclaims.engine's takes the rate as an input of its compiled program).
+    (bnclaims.engines.compiled's takes the rate as an input of its compiled program).
     """
     _, keras = backend.load()
     layers = keras.layers

@@ -2,7 +2,7 @@
 
 Runs on whichever Keras backend the process loaded; the Lab gives it TensorFlow (ENGINES["fit"]), the
 talk's framework, with op determinism on, so the same seed gives the same run. The compiled engine
-(bnclaims.engine) is trusted only as far as its equivalence with this one is shown (tests/test_engine.py).
+(bnclaims.engines.compiled) is trusted only as far as its equivalence with this one is shown (tests/test_engine.py).
 
 Divergence (a non-finite loss) and collapse (one class predicted almost always) are outcomes that
 are recorded, never exceptions: the talk's "lr 1" and "raw inputs" runs without BN are exactly that.
@@ -15,12 +15,13 @@ import time
 
 import numpy as np
 
-from . import backend, probes
-from .data import Dataset
-from .inputs import cross_entropy_and_accuracy, epoch_orders, prepare_inputs
+from .. import backend
+from . import probes
+from ..data import Dataset
+from .shared import cross_entropy_and_accuracy, epoch_orders, finished_run, prepare_inputs
 from .model import build_model
-from .results import HISTORY_KEYS, STEP_VALIDATION_EXAMPLES, RunResult, is_collapsed, log_steps
-from .spec import RunContext, RunSpec, run_key
+from ..results import HISTORY_KEYS, STEP_VALIDATION_EXAMPLES, RunResult, log_steps
+from ..spec import RunContext, RunSpec
 
 ENGINE = "fit"
 # Inference needs no small batches; a large one only saves time (the numbers do not depend on it).
@@ -94,33 +95,13 @@ def train(spec: RunSpec, dataset: Dataset, context: RunContext | None = None, in
     epochs_completed = len(logs.get("loss", []))
 
     probabilities = np.asarray(model.predict(x_test, batch_size=EVAL_BATCH_SIZE, verbose=0))
-    test_loss, test_accuracy = cross_entropy_and_accuracy(probabilities, dataset.y_test)
-    histogram = np.bincount(np.argmax(probabilities, axis=1), minlength=dataset.num_classes)
-
     extras = _recordings(spec, model, dataset, x_train, start)
     if "preactivation_percentiles" in spec.record:
         extras["preactivation_percentiles"] = percentiles.result()
-
-    diverged = (record.diverged_step is not None
-                or not all(math.isfinite(v) for v in history["train_loss"][:epochs_completed])
-                or not math.isfinite(test_loss) or epochs_completed < spec.epochs)
     keras.backend.clear_session(free_memory=False)
-    return RunResult(
-        spec=spec,
-        key=run_key(spec, context),
-        history=history,
-        test_loss=test_loss,
-        test_accuracy=test_accuracy,
-        prediction_histogram=[int(c) for c in histogram],
-        collapsed=is_collapsed(histogram),
-        diverged=diverged,
-        epochs_completed=epochs_completed,
-        wall_seconds=time.perf_counter() - started,
-        environment=context.describe(),
-        extras=extras,
-        diverged_step=record.diverged_step,
-        steps=record.result(),
-    )
+    return finished_run(spec, context, dataset, history=history, epochs_completed=epochs_completed,
+                        test_probabilities=probabilities, diverged_step=record.diverged_step,
+                        steps=record.result(), extras=extras, started=started)
 
 
 def one_step(spec: RunSpec, num_features: int, num_classes: int, weights, state, x: np.ndarray,

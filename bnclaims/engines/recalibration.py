@@ -35,8 +35,8 @@ import math
 
 import numpy as np
 
-from . import backend, streams
-from .inputs import cross_entropy_and_accuracy
+from .. import backend, streams
+from .shared import cross_entropy_and_accuracy
 from .keras_tools import normalization_layers, per_model, variable_values
 
 # Each pass draws from a stream of its own (bnclaims.streams: "recalibration", "training_mode"), so that

@@ -1,6 +1,6 @@
 """The compiled engine: Keras layers on JAX, a whole run as one compiled XLA program.
 
-A run is the talk's model (bnclaims.model, Keras layers and initializers), trained by SGD on categorical
+A run is the talk's model (bnclaims.engines.model, Keras layers and initializers), trained by SGD on categorical
 cross-entropy, but instead of Keras `fit` stepping through Python, `model.stateless_call` and the
 Keras SGD optimizer's `stateless_apply` run inside a jitted `lax.scan` over the steps of each epoch,
 itself inside a loop over epochs (which stops after the epoch in which a run diverged), on the same
@@ -33,12 +33,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import backend, probes
-from .data import Dataset
+from .. import backend
+from . import probes
+from ..data import Dataset
 from .model import build_model
-from .results import HISTORY_KEYS, STEP_VALIDATION_EXAMPLES, RunResult, is_collapsed, log_steps
-from .spec import RunContext, RunSpec, fields_with_role, run_key
-from .inputs import cross_entropy_and_accuracy, epoch_orders, prepare_inputs
+from ..results import HISTORY_KEYS, STEP_VALIDATION_EXAMPLES, RunResult, log_steps
+from ..spec import RunContext, RunSpec, fields_with_role
+from .shared import cross_entropy_and_accuracy, epoch_orders, finished_run, prepare_inputs
 
 ENGINE = "compiled"
 RATE_INPUT = -1.0   # in a Signature: this rate is an input of the program, not fixed in it
@@ -304,7 +305,7 @@ class Program:
     def _epochs_until_diverged(self, epoch, start, orders):
         """lax.scan(epoch, start, orders), but the epochs after the one in which the run diverged are
         not run: every update after divergence is masked, so each of them would evaluate the same frozen
-        model as the diverging epoch ended with. Their outputs are that epoch's (bnclaims.engine's
+        model as the diverging epoch ended with. Their outputs are that epoch's (bnclaims.engines.compiled's
         results cut the history there). A run that diverges early costs a pass, not its whole budget."""
         import jax
         import jax.numpy as jnp
@@ -337,7 +338,7 @@ class Program:
 
     def one_step(self, spec: RunSpec, weights, state, x: np.ndarray, labels: np.ndarray):
         """The training step the program scans, from given weights and state on one batch, for
-        equivalence checks (bnclaims.training.one_step is Keras fit's): (the step's loss, weights
+        equivalence checks (bnclaims.engines.fit.one_step is Keras fit's): (the step's loss, weights
         after, state after, the inference-mode loss on the batch after)."""
         import jax
 
@@ -382,9 +383,6 @@ class Program:
                  "val_accuracy": [float(outputs["logged_accuracy"][i]) for i in ran],
                  "val_accuracy_train_mode": [float(outputs["logged_train_mode"][i]) for i in ran]}
 
-        probabilities = np.asarray(outputs["test_probabilities"])
-        test_loss, test_accuracy = cross_entropy_and_accuracy(probabilities, dataset.y_test)
-        histogram = np.bincount(np.argmax(probabilities, axis=1), minlength=dataset.num_classes)
         extras = {}
         if sig.train_inference:
             loss, accuracy = cross_entropy_and_accuracy(np.asarray(outputs["train_probabilities"]), dataset.y_train)
@@ -395,15 +393,10 @@ class Program:
                                                    "snapshots": [probes.percentile_snapshot(s) for s in snapshots]}
         if probes.asks_for_trained_model_records(spec):
             extras.update(self._trained_model_probes(spec, dataset, outputs, data))
-
-        diverged = bool(diverged_at) or not math.isfinite(test_loss)
-        return RunResult(
-            spec=spec, key=run_key(spec, context), history=history, test_loss=test_loss,
-            test_accuracy=test_accuracy, prediction_histogram=[int(c) for c in histogram],
-            collapsed=is_collapsed(histogram), diverged=diverged, epochs_completed=epochs_completed,
-            wall_seconds=time.perf_counter() - started, environment=context.describe(), extras=extras,
-            diverged_step=diverged_at or None, steps=steps,
-            compile_seconds=backend.compile_seconds() - compiled_before)
+        return finished_run(spec, context, dataset, history=history, epochs_completed=epochs_completed,
+                            test_probabilities=np.asarray(outputs["test_probabilities"]),
+                            diverged_step=diverged_at or None, steps=steps, extras=extras, started=started,
+                            compile_seconds=backend.compile_seconds() - compiled_before)
 
     def _trained_model_probes(self, spec, dataset, outputs, data) -> dict:
         """The probes both engines share (probes.trained_model_records), on the template model holding

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import weakref
 
-from . import backend
+from .. import backend
 
 
 def normalization_layers(model) -> list:

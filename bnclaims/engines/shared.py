@@ -1,15 +1,20 @@
 """What both engines share: the inputs a run trains on (their scaling, the order of the examples in each
-epoch) and how its outputs are scored. The reference engine (bnclaims.training) and the compiled one
-(bnclaims.engine) both import them from here, so that a seed sees the same inputs and mini-batches in
+epoch), how its outputs are scored, and how a finished run becomes a RunResult (one rule for "diverged"). The reference engine (bnclaims.engines.fit) and the compiled one
+(bnclaims.engines.compiled) both import them from here, so that a seed sees the same inputs and mini-batches in
 either, and neither engine's module depends on the other's.
 """
 
 from __future__ import annotations
 
+import math
+import time
+
 import numpy as np
 
-from . import streams
-from .data import Dataset
+from .. import streams
+from ..data import Dataset
+from ..results import RunResult, is_collapsed
+from ..spec import RunContext, RunSpec, run_key
 
 # Keras clips probabilities by this epsilon in categorical cross-entropy; the test loss does too.
 _PROBABILITY_EPSILON = 1e-7
@@ -59,3 +64,41 @@ def epoch_orders(seed: int, n_train: int, epochs: int):
     generator = streams.generator("epoch_orders", seed)
     for _ in range(epochs):
         yield generator.permutation(n_train)
+
+
+def is_diverged(diverged_step: int | None, train_loss: list[float], epochs_completed: int, epochs: int,
+                test_loss: float) -> bool:
+    """The one rule for "diverged", whichever engine trained the run: a step's training loss was not finite,
+    or an epoch's mean training loss was not (a sum of finite losses can overflow), or training stopped
+    before its last epoch, or the trained model's test loss is not finite."""
+    return (diverged_step is not None
+            or not all(math.isfinite(value) for value in train_loss[:epochs_completed])
+            or epochs_completed < epochs
+            or not math.isfinite(test_loss))
+
+
+def finished_run(spec: RunSpec, context: RunContext, dataset: Dataset, *, history: dict[str, list[float]],
+                 epochs_completed: int, test_probabilities: np.ndarray, diverged_step: int | None,
+                 steps: dict[str, list], extras: dict, started: float,
+                 compile_seconds: float | None = None) -> RunResult:
+    """A finished run's RunResult, scored and flagged the same way by both engines. `started` is the
+    perf_counter reading the run's wall time counts from."""
+    test_loss, test_accuracy = cross_entropy_and_accuracy(test_probabilities, dataset.y_test)
+    histogram = np.bincount(np.argmax(test_probabilities, axis=1), minlength=dataset.num_classes)
+    return RunResult(
+        spec=spec,
+        key=run_key(spec, context),
+        history=history,
+        test_loss=test_loss,
+        test_accuracy=test_accuracy,
+        prediction_histogram=[int(count) for count in histogram],
+        collapsed=is_collapsed(histogram),
+        diverged=is_diverged(diverged_step, history["train_loss"], epochs_completed, spec.epochs, test_loss),
+        epochs_completed=epochs_completed,
+        wall_seconds=time.perf_counter() - started,
+        environment=context.describe(),
+        extras=extras,
+        diverged_step=diverged_step,
+        steps=steps,
+        compile_seconds=compile_seconds,
+    )

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import backend, recalibration, streams
+from .. import backend, streams
+from . import recalibration
 from .keras_tools import normalization_layers, per_model, variable_values
 
 BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512, 1024)
@@ -88,7 +89,7 @@ def gradient_noise(model, x: np.ndarray, y_one_hot: np.ndarray, rng: np.random.G
     """Mean squared distance between mini-batch gradients and the full-data gradient, per batch size,
     at the trained weights. Inference-mode forward pass: the same as training mode for a model without
     BN or Dropout (what claim P1 uses); with BN, an example's gradient would depend on its batch.
-    from_logits: the model ends in logits, not in the softmax (bnclaims.model.build_model)."""
+    from_logits: the model ends in logits, not in the softmax (bnclaims.engines.model.build_model)."""
     flat_gradient = _flat_gradient_function(model, from_logits)
     full = flat_gradient(x, y_one_hot)
     squared = []
@@ -117,10 +118,10 @@ def _flat_gradient_function(model, from_logits: bool):
             return jax.jit(lambda weights, state, inputs, targets: jnp.concatenate(
                 [jnp.ravel(g) for g in jax.grad(loss)(weights, state, inputs, targets)]))
 
-        flat = per_model(model, ("flat_gradient", from_logits), build)
+        gradient = per_model(model, ("flat_gradient", from_logits), build)
         trainable = variable_values(model.trainable_variables)
         non_trainable = variable_values(model.non_trainable_variables)
-        return lambda inputs, targets: np.asarray(flat(trainable, non_trainable, inputs, targets))
+        return lambda inputs, targets: np.asarray(gradient(trainable, non_trainable, inputs, targets))
 
     weights = model.trainable_variables
 

@@ -167,6 +167,9 @@ class Evidence:
     # Holm's step-down within the check's family (family_holm): each member's design-adjusted p, this
     # check's rank, level and Holm-adjusted p on each side, and the outcome before and after the step-down.
     holm: dict | None = None
+    # A tuned twin (bnclaims.tuning): each arm's chosen rate, the grid it was chosen from, whether the
+    # choice is interior, and the tuning and test seeds; None where both arms ran at set rates.
+    tuning: dict | None = None
 
     @property
     def passed(self) -> bool:
@@ -308,7 +311,7 @@ def failure_part(arm_a: Arm, arm_b: Arm, level: float) -> dict | None:
 
 
 def evaluate(check: Check, arm_a: Arm, arm_b: Arm, *, rerun: str = "", notes=(), design=None, look: int = 0,
-             earlier=(), family_alpha: float | None = None) -> Evidence:
+             earlier=(), family_alpha: float | None = None, tuning: dict | None = None) -> Evidence:
     """The check's claim and mirror tests on two arms paired by seed, and the outcome they give.
 
     Where the arms' values come from runs, each seed's pair is split: the failure part (which arm failed,
@@ -317,7 +320,8 @@ def evaluate(check: Check, arm_a: Arm, arm_b: Arm, *, rerun: str = "", notes=(),
     bnclaims.stats.SequentialDesign) and ``look`` set the level, the family's corrected level times the
     look's weight; ``earlier``: the (claim p, mirror p) of the looks before this one, for the design's
     adjusted p-values. ``family_alpha``: the level the family's correction gives this check, where Holm's
-    step-down (family_holm) raised it above Bonferroni's ``check.corrected_alpha``.
+    step-down (family_holm) raised it above Bonferroni's ``check.corrected_alpha``. ``tuning``: a tuned twin's
+    choices ({arm: bnclaims.tuning.Tuning.to_dict()}), recorded as they are.
     """
     claim = check.claim
     if claim.test == "measured":
@@ -386,7 +390,7 @@ def evaluate(check: Check, arm_a: Arm, arm_b: Arm, *, rerun: str = "", notes=(),
         blocked_seeds=blocked, sensitivity=None if design_power is None else asdict(design_power),
         about=claim.about, failure_part=failures, trained_part=trained_part, look_alpha=level,
         looks=tuple(design.looks) if design is not None else (), look=look,
-        adjusted_p=adjusted(0), adjusted_mirror_p=adjusted(1),
+        adjusted_p=adjusted(0), adjusted_mirror_p=adjusted(1), tuning=tuning,
     )
 
 

@@ -60,6 +60,32 @@ def advantage_outcome(own: list[dict]) -> str:
     return "refuted" if "refuted" in outcomes else "inconclusive"
 
 
+# The two readings of each advantage (bnclaims.tuning): its own checks as the talk ran them, most of them at
+# one learning rate for both arms, and its tuned twins, each arm at its own best rate.
+TALK_READING = "as the talk ran it"
+TUNED_READING = "each arm at its best rate"
+
+
+def tuned_records(related: list[dict]) -> list[dict]:
+    """An advantage's tuned twins among its related checks: the records that carry a tuning."""
+    return [record for record in related if record.get("tuning")]
+
+
+def readings(own: list[dict], related: list[dict]) -> tuple[str, str]:
+    """(the advantage's outcome as the talk ran it, its outcome with each arm at its best rate; NOT_RUN
+    where it has no tuned twin)."""
+    return advantage_outcome(own), advantage_outcome(tuned_records(related))
+
+
+def readings_text(own: list[dict], related: list[dict]) -> str:
+    """'SUPPORTED as the talk ran it; INCONCLUSIVE each arm at its best rate (the readings disagree)'."""
+    talk, tuned = readings(own, related)
+    if tuned == NOT_RUN:
+        return talk.upper()
+    return (f"{talk.upper()} {TALK_READING}; {tuned.upper()} {TUNED_READING}"
+            + (" (the readings disagree)" if talk != tuned else ""))
+
+
 def expected_outcome(record: dict) -> str:
     """The outcome the catalogue expects of a check."""
     # The rule (bnclaims.evidence.settle and session.evidence_record): a check that declares a finding
@@ -412,11 +438,10 @@ def not_observed_lines(records: list[dict]) -> list[str]:
 def advantage_lines(records: list[dict]) -> list[str]:
     """The answer first: each of the six advantages with its verdict and the checks that make it."""
     lines = ["the six advantages (the talk's Summary slide):"]
-    for advantage, (own, _related) in advantage_groups(records).items():
-        outcome = advantage_outcome(own)
-        lines.append(f"  {advantage} {ADVANTAGES[advantage]}: {outcome.upper()}")
+    for advantage, (own, related) in advantage_groups(records).items():
+        lines.append(f"  {advantage} {ADVANTAGES[advantage]}: {readings_text(own, related)}")
         lines += [f"      {r['check_id']}: {r['outcome']}, effect {format_effect_interval(r)} {deciding_p_text(r)}"
-                  for r in own]
+                  for r in [*own, *tuned_records(related)]]
     return lines
 
 
@@ -461,12 +486,13 @@ def _cell(text: str) -> str:
 def markdown_summary(records: list[dict], *, title: str, runs_text: str = "") -> str:
     """The verdicts as Markdown, for a CI run's summary page: the six advantages in a table, the checks
     not as the catalogue expects, and the counts per tier."""
-    lines = [f"## {title}", "", "| advantage | verdict | its checks: outcome, effect [interval], deciding p |",
-             "|---|---|---|"]
-    for advantage, (own, _related) in advantage_groups(records).items():
+    lines = [f"## {title}", "", f"| advantage | {TALK_READING} | {TUNED_READING} | its checks: outcome, effect "
+             f"[interval], deciding p |", "|---|---|---|---|"]
+    for advantage, (own, related) in advantage_groups(records).items():
         checks = "<br>".join(f"{r['check_id']}: {r['outcome']}, {format_effect_interval(r)} {deciding_p_text(r)}"
-                             for r in own) or NOT_RUN
-        lines.append(f"| {advantage} {_cell(ADVANTAGES[advantage])} | **{advantage_outcome(own)}** | {_cell(checks)} |")
+                             for r in [*own, *tuned_records(related)]) or NOT_RUN
+        talk, tuned = readings(own, related)
+        lines.append(f"| {advantage} {_cell(ADVANTAGES[advantage])} | **{talk}** | **{tuned}** | {_cell(checks)} |")
     if unexpected := unexpected_records(records):
         lines += ["", f"**Not as the catalogue expects ({len(unexpected)}):**", ""]
         lines += [f"- {r['check_id']}: expected {expected_outcome(r)}, observed {r['outcome']} "

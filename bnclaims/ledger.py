@@ -215,6 +215,21 @@ def _counts(value) -> bool:
     return isinstance(value, list) and all(map(_count, value))
 
 
+def _tuning(value) -> bool:
+    """A tuned twin's choices: per arm, a chosen rate from its grid, whether interior, and tuning seeds
+    disjoint from the test seeds (bnclaims.tuning.Tuning.to_dict)."""
+    if value is None:
+        return True
+    if not isinstance(value, dict) or not value:
+        return False
+    for arm in value.values():
+        if not (isinstance(arm, dict) and isinstance(arm.get("grid"), list) and arm.get("chosen_rate") in arm["grid"]
+                and isinstance(arm.get("interior"), bool) and _counts(arm.get("tuning_seeds"))
+                and _counts(arm.get("test_seeds")) and not set(arm["tuning_seeds"]) & set(arm["test_seeds"])):
+            return False
+    return True
+
+
 def _texts(value) -> bool:
     return isinstance(value, list) and all(map(_text, value))
 
@@ -239,7 +254,9 @@ OPTIONAL_RECORD_FIELDS = {
     "blocked_seeds": (_counts, "a list of seed numbers"), "notes": (_texts, "a list of strings"),
     "finding": _OBJECT_OR_NULL, "holm": _OBJECT_OR_NULL, "failure_part": _OBJECT_OR_NULL,
     "trained_part": _OBJECT_OR_NULL, "arm_a": _OBJECT_OR_NULL, "arm_b": _OBJECT_OR_NULL,
-    "figures": (_figures, "a list of objects with a kind")}
+    "figures": (_figures, "a list of objects with a kind"),
+    "tuning": (_tuning, "null or, per arm, a chosen rate from its grid, interior or not, and tuning seeds disjoint "
+                        "from the test seeds")}
 PAIRED_FIELDS = {"arm_a": (lambda value: isinstance(value, dict), "an object"),
                  "arm_b": (lambda value: isinstance(value, dict), "an object"),
                  "probability_of_improvement_ci": _INTERVAL, "method": _A_STRING, "test": _A_STRING}

@@ -14,6 +14,10 @@ A6 = paired_record("A6.batch32_accuracy", p_value=0.0089, mirror_p_value=0.99, a
                    holm={"bonferroni_outcome": "inconclusive", "outcome": "supported", "level": 0.025},
                    finding={"outcome": "inconclusive", "datasets": ["mnist5k"], "profiles": ["default"], "reason": "r",
                             "not_observed": "declared finding 'inconclusive' not observed here"})
+# A tuned twin of A1 (bnclaims.tuning): its record carries the tuning.
+A1_TUNED = paired_record("A1-tuned.test_accuracy", outcome="inconclusive", p_value=0.2, mirror_p_value=0.6,
+                         tuning={"BN": {"chosen_rate": 1.0, "grid": [0.3, 1.0, 3.0], "interior": True,
+                                        "tuning_seeds": [1000], "test_seeds": [0]}})
 CONTROL = paired_record("C0.placebo", tier="control", outcome="supported", p_value=0.02)
 RECORDS = [A1, A3, A6, CONTROL, paired_record("T1.identity", tier="identity", outcome="holds", p_value=None)]
 
@@ -47,8 +51,20 @@ def test_the_summary_opens_with_the_six_advantages_then_what_is_not_as_expected(
 
 def test_the_ci_summary_page_is_a_markdown_table_of_the_advantages():
     page = fmt.markdown_summary(RECORDS, title="claims", runs_text="runs: 3 trained, 0 from the cache")
-    assert page.startswith("## claims\n\n| advantage | verdict |")
-    assert "| A3 allows us to be more careless about weight initialization | **refuted** | A3.bn_worst_init: refuted" \
-        in page
+    assert page.startswith("## claims\n\n| advantage | as the talk ran it | each arm at its best rate |")
+    assert "| A3 allows us to be more careless about weight initialization | **refuted** | **not run** | " \
+           "A3.bn_worst_init: refuted" in page
     assert "- A6.batch32_accuracy: expected inconclusive, observed supported" in page
     assert page.rstrip().endswith("- runs: 3 trained, 0 from the cache")
+
+
+def test_an_advantage_with_a_tuned_twin_shows_both_readings_and_says_when_they_disagree():
+    records = [*RECORDS, A1_TUNED]
+    lines = fmt.summary_lines(records, every_check=False)
+    assert lines[1] == ("  A1 allows larger learning rates: SUPPORTED as the talk ran it; INCONCLUSIVE each arm at its "
+                        "best rate (the readings disagree)")
+    assert lines[3].startswith("      A1-tuned.test_accuracy: inconclusive")
+    assert "| A1 allows larger learning rates | **supported** | **inconclusive** |" in \
+        fmt.markdown_summary(records, title="claims")
+    agreeing = dict(A1_TUNED, outcome="supported")
+    assert fmt.readings_text([A1], [agreeing]) == ("SUPPORTED as the talk ran it; SUPPORTED each arm at its best rate")

@@ -35,8 +35,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from .. import formatting as fmt
-from ..formatting import (ADVANTAGES, advantage_groups, advantage_outcome, base_claim, deciding_test,
-                          expected_outcome, unexpected_records)
+from ..formatting import (ADVANTAGES, TALK_READING, TUNED_READING, advantage_groups, advantage_outcome, base_claim,
+                          deciding_test, expected_outcome, readings, tuned_records, unexpected_records)
 from . import plots
 from .figure_cache import FigureCache
 
@@ -182,7 +182,7 @@ def machine_dependent(own: list[dict]) -> list[str]:
 def check_group(claim_id: str, words: str, rows: list[dict], ledger: dict, *, outcome: str | None = None,
                 flagged: Sequence[str] = (), empty: str = "") -> dict:
     return {"claim_id": claim_id, "words": words, "outcome": outcome, "flagged": list(flagged),
-            "rows": [check_row(r, ledger) for r in rows], "empty": empty, "attributes": {}}
+            "rows": [check_row(r, ledger) for r in rows], "empty": empty, "attributes": {}, "readings": None}
 
 
 def check_table(groups: list[dict], records: list[dict], ledger: dict, *, table_id: str = "",
@@ -193,27 +193,38 @@ def check_table(groups: list[dict], records: list[dict], ledger: dict, *, table_
 
 
 HEADLINE_CAPTION = ("An advantage (the talk's words) is supported when all of its own checks are, refuted when any "
-                    "of them is refuted, inconclusive otherwise; its related checks (next table) inform it without "
+                    "of them is refuted, inconclusive otherwise; where it has tuned twins (each arm trained at its own "
+                    "best learning rate, chosen on seeds it is not tested on), their verdict, by the same rule, stands "
+                    "beside it. Its related checks (next table) inform it without "
                     "deciding it. p: the test that decided the outcome (the mirror test's for refuted) and the "
                     "level it was held to; the interval is at that level.")
 
 
 def headline_table(ledger: dict) -> dict:
-    """One table body per advantage: a row with its outcome, then one line per own check."""
-    groups = []
-    for advantage, (own, _) in advantage_groups(ledger["records"]).items():
-        group = check_group(advantage, ADVANTAGES[advantage], own, ledger, outcome=advantage_outcome(own),
-                            flagged=machine_dependent(own), empty=f"no check of {advantage} ran in this session")
-        group["attributes"] = {"data-advantage": advantage, "data-outcome": group["outcome"]}
+    """One table body per advantage: a row with its outcome as the talk ran it (and, where it has tuned
+    twins, with each arm at its best rate), then one line per own check and per tuned twin."""
+    groups, shown = [], []
+    for advantage, (own, related) in advantage_groups(ledger["records"]).items():
+        tuned = tuned_records(related)
+        talk_outcome, tuned_outcome = readings(own, related)
+        group = check_group(advantage, ADVANTAGES[advantage], [*own, *tuned], ledger, outcome=talk_outcome,
+                            flagged=machine_dependent([*own, *tuned]),
+                            empty=f"no check of {advantage} ran in this session")
+        if tuned:
+            group["readings"] = {"talk": TALK_READING, "tuned": TUNED_READING, "tuned_outcome": tuned_outcome,
+                                 "disagree": talk_outcome != tuned_outcome}
+        group["attributes"] = {"data-advantage": advantage, "data-outcome": group["outcome"],
+                               **({"data-tuned-outcome": tuned_outcome} if tuned else {})}
         groups.append(group)
-    own_records = [r for own, _ in advantage_groups(ledger["records"]).values() for r in own]
-    return check_table(groups, own_records, ledger, table_id="headline-table", caption=HEADLINE_CAPTION)
+        shown += [*own, *tuned]
+    return check_table(groups, shown, ledger, table_id="headline-table", caption=HEADLINE_CAPTION)
 
 
 def related_table(ledger: dict) -> dict | None:
     """The checks that inform an advantage without deciding it (A1-talk, A6-loss, ...), by advantage."""
     groups, chosen = [], []
-    for advantage, (_, related) in advantage_groups(ledger["records"]).items():
+    for advantage, (_, all_related) in advantage_groups(ledger["records"]).items():
+        related = [r for r in all_related if r not in tuned_records(all_related)]   # the headline shows those
         if related:
             group = check_group(advantage, ADVANTAGES[advantage], related, ledger)
             group["attributes"] = {"data-related-to": advantage}

@@ -1,11 +1,13 @@
 """The catalogue of checks: what each claim module declares at its top, before anything is run.
 
-A claim module declares ``CHECKS = declare({check id: Claim, ...})`` and, for checks whose
-evidence does not support them on some dataset, ``FINDINGS = {check id: Finding(...)}``.
+A claim module declares its checks grouped by the test function that runs them,
+``CHECKS = declare({"test_name": {check id: Claim, ...}, ...})``, and, for checks whose evidence does not
+support them on some dataset, ``FINDINGS = {check id: Finding(...)}``.
 
 * A check id is ``<claim id>.<name>``, e.g. ``A5.sigmoid`` or ``TABLE-2.big_learning_rate``; it is
   the pytest id of the test that runs it, so ``pytest claims/ --collect-only -q`` lists every check
-  and ``-k A5.sigmoid`` selects one.
+  and ``-k A5.sigmoid`` selects one. It is typed once, here: the plugin parametrizes each test's
+  ``check`` argument with the ids of its group (bnclaims.pytest_plugin.pytest_generate_tests).
 * A Claim fixes what counts as support: the hypothesis (superiority by at least a threshold,
   non-inferiority or equivalence within a margin, or a criterion the module measures itself), the
   threshold with its reason, the tier, alpha and its family.
@@ -132,11 +134,13 @@ class Claim:
 
 @dataclass(frozen=True)
 class Check:
-    """A claim as one entry of a module's catalogue: its id and the size of its family."""
+    """A claim as one entry of a module's catalogue: its id, the size of its family and the name of the
+    test function that runs it (its group in ``declare``; ``claim.test`` is the hypothesis test)."""
 
     id: str
     claim: Claim
     family_size: int
+    test_function: str
 
     @property
     def claim_id(self) -> str:
@@ -172,10 +176,26 @@ class Check:
                 f"step-down)")
 
 
-def declare(claims: Mapping[str, Claim]) -> dict[str, Check]:
-    """A module's catalogue: {check id: Check}, with family sizes counted from the entries."""
+def declare(groups: Mapping[str, Mapping[str, Claim]]) -> dict[str, Check]:
+    """A module's catalogue from its checks grouped by the test function that runs them,
+    ``{"test_name": {check id: Claim, ...}, ...}``: {check id: Check} in declaration order, with family
+    sizes counted from the entries."""
+    if not isinstance(groups, Mapping):
+        raise CatalogueError(f"declare takes {{test function name: {{check id: Claim}}}}, got {type(groups).__name__}")
+    claims: dict[str, Claim] = {}
+    test_of: dict[str, str] = {}
+    for test, group in groups.items():
+        if not (isinstance(test, str) and test.isidentifier() and test.startswith("test_")):
+            raise CatalogueError(f"declare groups checks by the test function that runs them: {test!r} is not a "
+                                 "test function's name (test_...); write {'test_name': {check id: Claim}}")
+        if not isinstance(group, Mapping) or not group:
+            raise CatalogueError(f"group {test!r} declares no checks: give it {{check id: Claim}} or remove it")
+        for check_id, claim in group.items():
+            if check_id in claims:
+                raise CatalogueError(f"check id {check_id!r} is declared twice, under {test_of[check_id]!r} and {test!r}")
+            claims[check_id], test_of[check_id] = claim, test
     for check_id, claim in claims.items():
-        if not CHECK_ID_PATTERN.match(check_id):
+        if not isinstance(check_id, str) or not CHECK_ID_PATTERN.match(check_id):
             raise CatalogueError(f"check id {check_id!r} is not '<claim id>.<name>' (e.g. 'A5.sigmoid')")
         if not isinstance(claim, Claim):
             raise CatalogueError(f"check {check_id}: expected a Claim, got {type(claim).__name__}")
@@ -190,7 +210,8 @@ def declare(claims: Mapping[str, Claim]) -> dict[str, Check]:
                                  or len({claim.alpha for claim in members}) > 1):
             raise CatalogueError(f"family '{family}' mixes checks that cannot be corrected together: a statistical "
                                  "family holds paired comparisons of one tier, at one alpha")
-    return {check_id: Check(check_id, claim, sizes[claim.family or check_id]) for check_id, claim in claims.items()}
+    return {check_id: Check(check_id, claim, sizes[claim.family or check_id], test_of[check_id])
+            for check_id, claim in claims.items()}
 
 
 # What a near-level finding's reason ends with (Finding.explain).

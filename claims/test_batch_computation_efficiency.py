@@ -36,7 +36,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pytest
 
 from bnclaims import backend, figures, steps
 from bnclaims.catalogue import Claim, declare
@@ -48,7 +47,7 @@ MEDIAN_COVERAGE = 1 - 2 * 0.5 ** REPEATS    # P(min < median < max) for 7 indepe
 BIG_BATCH, SMALL_BATCH = 128, 1
 SMALL_STEPS, BIG_STEPS = 256, 16   # per repeat: 256 examples one by one, 2,048 in batches of 128
 
-CHECKS = declare({
+CHECKS = declare({"test_batch_is_more_efficient_than_single_examples": {
     "P2.batch128_vs_batch1": Claim(
         statement="Computation over a batch can be much more efficient than m computations for individual "
                   "examples, due to the parallelism afforded by the modern computing platforms.",
@@ -62,7 +61,7 @@ CHECKS = declare({
                   f"{BIG_BATCH}) >= {RATIO_THRESHOLD:g}: the smallest of the {REPEATS} ratios (the lower end of "
                   f"the {MEDIAN_COVERAGE:.1%} distribution-free interval of the median) >= {RATIO_THRESHOLD:g}",
         mirror_criterion=f"the largest of the {REPEATS} ratios (the interval's upper end) < {RATIO_THRESHOLD:g}"),
-})
+}})
 
 
 def time_steps(step, x, y, count: int) -> float:
@@ -74,7 +73,6 @@ def time_steps(step, x, y, count: int) -> float:
     return time.perf_counter() - started
 
 
-@pytest.mark.parametrize("check", ["P2.batch128_vs_batch1"])
 def test_batch_is_more_efficient_than_single_examples(check, lab, verify, figure):
     backend.load(lab.settings.threads)
     spec = lab.base_spec()

@@ -57,7 +57,8 @@ import pytest
 
 from bnclaims import figures
 from bnclaims.catalogue import Claim, declare
-from bnclaims.evidence import arm_from_runs, every_seed_within
+from bnclaims.designs import NOISE_FLOOR, noise_arms
+from bnclaims.evidence import every_seed_within
 from bnclaims.scaling_laws import ONE_OVER_BATCH, slopes_across_seeds
 
 STATISTICS = {"var_of_mean": "variance of the batch mean", "var_of_var": "variance of the batch variance"}
@@ -70,7 +71,6 @@ CASES = {
 }
 CONFIDENCE = 1 - 0.05 / len(CASES)
 SMALL_BATCH, LARGE_BATCH = 8, 128
-NOISE_FLOOR = 1e-7
 NOISE_LAW = math.log2(math.sqrt(LARGE_BATCH / SMALL_BATCH))   # 2: the noise ratio 4 in log2
 RECORDED = ("bn_input_noise", "fixed_example_noise")
 
@@ -88,37 +88,22 @@ def _identity(statistic: str) -> Claim:
 
 
 CHECKS = declare({
-    "R1.fixed_example_noise": Claim(
-        statement="small batches add noise to training: a fixed example's BN output (training mode) varies "
-                  "across the mini-batches it is placed in about 4 times as much at batch 8 as at 128, as "
-                  "sampling predicts (1/sqrt(batch))",
-        source="talk, 'Regularization Effect' slides",
-        metric=f"log2 of the noise (std across mini-batches of a fixed example's BN output), batch "
-               f"{SMALL_BATCH} - batch {LARGE_BATCH}",
-        test="measured", tier="identity", threshold=NOISE_LAW,
-        threshold_reason="the 1/sqrt(batch) law: sqrt(128 / 8) = 4, 2 in log2, within a factor of 2 either way",
-        criterion=f"on every seed, log2(noise at batch {SMALL_BATCH}) - log2(noise at batch {LARGE_BATCH}) in "
-                  f"[{NOISE_LAW - 1:g}, {NOISE_LAW + 1:g}]"),
-    **{check_id: _identity(statistic) for check_id, (_, statistic) in CASES.items()},
+    "test_small_batches_add_noise_to_a_fixed_example": {
+        "R1.fixed_example_noise": Claim(
+            statement="small batches add noise to training: a fixed example's BN output (training mode) varies "
+                      "across the mini-batches it is placed in about 4 times as much at batch 8 as at 128, as "
+                      "sampling predicts (1/sqrt(batch))",
+            source="talk, 'Regularization Effect' slides",
+            metric=f"log2 of the noise (std across mini-batches of a fixed example's BN output), batch "
+                   f"{SMALL_BATCH} - batch {LARGE_BATCH}",
+            test="measured", tier="identity", threshold=NOISE_LAW,
+            threshold_reason="the 1/sqrt(batch) law: sqrt(128 / 8) = 4, 2 in log2, within a factor of 2 either way",
+            criterion=f"on every seed, log2(noise at batch {SMALL_BATCH}) - log2(noise at batch {LARGE_BATCH}) in "
+                      f"[{NOISE_LAW - 1:g}, {NOISE_LAW + 1:g}]"),
+    },
+    "test_batch_statistics_noise_falls_like_one_over_batch": {
+        check_id: _identity(statistic) for check_id, (_, statistic) in CASES.items()},
 })
-
-
-def log2_noise(run, size: int) -> float:
-    """log2 of the run's fixed-example noise at a batch size (mean over BN layers); NaN where the probe
-    is not finite (a diverged run); noise under NOISE_FLOOR counts as the floor."""
-    record = run.extras["fixed_example_noise"]
-    value = record["mean"][record["batch_sizes"].index(size)]
-    return math.nan if value is None else math.log2(max(value, NOISE_FLOOR))
-
-
-def noise_arms(runs) -> tuple:
-    """(batch 8 arm, batch 128 arm, note): log2 noise per seed, paired by seed, over the runs whose probe
-    is finite; the note names the runs left out."""
-    kept = [run for run in runs if all(math.isfinite(log2_noise(run, s)) for s in (SMALL_BATCH, LARGE_BATCH))]
-    left_out = sorted({run.spec.seed for run in runs} - {run.spec.seed for run in kept})
-    note = f"seeds {left_out} left out: their fixed-example noise is not finite (diverged)" if left_out else ""
-    return (arm_from_runs(f"batch {SMALL_BATCH}", kept, lambda run: log2_noise(run, SMALL_BATCH)),
-            arm_from_runs(f"batch {LARGE_BATCH}", kept, lambda run: log2_noise(run, LARGE_BATCH)), note)
 
 
 def noise_observation(small, large) -> dict:
@@ -138,7 +123,6 @@ def noise_runs(lab):
     return lab.per_look(lambda: _noise_runs(lab))
 
 
-@pytest.mark.parametrize("check", ["R1.fixed_example_noise"])
 def test_small_batches_add_noise_to_a_fixed_example(check, noise_runs, verify, figure):
     noise_runs = noise_runs()
     finite = [run for run in noise_runs if None not in run.extras["fixed_example_noise"]["mean"]]
@@ -150,7 +134,7 @@ def test_small_batches_add_noise_to_a_fixed_example(check, noise_runs, verify, f
         figure(figures.loglog("Noise in a fixed example's BN output (training mode) against batch size",
                               "batch size", "std across mini-batches (mean over units, examples, layers)",
                               slopes.series(), claim_id="R1"))
-    small, large, left_out = noise_arms(noise_runs)
+    small, large, left_out = noise_arms(noise_runs, SMALL_BATCH, LARGE_BATCH)
     ratios = {name: np.mean([run.extras["fixed_example_noise"]["layers"][name][0]
                              / run.extras["fixed_example_noise"]["layers"][name][-1] for run in finite])
               for name in (finite[0].extras["fixed_example_noise"]["layers"] if finite else ())}
@@ -162,7 +146,6 @@ def test_small_batches_add_noise_to_a_fixed_example(check, noise_runs, verify, f
     verify.measured(check, **noise_observation(small, large), notes=[*notes, *([left_out] if left_out else [])])
 
 
-@pytest.mark.parametrize("check", list(CASES))
 def test_batch_statistics_noise_falls_like_one_over_batch(check, noise_runs, verify, figure):
     noise_runs = noise_runs()
     layer, statistic = CASES[check]

@@ -67,23 +67,22 @@ def _claim(statement: str, source: str, metric: str, criterion: str = CRITERION)
 
 
 CHECKS = declare({
-    "T1.training_formula": _claim(STATEMENT, SOURCE,
-                               "max |keras-numpy| training"),
-    "T1.trainable_flags": Claim(
+    "test_training_formula": {"T1.training_formula": _claim(STATEMENT, SOURCE, "max |keras-numpy| training")},
+    "test_trainable_flags": {"T1.trainable_flags": Claim(
         statement=STATEMENT, source=SOURCE, metric="wrong trainable flags",
         test="measured", tier="implementation", threshold=0.0,
         threshold_reason="an exact property: any mismatch contradicts the talk's 'gamma and beta trainable'",
         family=FAMILY,
-        criterion="gamma, beta trainable and moving_mean, moving_variance not trainable (0 mismatches)"),
-    "T1.inference_moving_stats": _claim(KERAS_STATEMENT, KERAS_SOURCE,
-                                     "max |keras-numpy| inference",
-                                     CRITERION + "; moving statistics unchanged by the inference call"),
-    "T1.moving_update": _claim(KERAS_STATEMENT, KERAS_SOURCE,
-        "max |keras-numpy| moving stats",
+        criterion="gamma, beta trainable and moving_mean, moving_variance not trainable (0 mismatches)")},
+    "test_inference_uses_moving_statistics": {"T1.inference_moving_stats": _claim(
+        KERAS_STATEMENT, KERAS_SOURCE, "max |keras-numpy| inference",
+        CRITERION + "; moving statistics unchanged by the inference call")},
+    "test_moving_update_uses_biased_variance": {"T1.moving_update": _claim(
+        KERAS_STATEMENT, KERAS_SOURCE, "max |keras-numpy| moving stats",
         CRITERION + " against momentum * moving + (1 - momentum) * batch stat with the BIASED batch "
-                    "variance, and > that tolerance against the unbiased (m/(m-1)) variance"),
-    "T1.momentum_zero_step": _claim(KERAS_STATEMENT, KERAS_SOURCE + "; keras batch_normalization_test",
-        "max |moving-batch stat|"),
+                    "variance, and > that tolerance against the unbiased (m/(m-1)) variance")},
+    "test_momentum_zero_moving_stats_equal_batch_stats": {"T1.momentum_zero_step": _claim(
+        KERAS_STATEMENT, KERAS_SOURCE + "; keras batch_normalization_test", "max |moving-batch stat|")},
 })
 
 BATCH, FEATURES = 64, 16
@@ -148,7 +147,6 @@ def report(verify, figure, check, *, error, tol, n, observed, rows, details=None
                     details={"tolerance": tol, **(details or {})})
 
 
-@pytest.mark.parametrize("check", ["T1.training_formula"])
 def test_training_formula(check, keras, batch, verify, figure):
     data = batch
     layer = make_layer(keras, data)
@@ -170,7 +168,6 @@ def test_training_formula(check, keras, batch, verify, figure):
            passed=error <= tol < min(unbiased_error, no_eps_error))
 
 
-@pytest.mark.parametrize("check", ["T1.trainable_flags"])
 def test_trainable_flags(check, keras, batch, verify, figure):
     layer = make_layer(keras, batch)
     expected = {"gamma": True, "beta": True, "moving_mean": False, "moving_variance": False}
@@ -188,7 +185,6 @@ def test_trainable_flags(check, keras, batch, verify, figure):
                     details={"observed": observed})
 
 
-@pytest.mark.parametrize("check", ["T1.inference_moving_stats"])
 def test_inference_uses_moving_statistics(check, keras, batch, verify, figure):
     data = batch
     layer = make_layer(keras, data)
@@ -212,7 +208,6 @@ def test_inference_uses_moving_statistics(check, keras, batch, verify, figure):
            passed=error <= tol and drift == 0.0 and batch_stats_error > tol)
 
 
-@pytest.mark.parametrize("check", ["T1.moving_update"])
 def test_moving_update_uses_biased_variance(check, keras, batch, verify, figure):
     data = batch
     layer = make_layer(keras, data)
@@ -241,7 +236,6 @@ def test_moving_update_uses_biased_variance(check, keras, batch, verify, figure)
            passed=error <= tol < unbiased_error)
 
 
-@pytest.mark.parametrize("check", ["T1.momentum_zero_step"])
 def test_momentum_zero_moving_stats_equal_batch_stats(check, keras, batch, verify, figure):
     data = batch
     rng = np.random.default_rng(DATA_SEED + 1)

@@ -29,13 +29,11 @@ credible point would be reason enough to switch; half a point is the seed-to-see
 
 from __future__ import annotations
 
-import pytest
-
 from bnclaims import figures, metrics
 from bnclaims.catalogue import Claim, declare
 from bnclaims.evidence import arm_from_runs
 
-CHECKS = declare({
+CHECKS = declare({"test_talk_placement_is_non_inferior_to_bn_after_the_activation": {
     "T2-placement.before_vs_after": Claim(
         statement="BN placed as the talk places it, between the linear combination and the activation "
                   "(Dense(use_bias=False) -> BN -> Activation), costs no test accuracy against BN after the "
@@ -45,10 +43,9 @@ CHECKS = declare({
         metric="test accuracy", test="non_inferiority", threshold=0.01,
         threshold_reason="one point of test accuracy: the placements cost the same, so a credible point is reason "
                          "to switch; twice the half-point seed noise of MNIST MLPs, ten of 1,000 test images"),
-})
+}})
 
 
-@pytest.mark.parametrize("check", ["T2-placement.before_vs_after"])
 def test_talk_placement_is_non_inferior_to_bn_after_the_activation(check, lab, verify, figure):
     context = "T2 placement"
     before = lab.across_seeds(lab.base_spec(batch_norm="before"), context=context)

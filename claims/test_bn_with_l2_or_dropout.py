@@ -12,7 +12,7 @@ something, to the talk's BN model does not make it meaningfully worse.
 The dose. A dose that changes nothing cannot show harm (L2 = 1e-4 moved BN's test accuracy by a
 paired -0.0006, the arms correlated 0.99). The dose tested is the one a practitioner would carry over
 when adding BN to a model that already used the regularizer: the one that helps the talk's model
-WITHOUT BN most on validation. It is chosen by code (bnclaims.metrics.one_standard_error_dose), before
+WITHOUT BN most on validation. It is chosen by code (bnclaims.designs.chosen_dose), before
 any BN run is read, from a pre-declared sweep of the plain model at the talk's base setting, by the
 one-standard-error rule (Breiman et al. 1984; Hastie, Tibshirani & Friedman, ESL Sec. 7.10): the
 strongest dose whose mean final validation accuracy (inference mode) over the session's seeds is within
@@ -58,10 +58,10 @@ generalization. It is also about twice the binomial standard error of a test acc
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from bnclaims import figures, metrics
 from bnclaims.catalogue import Claim, Finding, declare
+from bnclaims.designs import chosen_dose
 from bnclaims.evidence import arm_from_runs
 
 STATEMENT = "It is ok to use Batch Normalization with L2 Regularization or Dropout."
@@ -82,7 +82,8 @@ STRONG = Claim(statement=STATEMENT + " Even at the strongest dose of the sweep (
                source=f"{SOURCE}; Li et al. (2019); van Laarhoven (2017)", metric="test accuracy",
                test="non_inferiority", threshold=0.02, threshold_reason=MARGIN_REASON,
                family="R2 BN with L2 or Dropout")
-CHECKS = declare({**{check_id: NON_INFERIOR for check_id in ADDITIONS}, **{check_id: STRONG for check_id in STRONGEST}})
+CHECKS = declare({"test_bn_with_regularizer_is_non_inferior": {check_id: NON_INFERIOR for check_id in ADDITIONS},
+                  "test_bn_with_the_strongest_regularizer_is_non_inferior": {check_id: STRONG for check_id in STRONGEST}})
 
 DROPOUT_HALF = ("Dropout 0.5 with BN scores {effect} against BN alone ({ci}, {ci_method}; means {a_mean} vs {b_mean}; per "
                 "seed {a_values} vs {b_values})")
@@ -110,20 +111,9 @@ FINDINGS = {
 }
 
 
-def chosen_dose(lab, field: str, doses) -> tuple[float, dict, float]:
-    """(the dose that helps the plain model most on validation, {dose: per-seed validation accuracies},
-    the plain model's per-seed validation accuracies without the regularizer)."""
-    by_dose = lab.sweep({dose: lab.base_spec(batch_norm="none", **{field: dose}) for dose in doses},
-                        context=f"R2 plain {field} on validation")
-    validation = {dose: [metrics.final_val_accuracy(run) for run in runs] for dose, runs in by_dose.items()}
-    without = lab.across_seeds(lab.base_spec(batch_norm="none"), context=f"R2 plain {field} on validation")
-    return metrics.one_standard_error_dose(validation), validation, [metrics.final_val_accuracy(run) for run in without]
-
-
-@pytest.mark.parametrize("check", ["R2.l2", "R2.dropout"])
 def test_bn_with_regularizer_is_non_inferior(check, lab, verify, figure):
     label, field, doses = ADDITIONS[check]
-    dose, validation, plain_validation = chosen_dose(lab, field, doses)
+    dose, validation, plain_validation = chosen_dose(lab, field, doses, context=f"R2 plain {field} on validation")
     label = f"{label} ({field} {dose:g})"
     context = f"R2[{check}]"
     with_bn = lab.across_seeds(lab.base_spec(), context=context)
@@ -154,7 +144,6 @@ def bn_dose_sweep(lab, field: str, doses) -> dict:
     return lab.sweep({dose: lab.base_spec(**{field: dose}) for dose in doses}, context=f"R2 BN {field} sweep")
 
 
-@pytest.mark.parametrize("check", list(STRONGEST))
 def test_bn_with_the_strongest_regularizer_is_non_inferior(check, lab, verify, figure):
     label, field, doses = ADDITIONS[STRONGEST[check]]
     strongest = max(doses)

@@ -15,13 +15,11 @@ Tier: identity (the variance of a mean of independent draws), checked numericall
 
 from __future__ import annotations
 
-import pytest
-
 from bnclaims import figures
 from bnclaims.catalogue import Claim, declare
 from bnclaims.scaling_laws import ONE_OVER_BATCH, slopes_across_seeds
 
-CHECKS = declare({
+CHECKS = declare({"test_gradient_noise_falls_like_one_over_batch": {
     "P1.gradient_error": Claim(
         statement="the mini-batch gradient estimates the full gradient, and its quality improves "
                   "as the batch size increases (its squared error falls like 1/batch)",
@@ -30,10 +28,9 @@ CHECKS = declare({
         threshold_reason="the exponent of 1/batch, within 0.1: error across 8..1024 right within 1.6x",
         criterion=f"mean per-seed log-log slope: 95% t interval within [{ONE_OVER_BATCH[0]}, {ONE_OVER_BATCH[1]}] "
                   "and excluding 0"),
-})
+}})
 
 
-@pytest.mark.parametrize("check", ["P1.gradient_error"])
 def test_gradient_noise_falls_like_one_over_batch(check, lab, verify, figure):
     runs = lab.across_seeds(lab.base_spec(batch_norm="none", record=("gradient_noise",)), context="P1")
     slopes = slopes_across_seeds(

@@ -72,6 +72,7 @@ import pytest
 
 from bnclaims import figures, metrics
 from bnclaims.catalogue import Claim, Finding, declare
+from bnclaims.designs import finite_pairs, ics, log2_ics, relative_drift
 from bnclaims.evidence import arm_from_runs, every_seed_within
 
 PAPER_NETWORK = dict(hidden=(100, 100, 100), activation="sigmoid", learning_rate=1.0,
@@ -90,35 +91,44 @@ ICS_CASES = {"P3-ics.at_start": "initial", "P3-ics.at_end": "trained"}
 DRIFT_GAP = 0.25
 
 CHECKS = declare({
-    "P3.percentile_drift": Claim(
-        statement="the paper's Figure 1: in training mode the distribution of a BN network's sigmoid inputs "
-                  "stays in place while a plain network's moves (a consequence of BN's construction: each batch "
-                  "is standardized, so a unit's percentiles move only with gamma, beta and the distribution's "
-                  "shape)", source=SOURCE_PAPER,
-        metric="relative drift of the 15/50/85th percentiles (median over units), plain - BN", test="measured",
-        tier="identity", threshold=DRIFT_GAP,
-        threshold_reason="a quarter of the distribution's 15-85 width: clearly visible on Figure 1",
-        criterion=f"on every seed, plain's relative drift exceeds BN's by more than {DRIFT_GAP}"),
-    "P3-noisy.noisy_vs_bn": Claim(
-        statement="BN followed by i.i.d. noise per activation and example, its distribution redrawn every step "
-                  "(more covariate shift), trains about as well as BN", source=SOURCE_COUNTER, metric="test accuracy", test="non_inferiority",
-        threshold=0.03, threshold_reason="three points, as for A5", family=NOISY_FAMILY),
-    "P3-noisy.noisy_vs_plain": Claim(
-        statement="BN followed by i.i.d. noise per activation and example, redrawn every step, still beats no BN",
-        source=SOURCE_COUNTER, metric="test accuracy", test="superiority", threshold=0.01,
-        threshold_reason="one point: a real advantage, above paired seed noise", family=NOISY_FAMILY),
-    "P3-ics.at_start": Claim(
-        statement="BN reduces internal covariate shift (at the start of training): a layer's gradient changes "
-                  "less when the layers before it are updated", source=ICS_SOURCE,
-        metric="log2 of ||G - G'|| / ||G||, mean over layers 2-4 (plain - BN)", test="superiority",
-        threshold=ICS_THRESHOLD, family=ICS_FAMILY,
-        threshold_reason="BN's ICS at most two-thirds of plain's: a reduction large enough to be BN's mechanism"),
-    "P3-ics.at_end": Claim(
-        statement="BN reduces internal covariate shift (at the end of training): a layer's gradient changes "
-                  "less when the layers before it are updated", source=ICS_SOURCE,
-        metric="log2 of ||G - G'|| / ||G||, mean over layers 2-4 (plain - BN)", test="superiority",
-        threshold=ICS_THRESHOLD, family=ICS_FAMILY,
-        threshold_reason="BN's ICS at most two-thirds of plain's: a reduction large enough to be BN's mechanism"),
+    "test_bn_holds_layer_inputs_steadier": {
+        "P3.percentile_drift": Claim(
+            statement="the paper's Figure 1: in training mode the distribution of a BN network's sigmoid inputs "
+                      "stays in place while a plain network's moves (a consequence of BN's construction: each "
+                      "batch is standardized, so a unit's percentiles move only with gamma, beta and the "
+                      "distribution's shape)", source=SOURCE_PAPER,
+            metric="relative drift of the 15/50/85th percentiles (median over units), plain - BN", test="measured",
+            tier="identity", threshold=DRIFT_GAP,
+            threshold_reason="a quarter of the distribution's 15-85 width: clearly visible on Figure 1",
+            criterion=f"on every seed, plain's relative drift exceeds BN's by more than {DRIFT_GAP}"),
+    },
+    "test_noisy_bn_still_works": {
+        "P3-noisy.noisy_vs_bn": Claim(
+            statement="BN followed by i.i.d. noise per activation and example, its distribution redrawn every "
+                      "step (more covariate shift), trains about as well as BN", source=SOURCE_COUNTER,
+            metric="test accuracy", test="non_inferiority", threshold=0.03,
+            threshold_reason="three points, as for A5", family=NOISY_FAMILY),
+        "P3-noisy.noisy_vs_plain": Claim(
+            statement="BN followed by i.i.d. noise per activation and example, redrawn every step, still beats "
+                      "no BN", source=SOURCE_COUNTER, metric="test accuracy", test="superiority", threshold=0.01,
+            threshold_reason="one point: a real advantage, above paired seed noise", family=NOISY_FAMILY),
+    },
+    "test_bn_reduces_gradient_ics": {
+        "P3-ics.at_start": Claim(
+            statement="BN reduces internal covariate shift (at the start of training): a layer's gradient "
+                      "changes less when the layers before it are updated", source=ICS_SOURCE,
+            metric="log2 of ||G - G'|| / ||G||, mean over layers 2-4 (plain - BN)", test="superiority",
+            threshold=ICS_THRESHOLD, family=ICS_FAMILY,
+            threshold_reason="BN's ICS at most two-thirds of plain's: a reduction large enough to be BN's "
+                             "mechanism"),
+        "P3-ics.at_end": Claim(
+            statement="BN reduces internal covariate shift (at the end of training): a layer's gradient changes "
+                      "less when the layers before it are updated", source=ICS_SOURCE,
+            metric="log2 of ||G - G'|| / ||G||, mean over layers 2-4 (plain - BN)", test="superiority",
+            threshold=ICS_THRESHOLD, family=ICS_FAMILY,
+            threshold_reason="BN's ICS at most two-thirds of plain's: a reduction large enough to be BN's "
+                             "mechanism"),
+    },
 })
 
 FINDINGS = {
@@ -167,14 +177,6 @@ FINDINGS = {
 }
 
 
-def relative_drift(run) -> float:
-    """Median over units of mean |end - start| of the three percentiles / mean 15-85 width."""
-    snapshots = np.array(run.extras["preactivation_percentiles"]["snapshots"])   # time x 3 x units
-    change = np.abs(snapshots[-1] - snapshots[0]).mean(axis=0)
-    width = (snapshots[:, -1, :] - snapshots[:, 0, :]).mean(axis=0)
-    return float(np.median(change / np.maximum(width, 1e-12)))
-
-
 def percentile_curves(runs, unit: int = 0) -> dict:
     series = np.array([run.extras["preactivation_percentiles"]["snapshots"] for run in runs])  # seeds x time x 3 x units
     names = run_percentile_names(runs[0])
@@ -185,7 +187,6 @@ def run_percentile_names(run) -> list[str]:
     return [f"p{p}" for p in run.extras["preactivation_percentiles"]["percentiles"]]
 
 
-@pytest.mark.parametrize("check", ["P3.percentile_drift"])
 def test_bn_holds_layer_inputs_steadier(check, lab, verify, figure):
     runs = {arm: lab.across_seeds(lab.base_spec(batch_norm=bn, **PAPER_NETWORK), context="P3 sigmoid")
             for arm, bn in (("BN", "before"), ("plain", "none"))}
@@ -223,7 +224,6 @@ def drift_note(noisy_arms) -> str:
     return f"measured drift (relu, base setting): noisy BN {noisy:.3f} against BN {bn:.3f}"
 
 
-@pytest.mark.parametrize("check", ["P3-noisy.noisy_vs_bn", "P3-noisy.noisy_vs_plain"])
 def test_noisy_bn_still_works(check, noisy_arms, verify, figure):
     noisy_arms = noisy_arms()
     figure(figures.learning_curves("Noisy BN (Santurkar et al.) against BN and no BN", noisy_arms,
@@ -233,28 +233,6 @@ def test_noisy_bn_still_works(check, noisy_arms, verify, figure):
            arm_from_runs(other, noisy_arms[other], metrics.test_accuracy), notes=[drift_note(noisy_arms)])
 
 
-def ics(run, when: str, measure: str = "relative") -> float:
-    """Santurkar et al.'s ICS of a run at its start ("initial") or end ("trained"): the mean over layers
-    of a measure (relative, l2 or cosine); NaN where a layer's value is not finite (a diverged run)."""
-    values = [layer[measure] for layer in run.extras["gradient_ics"][when]["layers"].values()]
-    return math.nan if None in values else float(np.mean(values))
-
-
-def log2_ics(run, when: str) -> float:
-    value = ics(run, when)
-    return math.log2(value) if value > 0 else math.nan   # NaN > 0 is False: NaN stays NaN
-
-
-def finite_pairs(arms: dict, metric) -> tuple[dict, list[int]]:
-    """The arms' runs at the seeds where every arm's metric is finite, and the seeds left out."""
-    seeds = [run.spec.seed for run in next(iter(arms.values()))]
-    kept = [seed for seed in seeds
-            if all(math.isfinite(metric(run)) for runs in arms.values() for run in runs if run.spec.seed == seed)]
-    return ({name: [run for run in runs if run.spec.seed in kept] for name, runs in arms.items()},
-            [seed for seed in seeds if seed not in kept])
-
-
-@pytest.mark.parametrize("check", ["P3-ics.at_start", "P3-ics.at_end"])
 def test_bn_reduces_gradient_ics(check, noisy_arms, verify, figure):
     noisy_arms = noisy_arms()
     when = ICS_CASES[check]

@@ -57,29 +57,25 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pytest
 from scipy import stats as scipy_stats
 
 from bnclaims import figures, metrics
 from bnclaims.catalogue import Claim, Finding, clopper_pearson_min_seeds, declare
+from bnclaims.designs import LEARNING_RATES, censored_seeds, learning_rate_sweep, per_seed_largest_rates
 from bnclaims.evidence import Arm, arm_from_runs
 
-LEARNING_RATES = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
-# Rates an arm's grid grows by, in order, while its largest usable rate sits at the top on some seed.
-EXTENSION_RATES = (10.0, 30.0, 100.0)
-USABLE_FRACTION = 0.9
 SOURCE = "talk, Summary slide and Comparison 2"
 TALK_POINT_ALPHA = 0.05
 MOST_SEEDS = 0.5
 
 CHECKS = declare({
-    "A1.lr_sweep": Claim(
+    "test_larger_learning_rates": {"A1.lr_sweep": Claim(
         statement="allows larger learning rates", source=SOURCE,
         metric="log10 largest usable learning rate", test="superiority", threshold=math.log10(2),
         threshold_reason="BN's largest usable rate more than twice the plain model's: the smallest change "
                          "of learning rate that matters in practice; one sqrt(10) grid step on every seed",
-        exact_test=True),
-    "A1-talk.lr1_batch1024": Claim(
+        exact_test=True)},
+    "test_talk_point_lr1_batch1024": {"A1-talk.lr1_batch1024": Claim(
         statement="at lr 1, batch 1024 the model without BN does not train (talk: 0.0892) while BN does (0.9505)",
         source=SOURCE, metric="plain failure rate", test="measured", threshold=MOST_SEEDS,
         threshold_reason="'does not train' must hold on most seeds, not on one",
@@ -87,14 +83,14 @@ CHECKS = declare({
                   "on most seeds: one-sided 95% Clopper-Pearson lower bound of its failure rate > 0.5",
         mirror_criterion="the plain model's one-sided 95% Clopper-Pearson upper bound of its failure rate < 0.5 "
                          "(it credibly trains on most seeds), or BN's lower bound > 0.5",
-        min_seeds=clopper_pearson_min_seeds(MOST_SEEDS, TALK_POINT_ALPHA)),
-    "A1-tuned.test_accuracy": Claim(
+        min_seeds=clopper_pearson_min_seeds(MOST_SEEDS, TALK_POINT_ALPHA))},
+    "test_bn_wins_at_each_arms_best_learning_rate": {"A1-tuned.test_accuracy": Claim(
         statement="with each arm at its own best learning rate (chosen on validation), BN still reaches a "
                   "higher test accuracy", source="Bjorck et al. (2018): BN's benefit is mostly the larger "
                   "learning rate it permits; the talk's Comparison 2",
         metric="test accuracy at the arm's best-validation learning rate", test="superiority", threshold=0.005,
         threshold_reason="half a point, as the talk table's Comparison 1: smaller gaps are seed noise for MNIST "
-                         "MLPs and would not change anyone's choice of architecture"),
+                         "MLPs and would not change anyone's choice of architecture")},
 })
 
 FINDINGS = {
@@ -124,39 +120,6 @@ FINDINGS = {
 }
 
 
-def per_seed_largest_rates(runs_by_rate: dict[float, list]) -> dict[int, float]:
-    """{seed: largest usable rate} from {rate: runs across seeds}."""
-    rates = {}
-    for runs in zip(*runs_by_rate.values()):
-        by_rate = dict(zip(runs_by_rate, runs))
-        rates[runs[0].spec.seed] = metrics.largest_usable_rate(
-            {lr: metrics.final_val_accuracy(r) for lr, r in by_rate.items()},
-            {lr: r.outcome == "trained" for lr, r in by_rate.items()}, USABLE_FRACTION)
-    return rates
-
-
-def censored_seeds(largest: dict[int, float], grid) -> list[int]:
-    """Seeds whose largest usable rate is the top of the grid: the true one may be higher."""
-    return [seed for seed, rate in largest.items() if rate == max(grid)]
-
-
-def learning_rate_sweep(lab) -> tuple[dict, dict]:
-    """({arm: {rate: runs across seeds}}, {arm: censored seeds on the base grid}), each arm's grid
-    extended by EXTENSION_RATES while a seed's largest usable rate sits at its top. The Lab keeps the
-    runs, so a second call (the next check) trains nothing."""
-    arms, censored_on_base = {}, {}
-    for arm, batch_norm in (("BN", "before"), ("plain", "none")):
-        spec = lambda lr: lab.base_spec(batch_norm=batch_norm, learning_rate=lr)
-        by_rate = lab.sweep({lr: spec(lr) for lr in LEARNING_RATES}, context=f"A1 {arm} lr")
-        censored_on_base[arm] = censored_seeds(per_seed_largest_rates(by_rate), by_rate)
-        for lr in EXTENSION_RATES:
-            if not censored_seeds(per_seed_largest_rates(by_rate), by_rate):
-                break
-            by_rate.update(lab.sweep({lr: spec(lr)}, context=f"A1 {arm} lr"))
-        arms[arm] = by_rate
-    return arms, censored_on_base
-
-
 def _sweep_figure(arms: dict) -> dict:
     return figures.sweep("Final validation accuracy against learning rate (batch 128)", "learning rate",
                          "validation accuracy (inference mode)",
@@ -164,9 +127,8 @@ def _sweep_figure(arms: dict) -> dict:
                           for arm, by_rate in arms.items()}, x_log=True, claim_id="A1")
 
 
-@pytest.mark.parametrize("check", ["A1.lr_sweep"])
 def test_larger_learning_rates(check, lab, verify, figure):
-    arms, censored_on_base = learning_rate_sweep(lab)
+    arms, censored_on_base = learning_rate_sweep(lab, context="A1")
     figure(_sweep_figure(arms))
     largest = {arm: per_seed_largest_rates(by_rate) for arm, by_rate in arms.items()}
     censored = {arm: censored_seeds(largest[arm], arms[arm]) for arm in arms}
@@ -184,9 +146,8 @@ def test_larger_learning_rates(check, lab, verify, figure):
                   bound])
 
 
-@pytest.mark.parametrize("check", ["A1-tuned.test_accuracy"])
 def test_bn_wins_at_each_arms_best_learning_rate(check, lab, verify, figure):
-    arms, _ = learning_rate_sweep(lab)
+    arms, _ = learning_rate_sweep(lab, context="A1")
     figure(_sweep_figure(arms))
     best = {arm: metrics.best_mean_rate({lr: [metrics.final_val_accuracy(r) for r in runs]
                                          for lr, runs in by_rate.items()}) for arm, by_rate in arms.items()}
@@ -210,7 +171,6 @@ def one_sided_bounds(failures: int, n: int, alpha: float) -> tuple[float, float]
     return float(lower), float(upper)
 
 
-@pytest.mark.parametrize("check", ["A1-talk.lr1_batch1024"])
 def test_talk_point_lr1_batch1024(check, lab, verify, figure):
     point = {"learning_rate": 1.0, "batch_size": 1024}
     with_bn = lab.across_seeds(lab.base_spec(**point), context="A1 talk point")

@@ -13,8 +13,6 @@ The summary and the report list such a control first; --claims-strict fails it.
 
 from __future__ import annotations
 
-import pytest
-
 from bnclaims import metrics
 from bnclaims.catalogue import Claim, declare
 from bnclaims.evidence import Arm, arm_from_runs
@@ -23,17 +21,16 @@ from bnclaims.evidence import Arm, arm_from_runs
 PLACEBO_SEED_OFFSET = 1000
 ARMS = {"PLACEBO.bn_vs_bn": ("BN", "before"), "PLACEBO.plain_vs_plain": ("plain", "none")}
 
-CHECKS = declare({
+CHECKS = declare({"test_placebo": {
     check_id: Claim(
         statement=f"placebo: {name} against {name} on disjoint seeds reaches the same test accuracy (expected: "
                   f"inconclusive)", source="negative control", metric="test accuracy", test="superiority",
         threshold=0.0, threshold_reason="no threshold: the arms differ only in their seeds, so any outcome but "
                                         "inconclusive is a false positive", tier="control", family="placebo")
     for check_id, (name, _) in ARMS.items()
-})
+}})
 
 
-@pytest.mark.parametrize("check", list(ARMS))
 def test_placebo(check, lab, verify):
     name, batch_norm = ARMS[check]
     spec = lab.base_spec(batch_norm=batch_norm)

@@ -80,24 +80,28 @@ def _global_identity(mode: str, reason: str) -> Claim:
 
 
 CHECKS = declare({
-    "A4.bn_features_vs_scaled": Claim(
-        statement="no need for data normalization: with BN, features with scales and offsets of their own "
-                  "(six orders of magnitude apart) are not worse than inputs scaled to 0..1",
-        source=SOURCE, metric="test accuracy", test="non_inferiority", threshold=0.01,
-        threshold_reason=ONE_POINT, family=FAMILY),
-    # Without BN the harm of unnormalized inputs is failure (the talk's plain model on 0..255: 0.1135, the
-    # share of one digit), tested as such.
-    "A4-plain.plain_scaled_vs_features": Claim(
-        statement="without BN, unnormalized features hurt badly: the plain model fails (diverges or collapses) "
-                  "on more seeds with them than with inputs scaled to 0..1",
-        source=SOURCE, metric="failed runs (diverged or collapsed), unnormalized - scaled inputs",
-        test="superiority", threshold=0.0,
-        threshold_reason="the talk's plain model did not train on raw inputs: any credible difference in how "
-                         "many seeds fail counts",
-        family=FAMILY, exact_test=True, about="failure"),
-    "A4-global.training_mode": _global_identity("in training mode (batches of 128)", ""),
-    "A4-global.recalibrated": _global_identity(
-        "after recalibration of BN's statistics", "; Sec. 3.1; Wu & Johnson (2021), Sec. 3"),
+    "test_unnormalized_features_with_and_without_bn": {
+        "A4.bn_features_vs_scaled": Claim(
+            statement="no need for data normalization: with BN, features with scales and offsets of their own "
+                      "(six orders of magnitude apart) are not worse than inputs scaled to 0..1",
+            source=SOURCE, metric="test accuracy", test="non_inferiority", threshold=0.01,
+            threshold_reason=ONE_POINT, family=FAMILY),
+        # Without BN the harm of unnormalized inputs is failure (the talk's plain model on 0..255: 0.1135, the
+        # share of one digit), tested as such.
+        "A4-plain.plain_scaled_vs_features": Claim(
+            statement="without BN, unnormalized features hurt badly: the plain model fails (diverges or "
+                      "collapses) on more seeds with them than with inputs scaled to 0..1",
+            source=SOURCE, metric="failed runs (diverged or collapsed), unnormalized - scaled inputs",
+            test="superiority", threshold=0.0,
+            threshold_reason="the talk's plain model did not train on raw inputs: any credible difference in how "
+                             "many seeds fail counts",
+            family=FAMILY, exact_test=True, about="failure"),
+    },
+    "test_a_global_input_scale_trains_the_same_network": {
+        "A4-global.training_mode": _global_identity("in training mode (batches of 128)", ""),
+        "A4-global.recalibrated": _global_identity(
+            "after recalibration of BN's statistics", "; Sec. 3.1; Wu & Johnson (2021), Sec. 3"),
+    },
 })
 
 FINDINGS = {
@@ -154,7 +158,6 @@ FEATURE_ARMS = {"A4.bn_features_vs_scaled": ("BN", "features", "unit"),
 ARM_NAMES = {"features": "features", "unit": "scaled"}
 
 
-@pytest.mark.parametrize("check", list(FEATURE_ARMS))
 def test_unnormalized_features_with_and_without_bn(check, features_runs, verify, figure):
     runs = features_runs()
     model, a, b = FEATURE_ARMS[check]
@@ -181,7 +184,6 @@ def gap_note(runs) -> str:
 GLOBAL_METRICS = {"A4-global.training_mode": training_mode_accuracy, "A4-global.recalibrated": recalibrated_accuracy}
 
 
-@pytest.mark.parametrize("check", list(GLOBAL_METRICS))
 def test_a_global_input_scale_trains_the_same_network(check, global_runs, verify, figure):
     figure(accuracy_table(global_runs))
     differences = gap(global_runs, GLOBAL_METRICS[check])

@@ -120,19 +120,29 @@ def _boundary_claim(group: int) -> Claim:
 
 
 CHECKS = declare({
-    "A6.batch16_accuracy": _optimizer_claim(16, "accuracy"),
-    "A6.batch32_accuracy": _optimizer_claim(32, "accuracy"),
-    "A6-loss.batch16": _optimizer_claim(16, "loss"),
-    "A6-loss.batch32": _optimizer_claim(32, "loss"),
-    "A6-noise.batch16": Claim(
-        statement=f"{STATEMENT}: the gain in test accuracy from batch 16 over 128 (linear scaling) is larger "
-                  "with BN than without it: the part of the small batch's effect that BN's noise adds",
-        source=SOURCE, metric="test accuracy gain from batch 16 (BN's minus the plain model's)",
-        test="superiority", threshold=SLIGHT, threshold_reason=SLIGHT_REASON),
-    "A6-ghost.group8_vs_128": _ghost_claim(8),
-    "A6-ghost.group32_vs_128": _ghost_claim(32),
-    "A6-boundary.group2_vs_128": _boundary_claim(2),
-    "A6-boundary.group4_vs_128": _boundary_claim(4),
+    "test_small_optimizer_batch_improves_test_accuracy": {
+        "A6.batch16_accuracy": _optimizer_claim(16, "accuracy"),
+        "A6.batch32_accuracy": _optimizer_claim(32, "accuracy"),
+    },
+    "test_small_optimizer_batch_lowers_test_loss": {
+        "A6-loss.batch16": _optimizer_claim(16, "loss"),
+        "A6-loss.batch32": _optimizer_claim(32, "loss"),
+    },
+    "test_small_batch_gain_needs_batch_norm": {
+        "A6-noise.batch16": Claim(
+            statement=f"{STATEMENT}: the gain in test accuracy from batch 16 over 128 (linear scaling) is larger "
+                      "with BN than without it: the part of the small batch's effect that BN's noise adds",
+            source=SOURCE, metric="test accuracy gain from batch 16 (BN's minus the plain model's)",
+            test="superiority", threshold=SLIGHT, threshold_reason=SLIGHT_REASON),
+    },
+    "test_small_statistics_batches_improve_test_accuracy": {
+        "A6-ghost.group8_vs_128": _ghost_claim(8),
+        "A6-ghost.group32_vs_128": _ghost_claim(32),
+    },
+    "test_very_small_statistics_batches_break_down": {
+        "A6-boundary.group2_vs_128": _boundary_claim(2),
+        "A6-boundary.group4_vs_128": _boundary_claim(4),
+    },
 })
 
 SHORT_STEPS = ("In the short profile batch 128 makes 250 steps, which leave 8% of BN's initial moving statistics in "
@@ -279,7 +289,6 @@ def lr_note() -> str:
         + "; every arm sees the profile's examples, so smaller batches take more steps")
 
 
-@pytest.mark.parametrize("check", ["A6.batch16_accuracy", "A6.batch32_accuracy"])
 def test_small_optimizer_batch_improves_test_accuracy(check, optimizer_batches, lab, verify, figure):
     optimizer_batches = optimizer_batches()
     batch = int(check.split("batch")[1].split("_")[0])
@@ -293,7 +302,6 @@ def test_small_optimizer_batch_improves_test_accuracy(check, optimizer_batches, 
                   arm_means_note({f"BN batch {b}": runs for b, runs in with_bn.items()})])
 
 
-@pytest.mark.parametrize("check", ["A6-loss.batch16", "A6-loss.batch32"])
 def test_small_optimizer_batch_lowers_test_loss(check, optimizer_batches, lab, verify):
     optimizer_batches = optimizer_batches()
     batch = int(check.split("batch")[1])
@@ -304,7 +312,6 @@ def test_small_optimizer_batch_lowers_test_loss(check, optimizer_batches, lab, v
                   reading_note(f"BN batch {batch} against {TALK_BATCH}", with_bn[batch], with_bn[TALK_BATCH])])
 
 
-@pytest.mark.parametrize("check", ["A6-noise.batch16"])
 def test_small_batch_gain_needs_batch_norm(check, optimizer_batches, verify):
     optimizer_batches = optimizer_batches()
     batch = SMALL_BATCHES[0]
@@ -320,7 +327,6 @@ def test_small_batch_gain_needs_batch_norm(check, optimizer_batches, verify):
                   arm_means_note({f"BN batch {b}": optimizer_batches['BN'][b] for b in (batch, TALK_BATCH)})])
 
 
-@pytest.mark.parametrize("check", ["A6-ghost.group8_vs_128", "A6-ghost.group32_vs_128"])
 def test_small_statistics_batches_improve_test_accuracy(check, ghost_groups, verify, figure):
     ghost_groups = ghost_groups()
     group = int(check.split("group")[1].split("_")[0])
@@ -333,7 +339,6 @@ def test_small_statistics_batches_improve_test_accuracy(check, ghost_groups, ver
                   arm_means_note({f"groups of {g}": runs for g, runs in ghost_groups.items()})])
 
 
-@pytest.mark.parametrize("check", ["A6-boundary.group2_vs_128", "A6-boundary.group4_vs_128"])
 def test_very_small_statistics_batches_break_down(check, ghost_groups, verify):
     ghost_groups = ghost_groups()
     group = int(check.split("group")[1].split("_")[0])

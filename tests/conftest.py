@@ -59,8 +59,10 @@ def run_python(code: str, *, unset: tuple[str, ...] = (), timeout: int = 300) ->
 
 
 def load_claim_module(name: str, alias: str):
-    """A claim module from claims/ (not a package), imported by file under a private name, so that tests
-    can call its design functions and read its catalogue without pytest collecting it twice."""
+    """A claim module from claims/ (not a package), imported by file under a private name without pytest
+    collecting it twice. Only for tests of the module's own declarations (its CHECKS, FINDINGS, the
+    thresholds and per-check data they name) or of its check's criterion against a placebo; the design
+    rules a claim module applies live in bnclaims.designs and are imported from there."""
     spec = importlib.util.spec_from_file_location(alias, CLAIMS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[alias] = module          # dataclasses look their module up while it runs

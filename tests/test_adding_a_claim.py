@@ -22,6 +22,7 @@ def example_module() -> str:
 
 @pytest.mark.slow
 def test_the_guides_module_collects_runs_and_reaches_the_ledger_and_the_report(tmp_path):
+    assert "parametrize" not in example_module(), "the catalogue gives the check ids; the module types them once"
     (tmp_path / "claims").mkdir()
     (tmp_path / "claims" / "test_narrow_network.py").write_text(example_module())
     (tmp_path / "conftest.py").write_text('pytest_plugins = ["bnclaims.pytest_plugin"]\n')

@@ -10,8 +10,9 @@ import math
 import numpy as np
 import pytest
 
-from bnclaims import metrics
+from bnclaims import designs, metrics
 from bnclaims.spec import RunSpec
+from conftest import make_result
 
 SEEDS = 7
 
@@ -46,6 +47,40 @@ def test_one_standard_error_dose_finds_the_injected_best_and_takes_the_strongest
 def test_one_standard_error_dose_counts_a_diverged_run_as_zero():
     doses = {1e-3: [0.9, 0.9, 0.9], 1e-2: [0.95, math.nan, 0.95]}
     assert metrics.one_standard_error_dose(doses) == 1e-3
+
+
+class DoseLab:
+    """base_spec, across_seeds and sweep, as the Lab's, over runs whose final validation accuracy is
+    val(spec) and whose test accuracy is the opposite: a rule that read test data would choose otherwise."""
+
+    def __init__(self, val):
+        self.val, self.asked = val, []
+
+    def base_spec(self, **changes):
+        return RunSpec(epochs=1, **changes)
+
+    def across_seeds(self, spec, *, context: str = ""):
+        self.asked.append((spec, context))
+        runs = [make_result(spec.replace(seed=seed), accuracy=1 - self.val(spec.replace(seed=seed)))
+                for seed in range(SEEDS)]
+        return [dataclasses.replace(run, history={**run.history, "val_accuracy": [self.val(run.spec)]})
+                for run in runs]
+
+    def sweep(self, specs: dict, *, context: str = ""):
+        return {x: self.across_seeds(spec, context=context) for x, spec in specs.items()}
+
+
+def test_r2s_dose_is_chosen_on_the_plain_models_validation_accuracy_alone():
+    """bnclaims.designs.chosen_dose: the injected best dose on validation is chosen, whatever test data say;
+    on a placebo (every dose alike) the strongest; no BN run is asked for."""
+    lab = DoseLab(lambda spec: 0.90 + 0.001 * spec.seed + (0.02 if spec.l2 == 1e-3 else 0.0))
+    dose, validation, without = designs.chosen_dose(lab, "l2", (1e-4, 1e-3, 1e-2), context="R2 plain l2")
+    assert dose == 1e-3 and list(validation) == [1e-4, 1e-3, 1e-2]
+    assert validation[1e-3] == pytest.approx([0.92 + 0.001 * seed for seed in range(SEEDS)])
+    assert without == pytest.approx([0.90 + 0.001 * seed for seed in range(SEEDS)])
+    assert {spec.batch_norm for spec, _ in lab.asked} == {"none"} and {c for _, c in lab.asked} == {"R2 plain l2"}
+    placebo = DoseLab(lambda spec: 0.90 + 0.001 * spec.seed)
+    assert designs.chosen_dose(placebo, "dropout", (0.1, 0.3, 0.5), context="R2")[0] == 0.5
 
 
 def test_reading_of_a_placebo_is_no_change_at_the_intervals_rate():

@@ -77,9 +77,16 @@ def test_every_tier_is_represented_and_exact_tiers_are_not_statistical():
 def test_collect_only_lists_every_check_as_its_test_id():
     result = run_pytest("claims/", "--collect-only", "-q")
     assert result.returncode == 0, result.stdout + result.stderr
-    collected = re.findall(r"^claims/(test_\w+\.py)::\w+\[([^\]]+)\]$", result.stdout, flags=re.MULTILINE)
-    assert sorted(check_id for _, check_id in collected) == sorted(all_checks())
-    assert all(all_checks()[check_id][0] == module for module, check_id in collected)
+    collected = re.findall(r"^claims/(test_\w+\.py)::(\w+)\[([^\]]+)\]$", result.stdout, flags=re.MULTILINE)
+    assert sorted(check_id for _, _, check_id in collected) == sorted(all_checks())
+    # Each check is collected from its module, as the test its catalogue group names, in declaration order.
+    assert all(all_checks()[check_id][0] == module and all_checks()[check_id][1].test_function == test
+               for module, test, check_id in collected)
+    for name, module in MODULES.items():
+        in_module = [(test, check_id) for module_name, test, check_id in collected if module_name == name]
+        for test in {check.test_function for check in module.CHECKS.values()}:
+            assert [c for t, c in in_module if t == test] == [c for c, check in module.CHECKS.items()
+                                                             if check.test_function == test], (name, test)
 
 
 @pytest.mark.parametrize("check_id", ["A2.steps_to_target", "A1.lr_sweep", "N2.raw_vs_scaled_inputs"])

@@ -15,8 +15,8 @@ def test_the_page_lists_every_check_with_its_threshold_reason(tmp_path):
     (tmp_path / "test_one.py").write_text(
         '"""Z1: a claim.\n\nMore."""\n'
         "from bnclaims.catalogue import Claim, Finding, declare\n"
-        'CHECKS = declare({"Z1.a": Claim(statement="a beats b", source="s", metric="m", test="superiority", '
-        'threshold=0.0, threshold_reason="any gain")})\n'
+        'CHECKS = declare({"test_a": {"Z1.a": Claim(statement="a beats b", source="s", metric="m", '
+        'test="superiority", threshold=0.0, threshold_reason="any gain")}})\n'
         'FINDINGS = {"Z1.a": Finding(outcome="refuted", datasets=("digits",), profiles=("short",), reason="r")}\n')
     text = page(tmp_path)
     assert "## `test_one.py`\n\nZ1: a claim.\n" in text

@@ -43,7 +43,7 @@ def claim(**changes) -> Claim:
 
 
 def check(check_id: str = "X1.better", **changes) -> Check:
-    return declare({check_id: claim(**changes)})[check_id]
+    return declare({"test_it": {check_id: claim(**changes)}})[check_id]
 
 
 def arms(a, b, seeds=SEEDS, a_outcomes=(), b_outcomes=()) -> tuple[Arm, Arm]:
@@ -108,11 +108,14 @@ def test_well_formed_claims() -> None:
 
 def test_declare_counts_families_from_the_catalogue() -> None:
     checks = declare({
-        "A5.elu": claim(family="A5 activations"), "A5.tanh": claim(family="A5 activations"),
-        "A5.sigmoid": claim(family="A5 activations"), "A5-spread.spread": claim(),
-        "TABLE-2.big_learning_rate": claim(),
+        "test_activations": {"A5.elu": claim(family="A5 activations"), "A5.tanh": claim(family="A5 activations")},
+        "test_sigmoid": {"A5.sigmoid": claim(family="A5 activations"), "A5-spread.spread": claim()},
+        "test_table": {"TABLE-2.big_learning_rate": claim()},
     })
+    assert list(checks) == ["A5.elu", "A5.tanh", "A5.sigmoid", "A5-spread.spread", "TABLE-2.big_learning_rate"]
     assert [c.family_size for c in checks.values()] == [3, 3, 3, 1, 1]
+    assert [c.test_function for c in checks.values()] == [
+        "test_activations", "test_activations", "test_sigmoid", "test_sigmoid", "test_table"]
     elu = checks["A5.elu"]
     assert (elu.id, elu.claim_id, elu.name, elu.family, elu.tier) == ("A5.elu", "A5", "elu", "A5 activations",
                                                                        "empirical")
@@ -127,21 +130,36 @@ def test_declare_counts_families_from_the_catalogue() -> None:
                                     "X1._a", "X-.a"])
 def test_declare_rejects_malformed_ids(bad_id: str) -> None:
     with pytest.raises(CatalogueError, match="is not '<claim id>.<name>'"):
-        declare({bad_id: claim()})
+        declare({"test_it": {bad_id: claim()}})
 
 
 def test_declare_rejects_what_is_not_a_claim() -> None:
     with pytest.raises(CatalogueError, match="expected a Claim"):
-        declare({"X1.a": {"statement": "A beats B"}})
+        declare({"test_it": {"X1.a": {"statement": "A beats B"}}})
+
+
+@pytest.mark.parametrize("groups, fragment", [
+    ({"X1.a": claim()}, "'X1.a' is not a test function's name (test_...)"),             # the flat form of old
+    ({"check_it": {"X1.a": claim()}}, "'check_it' is not a test function's name"),
+    ({"test it": {"X1.a": claim()}}, "'test it' is not a test function's name"),
+    ({"test_it": {}}, "group 'test_it' declares no checks"),
+    ({"test_it": [claim()]}, "group 'test_it' declares no checks"),
+    ({"test_a": {"X1.a": claim()}, "test_b": {"X1.a": claim()}}, "'X1.a' is declared twice, under 'test_a' and 'test_b'"),
+    ([("test_it", {"X1.a": claim()})], "declare takes {test function name: {check id: Claim}}"),
+], ids=["flat", "not-test", "not-identifier", "empty", "not-a-mapping", "twice", "not-a-mapping-of-groups"])
+def test_declare_rejects_malformed_groups_in_one_line(groups, fragment) -> None:
+    with pytest.raises(CatalogueError) as raised:
+        declare(groups)
+    assert fragment in str(raised.value) and "\n" not in str(raised.value)
 
 
 def test_check_min_seeds() -> None:
     assert check().min_seeds == 2                                     # t-test
     exact = dict(exact_test=True, paired_test="sign")
     assert check(**exact).min_seeds == 5                              # 2^-5 <= 0.05
-    pair = declare({"X1.a": claim(**exact, family="f"), "X1.b": claim(**exact, family="f")})
+    pair = declare({"test_pair": {"X1.a": claim(**exact, family="f"), "X1.b": claim(**exact, family="f")}})
     assert pair["X1.a"].min_seeds == 6                                # 0.025
-    four = declare({f"X1.c{i}": claim(**exact, family="f") for i in range(4)})
+    four = declare({"test_four": {f"X1.c{i}": claim(**exact, family="f") for i in range(4)}})
     assert four["X1.c0"].min_seeds == 7                               # 0.0125
     assert check(test="measured", criterion="c", mirror_criterion="m", min_seeds=3).min_seeds == 3
     assert check(test="measured", criterion="c", mirror_criterion="m").min_seeds is None
@@ -234,7 +252,7 @@ def test_bonferroni_level_comes_from_the_family_size() -> None:
     d = np.array([0.010, 0.030, 0.002, 0.025, 0.004])
     alone = evaluate(check(threshold=0.0), *paired(d))
     assert 0.0125 < alone.p_value < 0.05 and alone.outcome == "supported"
-    family = declare({f"X1.c{i}": claim(threshold=0.0, family="four") for i in range(4)})
+    family = declare({"test_four": {f"X1.c{i}": claim(threshold=0.0, family="four") for i in range(4)}})
     corrected = evaluate(family["X1.c2"], *paired(d))
     assert (corrected.outcome, corrected.corrected_alpha, corrected.family_size) == ("inconclusive", 0.0125, 4)
     assert corrected.p_value == alone.p_value
@@ -348,8 +366,8 @@ def test_a_sign_flip_check_reaches_its_level_at_five_seeds() -> None:
 
 
 def test_a_family_raises_the_seeds_a_sign_flip_check_needs() -> None:
-    pair = declare({"A1.a": claim(exact_test=True, paired_test="sign_flip", threshold=0.0, family="f"),
-                    "A1.b": claim(exact_test=True, paired_test="sign_flip", threshold=0.0, family="f")})
+    pair = declare({"test_pair": {"A1.a": claim(exact_test=True, paired_test="sign_flip", threshold=0.0, family="f"),
+                                  "A1.b": claim(exact_test=True, paired_test="sign_flip", threshold=0.0, family="f")}})
     evidence = evaluate(pair["A1.a"], *paired([1.0] * 5))
     assert (evidence.reachable, evidence.min_seeds, evidence.outcome) == (False, 6, "inconclusive")
     assert "cannot reach its level 0.025 with 5 seeds" in evidence.unreachable_sentence()

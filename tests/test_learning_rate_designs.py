@@ -1,7 +1,9 @@
 """The designs of A1 (largest usable learning rate, its grid extended until interior), A1-tuned (each
 arm at its best validation rate, compared on test) and A2 (steps to target in training and inference
 mode, final training loss): their metrics, and each design end to end on hand-made runs, which must not
-be supported on a placebo (the arms equal) and must be supported on an injected effect."""
+be supported on a placebo (the arms equal) and must be supported on an injected effect. The designs come
+from bnclaims.designs; the claim modules are loaded for their own declarations only (the checks'
+claims, A2's step record per check), which decide the outcome on the placebo and the effect."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import math
 
 import pytest
 
-from bnclaims import metrics
+from bnclaims import designs, metrics
 from bnclaims.evidence import Arm, arm_from_runs, evaluate
 from bnclaims.results import log_steps
 from bnclaims.spec import RunSpec
@@ -98,8 +100,8 @@ def usable_up_to(top_bn: float, top_plain: float):
 
 
 def sweep_evidence(lab, check_id: str = "A1.lr_sweep"):
-    arms, _ = LEARNING_RATES.learning_rate_sweep(lab)
-    largest = {arm: LEARNING_RATES.per_seed_largest_rates(by_rate) for arm, by_rate in arms.items()}
+    arms, _ = designs.learning_rate_sweep(lab, context="A1")
+    largest = {arm: designs.per_seed_largest_rates(by_rate) for arm, by_rate in arms.items()}
     log_arm = lambda name: Arm(name, tuple(math.log10(r) for r in largest[name].values()), tuple(largest[name]))
     return arms, evaluate(LEARNING_RATES.CHECKS[check_id], log_arm("BN"), log_arm("plain"))
 
@@ -107,8 +109,8 @@ def sweep_evidence(lab, check_id: str = "A1.lr_sweep"):
 def test_the_grid_grows_until_the_largest_usable_rate_is_interior():
     lab = FakeLab(usable_up_to(top_bn=10.0, top_plain=0.3))
     arms, evidence = sweep_evidence(lab)
-    assert list(arms["BN"]) == [*LEARNING_RATES.LEARNING_RATES, 10.0, 30.0]
-    assert list(arms["plain"]) == list(LEARNING_RATES.LEARNING_RATES), "an interior arm is not extended"
+    assert list(arms["BN"]) == [*designs.LEARNING_RATES, 10.0, 30.0]
+    assert list(arms["plain"]) == list(designs.LEARNING_RATES), "an interior arm is not extended"
     assert evidence.effect == pytest.approx(math.log10(10.0 / 0.3))
     assert evidence.outcome == "supported"
 
@@ -116,9 +118,9 @@ def test_the_grid_grows_until_the_largest_usable_rate_is_interior():
 def test_a_rate_usable_beyond_the_extension_stays_censored():
     lab = FakeLab(usable_up_to(top_bn=1e6, top_plain=0.3))
     arms, _ = sweep_evidence(lab)
-    assert max(arms["BN"]) == LEARNING_RATES.EXTENSION_RATES[-1]
-    largest = LEARNING_RATES.per_seed_largest_rates(arms["BN"])
-    assert LEARNING_RATES.censored_seeds(largest, arms["BN"]) == list(SEEDS)
+    assert max(arms["BN"]) == designs.EXTENSION_RATES[-1]
+    largest = designs.per_seed_largest_rates(arms["BN"])
+    assert designs.censored_seeds(largest, arms["BN"]) == list(SEEDS)
 
 
 def test_largest_rate_placebo_is_not_supported():
@@ -127,7 +129,7 @@ def test_largest_rate_placebo_is_not_supported():
 
 
 def tuned_evidence(lab):
-    arms, _ = LEARNING_RATES.learning_rate_sweep(lab)
+    arms, _ = designs.learning_rate_sweep(lab, context="A1")
     best = {arm: metrics.best_mean_rate({lr: [metrics.final_val_accuracy(r) for r in runs]
                                          for lr, runs in by_rate.items()}) for arm, by_rate in arms.items()}
     evidence = evaluate(LEARNING_RATES.CHECKS["A1-tuned.test_accuracy"],
@@ -175,7 +177,7 @@ def a2_runs(bn_reach: int, plain_reach: int, total: int = 250, bn_loss: float = 
 
 def a2_evidence(check_id: str, with_bn, plain, total: int = 250):
     key = FEWER_EPOCHS.STEP_ACCURACY[check_id]
-    bn_steps, plain_steps = FEWER_EPOCHS.steps_to_target(with_bn, plain, key, [total] * len(plain))
+    bn_steps, plain_steps = designs.steps_to_target(with_bn, plain, key, [total] * len(plain))
     return evaluate(FEWER_EPOCHS.CHECKS[check_id], Arm("plain", [math.log2(s) for s in plain_steps], SEEDS),
                     Arm("BN", [math.log2(s) for s in bn_steps], SEEDS))
 
@@ -190,8 +192,8 @@ def test_steps_to_target_placebo_and_injected_effect(check_id):
 def test_a_bn_run_that_never_reaches_the_target_counts_against_the_claim():
     with_bn, plain = a2_runs(bn_reach=20, plain_reach=187)
     never = dataclasses.replace(with_bn[0], steps={**with_bn[0].steps, "val_accuracy_train_mode": [0.1] * 18})
-    bn_steps, plain_steps = FEWER_EPOCHS.steps_to_target([never, *with_bn[1:]], plain, "val_accuracy_train_mode",
-                                                         [250] * 5)
+    bn_steps, plain_steps = designs.steps_to_target([never, *with_bn[1:]], plain, "val_accuracy_train_mode",
+                                                    [250] * 5)
     assert bn_steps[0] == 500 and math.log2(plain_steps[0] / bn_steps[0]) < -1
 
 

@@ -2,7 +2,8 @@
 fixed_example_noise) and Santurkar et al.'s gradient measure of internal covariate shift
 (bnclaims.engines.probes.gradient_ics), each against a placebo that must not show the effect and an injected
 effect that must show it; the per-example noise after BN (bnclaims.engines.layers.RandomShiftScale); and both
-engines recording the same fields."""
+engines recording the same fields. R1's check is loaded from its claim module (its declaration and its
+criterion, run against the placebo and the injected effect); the reductions come from bnclaims.designs."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from bnclaims import backend
+from bnclaims import backend, designs
 from bnclaims.evidence import measured
 from bnclaims.spec import RunSpec, SpecError
 from conftest import load_claim_module
@@ -53,7 +54,7 @@ def as_runs(records: dict) -> list:
 
 def r1_outcome(records: dict) -> str:
     r1 = load_claim_module("test_batch_statistics_noise", "noise_designs_test_batch_statistics_noise")
-    small, large, _ = r1.noise_arms(as_runs(records))
+    small, large, _ = designs.noise_arms(as_runs(records), r1.SMALL_BATCH, r1.LARGE_BATCH)
     return measured(r1.CHECKS["R1.fixed_example_noise"], **r1.noise_observation(small, large)).outcome
 
 
@@ -140,14 +141,13 @@ def test_fixed_example_noise_grows_as_the_batch_shrinks_and_r1_detects_it(keras)
 
 
 def test_fixed_example_noise_of_a_diverged_run_is_none_and_leaves_the_comparison(keras):
-    r1 = load_claim_module("test_batch_statistics_noise", "noise_designs_test_batch_statistics_noise")
     broken = tiny_model(0)
     kernel = broken.layers[0].kernel
     kernel.assign(np.full(kernel.shape, np.nan, np.float32))
     records = {seed: noise_of(tiny_model(seed), "batch", seed) for seed in SEEDS[1:]}
     records[0] = noise_of(broken, "batch")
     assert records[0]["mean"] == [None] * 5
-    small, large, note = r1.noise_arms(as_runs(records))
+    small, large, note = designs.noise_arms(as_runs(records), 8, 128)
     assert small.seeds == large.seeds == SEEDS[1:] and "[0]" in note
     assert all(math.isfinite(v) for v in small.values + large.values)
 
@@ -155,6 +155,39 @@ def test_fixed_example_noise_of_a_diverged_run_is_none_and_leaves_the_comparison
 def test_fixed_example_noise_needs_a_bn_layer(keras):
     with pytest.raises(ValueError, match="no BatchNormalization layer"):
         noise_of(tiny_model(0, batch_norm="none"), "batch")
+
+
+# ---------------------------------------------------------------------------------------------------
+# P3: the drift of a layer's inputs (Figure 1) and the ICS reductions, on hand-made records
+
+
+def percentile_run(snapshots) -> SimpleNamespace:
+    return SimpleNamespace(spec=SimpleNamespace(seed=0), extras={"preactivation_percentiles": {"snapshots": snapshots}})
+
+
+def test_relative_drift_is_zero_in_place_and_one_when_each_unit_moves_by_its_width():
+    start = [[-1.0, -2.0], [0.0, 0.0], [1.0, 2.0]]        # 15/50/85th percentiles x 2 units: widths 2 and 4
+    assert designs.relative_drift(percentile_run([start, start, start])) == 0.0        # placebo: in place
+    moved = [[value + width for value, width in zip(row, (2.0, 4.0))] for row in start]
+    assert designs.relative_drift(percentile_run([start, moved])) == pytest.approx(1.0)
+
+
+def ics_run(seed: int, relative: dict) -> SimpleNamespace:
+    layers = {name: {"relative": value, "l2": value, "cosine": 1.0} for name, value in relative.items()}
+    return SimpleNamespace(spec=SimpleNamespace(seed=seed),
+                           extras={"gradient_ics": {when: {"layers": layers} for when in ("initial", "trained")}})
+
+
+def test_ics_means_its_layers_and_a_seed_without_a_finite_log_leaves_every_arm():
+    plain = [ics_run(seed, {"dense2": 0.4, "dense3": 0.6}) for seed in (0, 1, 2)]
+    bn = [ics_run(0, {"dense2": 0.1, "dense3": 0.3}), ics_run(1, {"dense2": None, "dense3": 0.1}),
+          ics_run(2, {"dense2": 0.0, "dense3": 0.0})]
+    assert designs.ics(plain[0], "initial") == pytest.approx(0.5) and designs.ics(bn[0], "trained") == pytest.approx(0.2)
+    assert math.isnan(designs.ics(bn[1], "initial")), "a diverged layer"
+    assert math.isnan(designs.log2_ics(bn[2], "initial")), "no change has no logarithm"
+    paired, left_out = designs.finite_pairs({"plain": plain, "BN": bn}, lambda run: designs.log2_ics(run, "initial"))
+    assert left_out == [1, 2]
+    assert [run.spec.seed for run in paired["plain"]] == [run.spec.seed for run in paired["BN"]] == [0]
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -128,8 +128,6 @@ def test_folder_options_expand_the_home_folder(tmp_path, monkeypatch):
 
 
 FINDINGS_MODULE = '''
-import pytest
-
 from bnclaims.ledger import LEDGER_VERSION
 from bnclaims.catalogue import Claim, Finding, declare
 from bnclaims.evidence import Arm
@@ -138,7 +136,8 @@ BEATS = Claim(statement="A beats B", source="test", metric="accuracy", test="sup
               threshold_reason="test", paired_test="t")
 GRID = Claim(statement="A needs fewer steps", source="test", metric="grid steps", test="superiority",
              threshold=0.0, threshold_reason="test", exact_test=True, paired_test="sign_flip")
-CHECKS = declare({"Z9.refuted": BEATS, "Z9.now_holds": BEATS, "Z9.changed": BEATS, "Z9.too_few_seeds": GRID})
+CHECKS = declare({"test_claim": {"Z9.refuted": BEATS, "Z9.now_holds": BEATS, "Z9.changed": BEATS,
+                                 "Z9.too_few_seeds": GRID}})
 FINDINGS = {
     check_id: Finding(outcome="refuted", datasets=("digits",), profiles=("short",),
                       reason="A trails B by {effect} ({ci}, n={n})")
@@ -150,7 +149,6 @@ A = {"Z9.refuted": (0.40, 0.42, 0.41), "Z9.now_holds": (0.70, 0.72, 0.71), "Z9.c
      "Z9.too_few_seeds": (1.50, 1.51, 1.50)}
 
 
-@pytest.mark.parametrize("check", list(A))
 def test_claim(check, verify):
     verify(check, Arm("A", A[check], SEEDS), B)
 '''
@@ -209,8 +207,9 @@ def test_a_users_run_fails_only_where_a_check_is_worse_than_the_catalogue_expect
 
 
 NEAR_LEVEL_MODULE = FINDINGS_MODULE.replace(
-    'CHECKS = declare({"Z9.refuted": BEATS, "Z9.now_holds": BEATS, "Z9.changed": BEATS, "Z9.too_few_seeds": GRID})',
-    'CHECKS = declare({"Z9.just_under": BEATS, "Z9.as_declared": BEATS})',
+    """CHECKS = declare({"test_claim": {"Z9.refuted": BEATS, "Z9.now_holds": BEATS, "Z9.changed": BEATS,
+                                 "Z9.too_few_seeds": GRID}})""",
+    'CHECKS = declare({"test_claim": {"Z9.just_under": BEATS, "Z9.as_declared": BEATS}})',
 ).replace('Finding(outcome="refuted",', 'Finding(outcome="inconclusive", near_level=True,').replace(
     'for check_id in ("Z9.refuted", "Z9.now_holds", "Z9.changed")', 'for check_id in ("Z9.just_under", "Z9.as_declared")',
 ).replace(
@@ -244,14 +243,12 @@ def test_a_near_level_finding_passes_where_this_cpu_supports_the_check_just_unde
 
 
 HOLM_MODULE = '''
-import pytest
-
 from bnclaims.catalogue import Claim, declare
 from bnclaims.evidence import Arm
 
 BEATS = Claim(statement="A beats B", source="test", metric="accuracy", test="superiority", threshold=0.0,
               threshold_reason="test", paired_test="t", family="pair")
-CHECKS = declare({{"Z8.first": BEATS, "Z8.weak": BEATS}})
+CHECKS = declare({{"test_claim": {{"Z8.first": BEATS, "Z8.weak": BEATS}}}})
 SEEDS = (0, 1, 2)
 B = Arm("B", (0.50, 0.51, 0.50), SEEDS)
 # Z8.weak: differences 0.02, 0.03, 0.01 (t 3.46 on 2 df, one-sided p 0.037): over Bonferroni's 0.025 for a
@@ -259,7 +256,6 @@ B = Arm("B", (0.50, 0.51, 0.50), SEEDS)
 A = {{"Z8.first": {first}, "Z8.weak": (0.52, 0.54, 0.51)}}
 
 
-@pytest.mark.parametrize("check", list(A))
 def test_claim(check, verify):
     verify(check, Arm("A", A[check], SEEDS), B)
 '''
@@ -310,11 +306,54 @@ def test_a_bad_finding_is_a_collection_error_of_one_line(tmp_path, finding, frag
     assert len(error_lines) == 1 and "Traceback" not in result.stdout, result.stdout
 
 
-def test_a_check_without_a_test_is_a_collection_error(tmp_path):
-    module = FINDINGS_MODULE.replace('"Z9.too_few_seeds": GRID})', '"Z9.too_few_seeds": GRID, "Z9.orphan": GRID})')
+def test_each_claim_test_takes_the_check_ids_its_catalogue_group_declares(tmp_path):
+    """The plugin's pytest_generate_tests: a test's `check` runs over its group's ids, in declaration order,
+    with the ids as the tests' ids; the module types no parametrize."""
+    module = FINDINGS_MODULE.replace(
+        """{"test_claim": {"Z9.refuted": BEATS, "Z9.now_holds": BEATS, "Z9.changed": BEATS,
+                                 "Z9.too_few_seeds": GRID}}""",
+        """{"test_claim": {"Z9.refuted": BEATS, "Z9.changed": BEATS, "Z9.now_holds": BEATS},
+                  "test_other": {"Z9.too_few_seeds": GRID}}""") + OTHER_TEST
+    assert "parametrize" not in module
     result = run_pytest("claims/", "--collect-only", "-q", cwd=make_claims_project(tmp_path, module))
-    assert result.returncode == pytest.ExitCode.INTERRUPTED
-    assert "CHECKS declares ['Z9.orphan'] but no test runs them" in result.stdout, result.stdout
+    assert result.returncode == 0, result.stdout
+    assert [line for line in result.stdout.splitlines() if "::" in line] == [
+        "claims/test_findings.py::test_claim[Z9.refuted]", "claims/test_findings.py::test_claim[Z9.changed]",
+        "claims/test_findings.py::test_claim[Z9.now_holds]", "claims/test_findings.py::test_other[Z9.too_few_seeds]"]
+
+
+OTHER_TEST = '''
+
+def test_other(check, verify):
+    verify(check, Arm("A", A[check], SEEDS), B)
+'''
+
+
+@pytest.mark.parametrize("change, fragment", [
+    # A test that takes `check` with no checks declared for it.
+    (lambda module: module + OTHER_TEST,
+     "test_other takes 'check' but CHECKS declares no checks for it: group them under 'test_other' in declare()"),
+    # A group naming a test the module does not define (a typo, or a test renamed).
+    (lambda module: module.replace('"Z9.too_few_seeds": GRID}})', '"Z9.too_few_seeds": GRID}, "test_orphan": {"Z9.orphan": GRID}})'),
+     "CHECKS groups checks under test_orphan, a test this module does not define: name each group after the test "
+     "function that runs its checks"),
+    # A test that parametrizes `check` itself: the ids would be typed twice.
+    (lambda module: module.replace("def test_claim(", 'import pytest\n\n\n@pytest.mark.parametrize("check", list(A))\n'
+                                                     "def test_claim("),
+     "test_claim parametrizes 'check' itself: remove its @pytest.mark.parametrize; CHECKS' group 'test_claim' gives "
+     "its check ids"),
+    # A test of a claim module that runs no check.
+    (lambda module: module + "\n\ndef test_helper():\n    pass\n",
+     "test_helper does not take 'check': every test of a claim module runs the checks CHECKS groups under its name"),
+], ids=["check-without-checks", "group-without-test", "parametrized-by-hand", "test-without-check"])
+def test_a_test_and_its_catalogue_group_that_disagree_are_a_collection_error_of_one_line(tmp_path, change, fragment):
+    module = change(FINDINGS_MODULE)
+    assert module != FINDINGS_MODULE
+    result = run_pytest("claims/", "--collect-only", "-q", cwd=make_claims_project(tmp_path, module))
+    assert result.returncode == pytest.ExitCode.INTERRUPTED, result.stdout
+    error_lines = [line for line in result.stdout.splitlines() if line.startswith("claims/test_findings.py: ")]
+    assert error_lines == [f"claims/test_findings.py: {fragment}"], result.stdout
+    assert "Traceback" not in result.stdout and "::" not in result.stdout, result.stdout
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -406,20 +445,17 @@ def test_help_lists_every_option_and_prints_a_percent_sign():
 MERGE_MODULE = '''
 import os
 
-import pytest
-
 from bnclaims.catalogue import Claim, declare
 from bnclaims.evidence import Arm
 
 BEATS = Claim(statement="A beats B", source="test", metric="accuracy", test="superiority", threshold=0.0,
               threshold_reason="test", paired_test="t")
-CHECKS = declare({"Z7.one": BEATS, "Z7.two": BEATS})
+CHECKS = declare({"test_claim": {"Z7.one": BEATS, "Z7.two": BEATS}})
 SEEDS = (0, 1, 2)
 B = Arm("B", (0.50, 0.51, 0.50), SEEDS)
 A = {"Z7.one": (0.60, 0.62, 0.61), "Z7.two": (0.70, 0.72, 0.71)}
 
 
-@pytest.mark.parametrize("check", list(A))
 def test_claim(check, verify):
     if os.environ.get("Z7_INTERRUPT") == check:
         raise KeyboardInterrupt   # as Ctrl-C would, while this check runs

@@ -725,7 +725,6 @@ CLAIMS_MODULE = '''
 import logging
 import os
 
-import pytest
 from bnclaims import figures
 from bnclaims.catalogue import Claim, Finding, declare
 from bnclaims.evidence import Arm
@@ -734,8 +733,9 @@ PAIRED = Claim(statement='BN <script>alert("statement")</script> & co. train bet
                metric="accuracy", test="superiority", threshold=0.0, threshold_reason="test", paired_test="t")
 MEASURED = Claim(statement="time grows linearly", source="test", metric="slope", test="measured", tier="identity",
                  threshold=0.1, threshold_reason="test", criterion="slope within 0.1 of 1")
-CHECKS = declare({"A1.with_figures": PAIRED, "A1-talk.default_plot": PAIRED, "R1.refuted": PAIRED,
-                  "R2.slope": MEASURED})
+CHECKS = declare({"test_paired_claim_with_every_kind_of_figure": {"A1.with_figures": PAIRED},
+                  "test_paired_claim_without_figures": {"A1-talk.default_plot": PAIRED},
+                  "test_refuted_claim": {"R1.refuted": PAIRED}, "test_measured_claim": {"R2.slope": MEASURED}})
 FINDINGS = {"R1.refuted": Finding("inconclusive", ("digits",), ("short",), "the arms differ by {effect} only")}
 SEEDS = (0, 1, 2)
 
@@ -746,7 +746,6 @@ class History:
                         "val_accuracy": [level, level + 0.04, float("nan")]}
 
 
-@pytest.mark.parametrize("check", ["A1.with_figures"])
 def test_paired_claim_with_every_kind_of_figure(check, verify, figure):
     figure(figures.learning_curves("curves", {"BN": [History(0.8), History(0.82)], "plain": [History(0.5)]},
                                    claim_id="A1"))
@@ -757,7 +756,6 @@ def test_paired_claim_with_every_kind_of_figure(check, verify, figure):
     verify(check, Arm("BN", (0.9, 0.92, 0.91), SEEDS), Arm("plain", (0.5, 0.6, 0.55), SEEDS))
 
 
-@pytest.mark.parametrize("check", ["A1-talk.default_plot"])
 def test_paired_claim_without_figures(check, verify):
     # What a framework prints when it starts: it must reach neither the report nor pytest's page.
     os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n")
@@ -767,12 +765,10 @@ def test_paired_claim_without_figures(check, verify):
            Arm("plain", (0.5, 0.51, 0.1), SEEDS, outcomes=("trained", "trained", "diverged"), talk_value=0.09))
 
 
-@pytest.mark.parametrize("check", ["R1.refuted"])
 def test_refuted_claim(check, verify):
     verify(check, Arm("BN", (0.5, 0.52, 0.49), SEEDS), Arm("plain", (0.5, 0.51, 0.5), SEEDS))
 
 
-@pytest.mark.parametrize("check", ["R2.slope"])
 def test_measured_claim(check, verify, figure):
     figure(figures.sweep("categories", "activation", "accuracy", {"BN": {"relu": [0.9, 0.91], "tanh": [0.8, 0.9]}}))
     verify.measured(check, effect=1.02, ci=(0.95, 1.08), ci_method="fit", passed=True, n=3, test_name="fit")

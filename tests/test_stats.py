@@ -1102,7 +1102,7 @@ def one_arm_expected(n: int, alpha: float, margin: float = MARGIN) -> float:
 def noninferiority_check(alpha: float, margin: float = MARGIN):
     claim = Claim(statement="A is not worse than B", source="test", metric="accuracy", test="non_inferiority",
                   threshold=margin, threshold_reason="test", alpha=alpha, paired_test="t")
-    return declare({"X1.noninf": claim})["X1.noninf"]
+    return declare({"test_noninf": {"X1.noninf": claim}})["X1.noninf"]
 
 
 @pytest.mark.parametrize("n", SEED_COUNTS)

@@ -18,8 +18,15 @@ committed shapes (tests/data/ledger_shapes.json) to its level, and shows that a 
 choice, the paired t-test on the same shapes, or on accuracies that count a collapsed run's number,
 does not hold.
 
+Tuned twins (bnclaims.tuning) add a question of their own: whether choosing each arm's learning rate
+biases the comparison. `selection_outcomes` simulates a twin on its ledger shapes (each arm's validation
+curve over rates, the tested differences) with the rates chosen on fresh tuning seeds, as the suite does,
+or on the test seeds themselves, and counts false verdicts at the claim's boundary.
+
     python -m bnclaims.calibration shapes reports/claims.json > tests/data/ledger_shapes.json
     python -m bnclaims.calibration fpr tests/data/ledger_shapes.json [--method t] [--simulations 20000]
+    python -m bnclaims.calibration tuning-shapes reports/claims.json > tests/data/tuning_shapes.json
+    python -m bnclaims.calibration selection tests/data/tuning_shapes.json
 """
 
 from __future__ import annotations
@@ -29,9 +36,11 @@ import json
 import math
 import sys
 from dataclasses import asdict, dataclass
+from typing import Mapping
 
 import numpy as np
 
+from . import metrics, stats, tuning
 from .stats import SequentialDesign
 
 SHAPES_VERSION = 1
@@ -254,6 +263,125 @@ def read_shapes(document: dict) -> list[Shape]:
     return [Shape(**{**entry, "differences": tuple(entry["differences"])}) for entry in document["shapes"]]
 
 
+# Selection bias, simulated -------------------------------------------------------------------------------
+#
+# Why the tuning seeds must not be the test seeds. A run's validation and test accuracies share the trained
+# model's luck (one seed's model is better than another's at a given rate); choosing each arm's rate on the
+# test seeds picks, among the rates near an arm's best, the one whose models were luckiest on those seeds,
+# and the test accuracies then carry that luck: the arm with more rates to choose from gains the most.
+# Fresh test seeds carry no such luck.
+#
+# What a twin's verdict is about: the arms at the rates the tuning chose. Which rate the tuning picks is
+# itself a draw (three tuning seeds), and two equally good arms may get rates of slightly different worth;
+# the verdict compares the configurations chosen, which the ledger names. So the simulation's null is
+# conditional on the choice: at the chosen rates, the arms' true accuracies differ by exactly the claim's
+# boundary. Under it, a selection that leaves the test seeds out keeps the test's level; one that reads
+# the test seeds does not.
+
+@dataclass(frozen=True)
+class TuningShape:
+    """What the simulation takes from a tuned twin's ledger record: each arm's mean validation accuracy
+    per rate (its tuning seeds'), the tested per-seed differences (their spread, skew and ties), the
+    split sizes, and the check's test."""
+
+    check_id: str
+    curves: Mapping[str, Mapping[float, float]]      # arm -> rate -> mean validation accuracy
+    differences: tuple[float, ...]
+    validation_size: int
+    test_size: int
+    test: str
+    threshold: float
+    method: str
+    alpha: float
+    failed_pairs: int = 0      # seeds on which an arm did not train (its accuracy counted at chance)
+
+
+SELECTIONS = ("nested", "test_seeds_validation", "test_seeds_test")
+
+
+def selection_outcomes(shape: TuningShape, *, selection: str, test_seeds: int, simulations: int,
+                       seed: int = 0) -> dict[str, float]:
+    """The share of simulated sessions whose claim test (a false 'supported') or mirror test rejects when,
+    at the rates chosen, the arms' true accuracies differ by exactly the claim's boundary (the threshold,
+    or minus a non-inferiority margin). Each run's validation and test accuracies are its rate's mean
+    (the ledger's curve), plus the model's luck shared by both splits (resampled from the ledger's
+    differences, centred, per arm divided by sqrt 2), plus each split's binomial sampling noise.
+    selection: "nested" chooses each arm's rate on tuning.TUNING_SEEDS fresh seeds (bnclaims.tuning's
+    design); "test_seeds_validation" on the test seeds' own validation accuracies; "test_seeds_test" on
+    the test seeds' test accuracies (the selection that reuses the most)."""
+    if selection not in SELECTIONS:
+        raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}")
+    rng = np.random.default_rng([seed, *map(ord, shape.check_id)])
+    boundary = -shape.threshold if shape.test == "non_inferiority" else shape.threshold
+    luck = (np.asarray(shape.differences) - np.mean(shape.differences)) / np.sqrt(2.0)
+
+    def draw(mean: float, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """(validation, test) accuracies of `size` runs at a rate whose mean accuracy is `mean`."""
+        model = rng.choice(luck, size) if luck.size else np.zeros(size)
+        level = min(max(mean, 0.0), 1.0)
+        val = mean + model + rng.normal(0, np.sqrt(level * (1 - level) / shape.validation_size), size)
+        test = mean + model + rng.normal(0, np.sqrt(level * (1 - level) / shape.test_size), size)
+        return val, test
+
+    def test_errors(curve: Mapping[float, float]) -> np.ndarray:
+        """The test seeds' accuracies at the arm's chosen rate, minus that rate's true mean."""
+        if selection == "nested":
+            # A rate the ledger did not measure scores as a diverged run does (0): the grid stops there.
+            validation_at = lambda rates: {rate: draw(curve[rate], tuning.TUNING_SEEDS)[0] if rate in curve
+                                           else np.zeros(tuning.TUNING_SEEDS) for rate in rates}
+            chosen = tuning.choose_rate("arm", validation_at, tuning.tuning_seeds(), start=tuple(curve)).chosen
+            return draw(curve[chosen], test_seeds)[1] - curve[chosen]
+        runs = {rate: draw(mean, test_seeds) for rate, mean in curve.items()}
+        reading = 0 if selection == "test_seeds_validation" else 1
+        chosen = metrics.best_mean_rate({rate: values[reading] for rate, values in runs.items()})
+        return runs[chosen][1] - curve[chosen]
+
+    first, second = shape.curves.values()
+    counts = {"supported": 0, "refuted": 0}
+    for _ in range(simulations):
+        d = boundary + test_errors(first) - test_errors(second)
+        outcome = stats.decide(d, hypothesis=shape.test, threshold=shape.threshold, alpha=shape.alpha,
+                               method=shape.method).outcome
+        if outcome in counts:
+            counts[outcome] += 1
+    return {outcome: count / simulations for outcome, count in counts.items()}
+
+
+def tuning_shapes_from_ledger(ledger: Mapping) -> list[dict]:
+    """One TuningShape (as a dict) per tuned twin of two arms in a ledger: its arms' mean validation curves
+    from the tuning seeds (arm A's first), its tested differences, the dataset's split sizes, and its test.
+    Twins that compare differences of four models are left out: the simulation draws two arms."""
+    from .data import load_dataset
+
+    dataset = load_dataset(ledger["settings"]["dataset"])
+    shapes = []
+    for record in ledger["records"]:
+        tuned = record.get("tuning") or {}
+        if len(tuned) != 2 or record.get("kind") != "paired":
+            continue
+        a, b = record["arm_a"]["values"], record["arm_b"]["values"]
+        differences = [x - y for x, y in zip(a, b) if math.isfinite(x) and math.isfinite(y)]
+        # A twin counts a run that did not train at chance exactly; a trained run scores at least twice that.
+        failed_pairs = sum(min(x, y) <= 1.0 / dataset.num_classes for x, y in zip(a, b))
+        # Arm A's name starts with its tuning's arm name ("BN (lr 3)").
+        arms = sorted(tuned, key=lambda arm: not record["arm_a"]["name"].startswith(arm))
+        curves = {arm: {rate: float(np.mean(values)) for rate, values in tuned[arm]["validation"].items()}
+                  for arm in arms}
+        shapes.append({"check_id": record["check_id"], "curves": curves, "differences": differences,
+                       "validation_size": len(dataset.y_val), "test_size": len(dataset.y_test),
+                       "test": record["test"], "threshold": record["threshold"], "method": record["method"],
+                       "alpha": record["corrected_alpha"], "failed_pairs": failed_pairs})
+    return shapes
+
+
+def read_tuning_shape(data: Mapping) -> TuningShape:
+    return TuningShape(data["check_id"], {arm: {float(rate): value for rate, value in curve.items()}
+                                          for arm, curve in data["curves"].items()},
+                       tuple(data["differences"]), int(data["validation_size"]), int(data["test_size"]),
+                       data["test"], float(data["threshold"]), data["method"], float(data["alpha"]),
+                       int(data.get("failed_pairs", 0)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bnclaims.calibration", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -265,7 +393,16 @@ def main(argv: list[str] | None = None) -> int:
                                                                              "check's own)")
     rates.add_argument("--looks", type=int, nargs="+", default=[7, 14, 21], help="the design's seed counts")
     rates.add_argument("--simulations", type=int, default=20_000)
+    twins = commands.add_parser("tuning-shapes", help="write the shapes of a ledger's tuned twins (JSON)")
+    twins.add_argument("ledger")
+    selection = commands.add_parser("selection", help="simulate each tuned twin's false-positive rates under each "
+                                                      "way of choosing the rates, from a tuning-shapes file")
+    selection.add_argument("shapes")
+    selection.add_argument("--seeds", type=int, default=7, help="test seeds per simulated session")
+    selection.add_argument("--simulations", type=int, default=5_000)
     options = parser.parse_args(argv)
+    if options.command in ("tuning-shapes", "selection"):
+        return _tuning_command(options)
     try:
         with open(options.ledger if options.command == "shapes" else options.shapes, encoding="utf-8") as stream:
             document = json.load(stream)
@@ -286,6 +423,31 @@ def main(argv: list[str] | None = None) -> int:
         ratio = lambda rate: f"{rate:.4f} ({rate / r.alpha:.2f}x)" if math.isfinite(rate) else "-"
         print(f"{r.check_id:<34} {r.method:<5} {r.alpha:>7.4g} {ratio(r.false_supported):>16} "
               f"{ratio(r.false_refuted):>14}")
+    return 0
+
+
+def _tuning_command(options) -> int:
+    source = options.ledger if options.command == "tuning-shapes" else options.shapes
+    try:
+        with open(source, encoding="utf-8") as stream:
+            document = json.load(stream)
+        if options.command == "tuning-shapes":
+            json.dump({"version": SHAPES_VERSION, "profile": document["settings"].get("profile"),
+                       "dataset": document["settings"].get("dataset"),
+                       "shapes": tuning_shapes_from_ledger(document)}, sys.stdout, indent=1, sort_keys=True)
+            print()
+            return 0
+        found = [read_tuning_shape(entry) for entry in document["shapes"]]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        print(f"calibration: cannot read {source}: {error}", file=sys.stderr)
+        return 2
+    print(f"{'tuned twin':<32} {'selection':<22} {'alpha':>7} {'false supported':>16} {'false refuted':>14}")
+    for shape in found:
+        for selection in SELECTIONS:
+            rates = selection_outcomes(shape, selection=selection, test_seeds=options.seeds,
+                                       simulations=options.simulations)
+            print(f"{shape.check_id:<32} {selection:<22} {shape.alpha:>7.4g} {rates['supported']:>16.4f} "
+                  f"{rates['refuted']:>14.4f}")
     return 0
 
 

@@ -83,7 +83,11 @@ def readings_text(own: list[dict], related: list[dict]) -> str:
     if tuned == NOT_RUN:
         return talk.upper()
     return (f"{talk.upper()} {TALK_READING}; {tuned.upper()} {TUNED_READING}"
-            + (" (the readings disagree)" if talk != tuned else ""))
+            + (" (the readings disagree)" if readings_disagree(talk, tuned) else ""))
+
+
+def readings_disagree(talk: str, tuned: str) -> bool:
+    return NOT_RUN not in (talk, tuned) and talk != tuned
 
 
 def expected_outcome(record: dict) -> str:

@@ -1,5 +1,5 @@
 """The designs of A1 (largest usable learning rate, its grid extended until interior), A1-tuned (each
-arm at its best validation rate, compared on test) and A2 (steps to target in training and inference
+arm at its best validation rate on tuning seeds, compared on test seeds: a tuned twin) and A2 (steps to target in training and inference
 mode, final training loss): their metrics, and each design end to end on hand-made runs, which must not
 be supported on a placebo (the arms equal) and must be supported on an injected effect. The designs come
 from bnclaims.designs; the claim modules are loaded for their own declarations only (the checks'
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from types import SimpleNamespace
 
 import pytest
 
@@ -22,6 +23,7 @@ SEEDS = (0, 1, 2, 3, 4)
 
 
 LEARNING_RATES = load_claim_module("test_larger_learning_rates", "designs_test_larger_learning_rates")
+TUNED_TWINS = load_claim_module("test_tuned_twins", "designs_test_tuned_twins")
 FEWER_EPOCHS = load_claim_module("test_fewer_epochs", "designs_test_fewer_epochs")
 
 
@@ -73,13 +75,27 @@ def run(seed: int, *, batch_norm: str = "before", learning_rate: float = 0.01, v
 
 
 class FakeLab:
-    """base_spec and sweep, as the Lab's, over runs that val(batch_norm, rate, seed) describes."""
+    """base_spec, sweep, runs and across_seeds, as the Lab's, over runs that val(batch_norm, rate, seed)
+    and test(batch_norm, rate, seed) describe."""
 
     def __init__(self, val, test=lambda batch_norm, lr, seed: 0.9):
         self.val, self.test, self.asked = val, test, []
+        self.seeds = SEEDS
+        self.dataset = SimpleNamespace(num_classes=10)
 
     def base_spec(self, **changes):
         return RunSpec(epochs=2, **changes)
+
+    def runs(self, specs, *, context="", contexts=None):
+        made = []
+        for spec in specs:
+            accuracy = self.val(spec.batch_norm, spec.learning_rate, spec.seed)
+            made.append(run(spec.seed, batch_norm=spec.batch_norm, learning_rate=spec.learning_rate, val=accuracy,
+                            test=self.test(spec.batch_norm, spec.learning_rate, spec.seed), trained=accuracy > 0.2))
+        return made
+
+    def across_seeds(self, spec, *, context=""):
+        return self.runs([spec.replace(seed=seed) for seed in self.seeds])
 
     def sweep(self, specs: dict, *, context: str = ""):
         self.asked.extend((spec.batch_norm, lr) for lr, spec in specs.items())
@@ -129,12 +145,12 @@ def test_largest_rate_placebo_is_not_supported():
 
 
 def tuned_evidence(lab):
-    arms, _ = designs.learning_rate_sweep(lab, context="A1")
-    best = {arm: metrics.best_mean_rate({lr: [metrics.final_val_accuracy(r) for r in runs]
-                                         for lr, runs in by_rate.items()}) for arm, by_rate in arms.items()}
-    evidence = evaluate(LEARNING_RATES.CHECKS["A1-tuned.test_accuracy"],
-                        arm_from_runs("BN", arms["BN"][best["BN"]], metrics.test_accuracy),
-                        arm_from_runs("plain", arms["plain"][best["plain"]], metrics.test_accuracy))
+    """A1-tuned as its twin runs it: each arm tuned on the tuning seeds, compared on the test seeds."""
+    tunings, runs = TUNED_TWINS.tuned(lab, TUNED_TWINS.TWINS["A1-tuned.test_accuracy"].arms, "A1-tuned")
+    best = {arm: choice.chosen for arm, choice in tunings.items()}
+    evidence = evaluate(TUNED_TWINS.CHECKS["A1-tuned.test_accuracy"],
+                        TUNED_TWINS.value_arm("BN", runs["BN"]), TUNED_TWINS.value_arm("plain", runs["plain"]),
+                        tuning=TUNED_TWINS.tuning_record(tunings))
     return best, evidence
 
 
@@ -146,14 +162,19 @@ def peaked(at_bn: float, at_plain: float):
 def test_each_arm_is_compared_at_its_own_best_validation_rate():
     # At plain's best rate BN's test accuracy would be lower than plain's: only the arms' own rates count.
     test = lambda batch_norm, lr, seed: 0.96 + 0.001 * seed if (batch_norm, lr) == ("before", 1.0) else 0.93
-    best, evidence = tuned_evidence(FakeLab(peaked(1.0, 0.1), test))
+    lab = FakeLab(peaked(1.0, 0.1), test)
+    lab.seeds = tuple(range(7))     # the twin's family of four: the sign test needs 7 seeds at 0.05 / 4
+    best, evidence = tuned_evidence(lab)
     assert best == {"BN": 1.0, "plain": 0.1}
-    assert evidence.effect == pytest.approx(0.032) and evidence.outcome == "supported"
+    assert evidence.effect == pytest.approx(0.033) and evidence.outcome == "supported"   # 0.032 + 0.001 * mean seed
+    assert evidence.tuning["BN"]["test_seeds"] == list(range(7)) and min(evidence.tuning["BN"]["tuning_seeds"]) >= 1000
 
 
 def test_tuned_placebo_is_not_supported():
     noise = lambda batch_norm, lr, seed: 0.93 + 0.002 * ((seed * 7 + (batch_norm == "none")) % 3 - 1)
-    _, evidence = tuned_evidence(FakeLab(peaked(1.0, 0.1), noise))
+    lab = FakeLab(peaked(1.0, 0.1), noise)
+    lab.seeds = tuple(range(7))
+    _, evidence = tuned_evidence(lab)
     assert evidence.outcome != "supported"
 
 

@@ -36,7 +36,8 @@ from markupsafe import Markup
 
 from .. import formatting as fmt
 from ..formatting import (ADVANTAGES, TALK_READING, TUNED_READING, advantage_groups, advantage_outcome, base_claim,
-                          deciding_test, expected_outcome, readings, tuned_records, unexpected_records)
+                          deciding_test, expected_outcome, readings, readings_disagree, tuned_records,
+                          unexpected_records)
 from . import plots
 from .figure_cache import FigureCache
 
@@ -212,7 +213,7 @@ def headline_table(ledger: dict) -> dict:
                             empty=f"no check of {advantage} ran in this session")
         if tuned:
             group["readings"] = {"talk": TALK_READING, "tuned": TUNED_READING, "tuned_outcome": tuned_outcome,
-                                 "disagree": talk_outcome != tuned_outcome}
+                                 "disagree": readings_disagree(talk_outcome, tuned_outcome)}
         group["attributes"] = {"data-advantage": advantage, "data-outcome": group["outcome"],
                                **({"data-tuned-outcome": tuned_outcome} if tuned else {})}
         groups.append(group)

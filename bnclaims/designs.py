@@ -109,6 +109,14 @@ def noise_arms(runs, small: int, large: int) -> tuple:
 # R2 (claims/test_bn_with_l2_or_dropout.py): a regularizer's dose, chosen on the plain model's validation
 
 
+# Check id -> (arm label, RunSpec field, the doses swept on the plain model's validation accuracy); R2's
+# tuned twins (claims/test_tuned_twins.py) add the same doses.
+REGULARIZERS = {
+    "R2.l2": ("BN + L2", "l2", (1e-4, 1e-3, 1e-2)),
+    "R2.dropout": ("BN + Dropout", "dropout", (0.1, 0.3, 0.5)),
+}
+
+
 def chosen_dose(lab, field: str, doses, *, context: str) -> tuple[float, dict, float]:
     """(the dose that helps the plain model most on validation, {dose: per-seed validation accuracies},
     the plain model's per-seed validation accuracies without the regularizer). The dose is the strongest
@@ -122,6 +130,10 @@ def chosen_dose(lab, field: str, doses, *, context: str) -> tuple[float, dict, f
 
 # ----------------------------------------------------------------------------------------------------
 # P3 (claims/test_internal_covariate_shift.py): the drift of a layer's inputs and the change of its gradient
+
+# Santurkar et al.'s noisy BN: after BN, i.i.d. noise per activation and example, of strength 1, its
+# distribution redrawn every step (RunSpec changes; P3-noisy and its tuned twins).
+NOISY_BN = {"bn_noise": 1.0, "bn_noise_mode": "per_example"}
 
 
 def relative_drift(run) -> float:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .cache import CACHE_ENV_VAR, CACHE_MODES
 from .spec import DEFAULT_ENGINE, ENGINES
+from .tuning import TUNING_SEED_BASE
 
 
 class SettingsError(ValueError):
@@ -216,6 +217,11 @@ class Settings:
         budget = chosen.examples if examples is None else parse_budget(examples)
         chosen_seeds = parse_seeds(seeds) if seeds is not None else chosen.seeds
         chosen_looks = chosen.looks if looks is None else parse_looks(looks)
+        highest = max(chosen_seeds) + len(chosen_seeds) * (chosen_looks - 1)
+        if highest >= TUNING_SEED_BASE:
+            raise SettingsError(
+                f"--claims-seeds {format_seeds(chosen_seeds)} with {chosen_looks} looks reaches seed {highest}: test "
+                f"seeds stay below {TUNING_SEED_BASE}, where the tuned twins choose their learning rates")
         root = Path(root)
         # Folders last: every value is checked before a folder is probed.
         cache_dir = Path(cache_dir or os.environ.get(CACHE_ENV_VAR) or root / ".claims-cache").expanduser()

@@ -61,7 +61,7 @@ import numpy as np
 
 from bnclaims import figures, metrics
 from bnclaims.catalogue import Claim, Finding, declare
-from bnclaims.designs import chosen_dose
+from bnclaims.designs import REGULARIZERS, chosen_dose
 from bnclaims.evidence import arm_from_runs
 
 STATEMENT = "It is ok to use Batch Normalization with L2 Regularization or Dropout."
@@ -70,10 +70,7 @@ MARGIN_REASON = ("two points of test accuracy: 15-70% more errors at BN's 0.86-0
                  "notice; about 2 binomial SEs of a test accuracy near 0.9 on 1,000 test images")
 
 # Check id -> (arm label, RunSpec field, the doses swept on the plain model's validation accuracy).
-ADDITIONS = {
-    "R2.l2": ("BN + L2", "l2", (1e-4, 1e-3, 1e-2)),
-    "R2.dropout": ("BN + Dropout", "dropout", (0.1, 0.3, 0.5)),
-}
+ADDITIONS = REGULARIZERS
 NON_INFERIOR = Claim(statement=STATEMENT, source=SOURCE, metric="test accuracy", test="non_inferiority",
                      threshold=0.02, threshold_reason=MARGIN_REASON, family="R2 BN with L2 or Dropout")
 # The same additions at the strongest dose of their sweeps, on BN itself.

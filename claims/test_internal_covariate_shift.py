@@ -72,16 +72,14 @@ import pytest
 
 from bnclaims import figures, metrics
 from bnclaims.catalogue import Claim, Finding, declare
-from bnclaims.designs import finite_pairs, ics, log2_ics, relative_drift
+from bnclaims.designs import NOISY_BN, finite_pairs, ics, log2_ics, relative_drift
 from bnclaims.evidence import arm_from_runs, every_seed_within
 
 PAPER_NETWORK = dict(hidden=(100, 100, 100), activation="sigmoid", learning_rate=1.0,
                      record=("preactivation_percentiles",))
-NOISE = 1.0
 SOURCE_PAPER = "Ioffe & Szegedy 2015, Abstract and Figure 1"
 SOURCE_COUNTER = "Santurkar et al. 2018, Sec. 2.1 (noisy BN)"
 NOISY_FAMILY = "P3 noisy BN"
-NOISE_MODE = "per_example"
 ICS_FAMILY = "P3 gradient ICS"
 ICS_THRESHOLD = math.log2(1.5)
 ICS_SOURCE = "Ioffe & Szegedy 2015, Abstract; measured as in Santurkar et al. 2018, Definition 2.1"
@@ -205,7 +203,7 @@ def test_bn_holds_layer_inputs_steadier(check, lab, verify, figure):
 def _noisy_arms(lab):
     recorded = ("preactivation_percentiles", "gradient_ics")
     return {
-        "noisy BN": lab.across_seeds(lab.base_spec(bn_noise=NOISE, bn_noise_mode=NOISE_MODE, record=recorded),
+        "noisy BN": lab.across_seeds(lab.base_spec(**NOISY_BN, record=recorded),
                                      context="P3 noisy BN"),
         "BN": lab.across_seeds(lab.base_spec(record=recorded), context="P3 noisy BN"),
         "plain": lab.across_seeds(lab.base_spec(batch_norm="none", record=("gradient_ics",)), context="P3 noisy BN"),

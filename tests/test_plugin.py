@@ -92,6 +92,7 @@ def test_a_dataset_no_loader_takes_stops_the_session_with_one_line(tmp_path, nam
 @pytest.mark.parametrize("options, fragment", [
     (["--claims-seeds", "3,3"], "--claims-seeds '3,3' must name at least 2 distinct"),
     (["--claims-seeds", "many"], "--claims-seeds 'many' is not a count"),
+    (["--claims-seeds", "990-999"], "--claims-seeds 990-999 with 3 looks reaches seed 1019: test seeds stay below 1000"),
     (["--claims-budget", "-5"], "--claims-budget '-5' is not a positive number"),
     (["--claims-budget", "lots"], "--claims-budget 'lots' is not a positive number"),
     (["--claims-looks", "0"], "--claims-looks '0' is not a number of seed blocks"),
@@ -100,7 +101,8 @@ def test_a_dataset_no_loader_takes_stops_the_session_with_one_line(tmp_path, nam
     (["--claims-report-dir", "/proc/bnclaims-reports"], "--claims-report-dir '/proc/bnclaims-reports' cannot be used"),
     (["--claims-cache", "{tmp}/a-file"], "--claims-cache '{tmp}/a-file' is a file, not a folder"),
     (["--claims-cache", "/proc/bnclaims-cache"], "--claims-cache '/proc/bnclaims-cache' cannot be used"),
-], ids=["repeated-seeds", "seeds-not-a-number", "negative-budget", "budget-not-a-number", "no-looks",
+], ids=["repeated-seeds", "seeds-not-a-number", "seeds-reach-the-tuning-seeds", "negative-budget",
+        "budget-not-a-number", "no-looks",
         "report-dir-is-a-file", "report-dir-under-a-file", "report-dir-unwritable", "cache-is-a-file",
         "cache-unwritable"])
 def test_a_bad_option_value_stops_the_session_with_one_usage_line_before_anything_trains(tmp_path, options, fragment):

@@ -348,16 +348,17 @@ def selection_outcomes(shape: TuningShape, *, selection: str, test_seeds: int, s
 
 
 def tuning_shapes_from_ledger(ledger: Mapping) -> list[dict]:
-    """One TuningShape (as a dict) per tuned twin of two arms in a ledger: its arms' mean validation curves
-    from the tuning seeds (arm A's first), its tested differences, the dataset's split sizes, and its test.
-    Twins that compare differences of four models are left out: the simulation draws two arms."""
+    """One TuningShape (as a dict) per tuned twin of two arms' test accuracies in a ledger: its arms' mean
+    validation curves from the tuning seeds (arm A's first), its tested differences, the dataset's split
+    sizes, and its test. Twins of four models (differences of differences) or of another metric (A2's
+    passes) are left out: the simulation draws two arms' accuracies."""
     from .data import load_dataset
 
     dataset = load_dataset(ledger["settings"]["dataset"])
     shapes = []
     for record in ledger["records"]:
         tuned = record.get("tuning") or {}
-        if len(tuned) != 2 or record.get("kind") != "paired":
+        if len(tuned) != 2 or record.get("kind") != "paired" or record.get("metric") != tuning.TUNED_ACCURACY:
             continue
         a, b = record["arm_a"]["values"], record["arm_b"]["values"]
         differences = [x - y for x, y in zip(a, b) if math.isfinite(x) and math.isfinite(y)]

@@ -54,6 +54,10 @@ CHANCE_MULTIPLE = 2.0
 START_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
 
 
+# The metric of a twin that compares the arms' test accuracies (the selection simulation models those).
+TUNED_ACCURACY = "test accuracy at the arm's tuned learning rate"
+
+
 def tuning_seeds(count: int = TUNING_SEEDS) -> tuple[int, ...]:
     return tuple(range(TUNING_SEED_BASE, TUNING_SEED_BASE + count))
 

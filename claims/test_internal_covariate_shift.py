@@ -88,6 +88,15 @@ ICS_CASES = {"P3-ics.at_start": "initial", "P3-ics.at_end": "trained"}
 
 DRIFT_GAP = 0.25
 
+def _ics_claim(when: str) -> Claim:
+    return Claim(
+        statement=f"BN reduces internal covariate shift ({when}): a layer's gradient changes less when the layers "
+                  "before it are updated", source=ICS_SOURCE,
+        metric="log2 of ||G - G'|| / ||G||, mean over layers 2-4 (plain - BN)", test="superiority",
+        threshold=ICS_THRESHOLD, family=ICS_FAMILY,
+        threshold_reason="BN's ICS at most two-thirds of plain's: a reduction large enough to be BN's mechanism")
+
+
 CHECKS = declare({
     "test_bn_holds_layer_inputs_steadier": {
         "P3.percentile_drift": Claim(
@@ -112,20 +121,8 @@ CHECKS = declare({
             threshold_reason="one point: a real advantage, above paired seed noise", family=NOISY_FAMILY),
     },
     "test_bn_reduces_gradient_ics": {
-        "P3-ics.at_start": Claim(
-            statement="BN reduces internal covariate shift (at the start of training): a layer's gradient "
-                      "changes less when the layers before it are updated", source=ICS_SOURCE,
-            metric="log2 of ||G - G'|| / ||G||, mean over layers 2-4 (plain - BN)", test="superiority",
-            threshold=ICS_THRESHOLD, family=ICS_FAMILY,
-            threshold_reason="BN's ICS at most two-thirds of plain's: a reduction large enough to be BN's "
-                             "mechanism"),
-        "P3-ics.at_end": Claim(
-            statement="BN reduces internal covariate shift (at the end of training): a layer's gradient changes "
-                      "less when the layers before it are updated", source=ICS_SOURCE,
-            metric="log2 of ||G - G'|| / ||G||, mean over layers 2-4 (plain - BN)", test="superiority",
-            threshold=ICS_THRESHOLD, family=ICS_FAMILY,
-            threshold_reason="BN's ICS at most two-thirds of plain's: a reduction large enough to be BN's "
-                             "mechanism"),
+        "P3-ics.at_start": _ics_claim("at the start of training"),
+        "P3-ics.at_end": _ics_claim("at the end of training"),
     },
 })
 

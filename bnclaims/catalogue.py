@@ -101,6 +101,10 @@ class Claim:
     mirror_criterion: str = ""  # measured empirical checks: when it is refuted, in words
     min_seeds: int | None = None  # measured empirical checks: fewest seeds that can meet the criterion
     about: str = "value"        # "failure": the claim is that A fails (diverges, collapses) where B does not
+    # The profiles the check runs in (empty: every profile) and why; in any other profile the plugin skips
+    # it with that reason (a check whose runs cost more than a profile is sized for).
+    profiles: tuple[str, ...] = ()
+    profiles_reason: str = ""
 
     def __post_init__(self) -> None:
         def require(ok: bool, message: str) -> None:
@@ -121,6 +125,8 @@ class Claim:
         require(self.min_seeds is None or self.min_seeds >= 1, "min_seeds must be >= 1")
         require(self.tier != "control" or self.test != "measured", "a negative control is a paired comparison")
         require(self.about in ABOUT, f"about must be one of {ABOUT}, got {self.about!r}")
+        require(not self.profiles or bool(self.profiles_reason), "a check kept to some profiles says why "
+                                                                 "(profiles_reason)")
         require(self.paired_test in stats.METHODS, f"paired_test must be one of {stats.METHODS}")
         require(not (self.exact_test and self.paired_test == "t"), "a quantized metric needs an exact test, not t")
         require(self.about == "value" or (self.test == "superiority" and self.threshold == 0 and self.exact_test),

@@ -509,3 +509,35 @@ def test_a_rerun_of_some_checks_merges_into_the_ledger_and_an_interrupted_one_le
     assert set(records()) == {"Z7.one"}, "a ledger of other settings is not merged into"
     set_aside = [p for p in (project / "reports").glob("claims.*.json") if p.name != "claims.interrupted.json"]
     assert len(set_aside) == 1 and json.loads(set_aside[0].read_bytes()) == json.loads(before[0])
+
+
+PROFILED_MODULE = '''
+from bnclaims.catalogue import Claim, declare
+from bnclaims.evidence import Arm
+
+def claim(**kept):
+    return Claim(statement="A beats B", source="test", metric="accuracy", test="superiority", threshold=0.0,
+                 threshold_reason="test", paired_test="t", **kept)
+
+CHECKS = declare({"test_claim": {"Z8.everywhere": claim(),
+                                 "Z8.paper_only": claim(profiles=("paper",), profiles_reason="too costly here")}})
+
+def test_claim(check, verify):
+    verify(check, Arm("A", (0.9, 0.91, 0.92), (0, 1, 2)), Arm("B", (0.8, 0.8, 0.81), (0, 1, 2)))
+'''
+
+
+def test_a_check_kept_to_other_profiles_is_skipped_with_its_reason(tmp_path):
+    project = make_claims_project(tmp_path, PROFILED_MODULE)
+    result = run_pytest("claims/", "-rs", "--claims-profile", "short", "--claims-dataset", "digits", "--claims-seeds", "3",
+                        "--claims-looks", "1", "--claims-cache", str(tmp_path / "cache"), cwd=project)
+    assert "1 passed, 1 skipped" in result.stdout, result.stdout
+    assert "Z8.paper_only runs in the paper profile only: too costly here" in result.stdout
+
+
+def test_a_check_kept_to_some_profiles_must_say_why():
+    from bnclaims.catalogue import CatalogueError, Claim
+
+    with pytest.raises(CatalogueError, match="profiles_reason"):
+        Claim(statement="s", source="s", metric="m", test="superiority", threshold=0.0, threshold_reason="r",
+              profiles=("paper",))

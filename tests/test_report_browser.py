@@ -27,7 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from bnclaims.report import advantage_groups, advantage_outcome, forest_records, unexpected_records
+from bnclaims.formatting import readings, tuned_records
+from bnclaims.report import advantage_groups, forest_records, unexpected_records
 from bnclaims.report.page import p_parts, units_text
 from bnclaims.report.plots import interval_level
 from bnclaims.pytest_html_page import PYTEST_HTML_NAME
@@ -163,7 +164,7 @@ DECODE_IMAGES = """(async () => {
 # The headline: one table body per advantage, its outcome, and a row per check with its rendered text
 # (innerText: what a reader sees, never a tooltip).
 HEADLINE = """[...document.querySelectorAll('#headline-table tbody[data-advantage]')].map(body => [
-  body.dataset.advantage, body.querySelector('tr.group .outcome').textContent,
+  body.dataset.advantage, [...body.querySelectorAll('tr.group .outcome')].map(badge => badge.textContent),
   [...body.querySelectorAll('tr[data-check-id]')].map(row => [row.dataset.checkId,
      row.querySelector('.outcome').textContent])])"""
 ROW_TEXT = """Object.fromEntries([...document.querySelectorAll('#headline-table tr[data-check-id]')].map(row =>
@@ -239,17 +240,19 @@ def assert_the_page_reads(browser: DevTools, ledger: dict) -> None:
     if not unexpected:
         assert browser.evaluate("document.getElementById('unexpected')") is None
 
-    # The six advantages with the outcomes their own checks give; each check's verdict with its units
-    # and the deciding p in the text a reader sees.
+    # The six advantages with the outcomes their own checks give, and beside it their tuned twins' (each arm
+    # at its best rate) where they have any; each check's verdict with its units and the deciding p in the
+    # text a reader sees.
     assert browser.evaluate(HEADLINE) == [
-        [advantage, advantage_outcome(own), [[r["check_id"], r["outcome"]] for r in own]]
-        for advantage, (own, _) in groups.items()]
+        [advantage, [*readings(own, related)][:1 if not tuned_records(related) else 2],
+         [[r["check_id"], r["outcome"]] for r in [*own, *tuned_records(related)]]]
+        for advantage, (own, related) in groups.items()]
     rows = browser.evaluate(ROW_TEXT)
-    for own, _ in groups.values():
-        for record in own:
+    for own, related in groups.values():
+        for record in [*own, *tuned_records(related)]:
             text = " ".join(rows[record["check_id"]].split())
             assert units_text(record) in text and p_parts(record)[0] in text, (record["check_id"], text)
-    related = [[r["check_id"], r["outcome"]] for _, rel in groups.values() for r in rel]
+    related = [[r["check_id"], r["outcome"]] for _, rel in groups.values() for r in rel if r not in tuned_records(rel)]
     assert browser.evaluate(RELATED) == related
     shown = browser.evaluate(SHOWN_OUTCOMES)
     assert {check_id for check_id, _ in shown} == set(by_id)

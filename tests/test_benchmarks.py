@@ -163,3 +163,30 @@ def test_the_lean_arm_compiles_a_program_per_signature_and_trains_every_run():
     answer, = suite_timing.lean_seconds([runs], "digits")
     assert answer["programs"] == 2 and answer["runs"] == 3
     assert 0 < answer["compiling"] < answer["seconds"]
+
+
+_prediction_spec = importlib.util.spec_from_file_location("workers_prediction",
+                                                          ROOT / "benchmarks" / "workers_prediction.py")
+workers_prediction = importlib.util.module_from_spec(_prediction_spec)
+_prediction_spec.loader.exec_module(workers_prediction)
+
+
+def test_the_prediction_schedules_the_longest_runs_first_and_never_beats_its_bounds():
+    runs = [7.0, 5.0, 4.0, 3.0, 3.0, 2.0]
+    assert workers_prediction.predicted_seconds(runs, 1) == sum(runs)
+    assert workers_prediction.predicted_seconds(runs, 2) == 12.0         # 7+3+2 and 5+4+3
+    assert workers_prediction.predicted_seconds(runs, 64) == 7.0         # the longest run: the critical path
+    for workers in (1, 2, 3, 4, 64):
+        predicted = workers_prediction.predicted_seconds(runs, workers)
+        bound = workers_prediction.lower_bound(runs, workers)
+        assert bound <= predicted <= 4 / 3 * bound + max(runs), workers
+    with pytest.raises(ValueError, match="at least 1"):
+        workers_prediction.predicted_seconds(runs, 0)
+
+
+def test_the_prediction_table_puts_measured_times_beside_the_predicted():
+    lines = workers_prediction.table([60.0] * 4, {1: 250.0, 2: 130.0})
+    assert lines[0].startswith("4 runs, 4.0 min of training in all")
+    assert lines[2].split() == ["1", "4.0", "min", "4.0", "min", "4.2", "min"]
+    assert lines[3].split() == ["2", "2.0", "min", "2.0", "min", "2.2", "min"]
+    assert lines[4].split() == ["4", "1.0", "min", "1.0", "min"]

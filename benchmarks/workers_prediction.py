@@ -1,0 +1,83 @@
+"""Benchmark: the claims suite's wall time predicted on 1, 2, 4, 8, 16 and 64 workers, from a run cache.
+
+    python benchmarks/workers_prediction.py --cache .claims-cache                  # the default profile's runs
+    python benchmarks/workers_prediction.py --cache DIR --dataset mnist --engine compiled
+    python benchmarks/workers_prediction.py --cache DIR --measure                  # and time cold -n 1 and -n 2
+
+Each run in the cache carries the wall time it took when it was trained. The prediction schedules those
+runs, longest first, onto W identical workers (list scheduling, longest processing time first: within 4/3
+of the best possible schedule) and gives the time the last worker finishes. It can never be below the
+longest single run (a run is the unit of work: the critical path) nor below the total over W. It counts
+training only: starting workers, the statistics and the report add the warm session's time, a few seconds
+(benchmarks/suite_timing.py measures it), and a check undecided at a look asks for its next block of seeds
+only after the look, which the prediction ignores.
+
+With --measure it also times the suite cold with `-n 1` and `-n 2` (each into a fresh cache: an hour or
+more on a 2-core CPU for the default profile), to print beside the predictions for 1 and 2. Prints
+figures; asserts nothing (timing targets are not tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+
+from bnclaims.spec import DEFAULT_ENGINE  # noqa: E402
+from suite_timing import cached_run_seconds, timed_suite  # noqa: E402
+
+WORKERS = (1, 2, 4, 8, 16, 64)
+
+
+def predicted_seconds(run_seconds: list[float], workers: int) -> float:
+    """The makespan of the runs scheduled longest first onto `workers` identical workers."""
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    finishing = [0.0] * workers
+    for seconds in sorted(run_seconds, reverse=True):
+        heapq.heapreplace(finishing, finishing[0] + seconds)   # the worker free soonest takes the next run
+    return max(finishing)
+
+
+def lower_bound(run_seconds: list[float], workers: int) -> float:
+    return max(max(run_seconds, default=0.0), sum(run_seconds) / workers)
+
+
+def table(run_seconds: list[float], measured: dict[int, float]) -> list[str]:
+    lines = [f"{len(run_seconds)} runs, {sum(run_seconds) / 60:.1f} min of training in all, the longest "
+             f"{max(run_seconds, default=0.0):.1f} s",
+             f"{'workers':>8} {'predicted':>12} {'bound':>12} {'measured':>12}"]
+    for workers in WORKERS:
+        shown = f"{measured[workers] / 60:.1f} min" if workers in measured else ""
+        lines.append(f"{workers:>8} {predicted_seconds(run_seconds, workers) / 60:>8.1f} min "
+                     f"{lower_bound(run_seconds, workers) / 60:>8.1f} min {shown:>12}")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache", type=Path, default=ROOT / ".claims-cache", help="the run cache to read")
+    parser.add_argument("--dataset", default="mnist5k", help="the runs of this dataset (mnist5k: default profile)")
+    parser.add_argument("--profile", default="default", help="the profile --measure runs")
+    parser.add_argument("--engine", default=DEFAULT_ENGINE)
+    parser.add_argument("--measure", action="store_true", help="also time the suite cold with -n 1 and -n 2")
+    options = parser.parse_args()
+    run_seconds = cached_run_seconds(options.cache, options.dataset, options.engine)
+    if not run_seconds:
+        sys.exit(f"workers_prediction: no {options.engine} runs of {options.dataset} in {options.cache}")
+    measured = {}
+    if options.measure:
+        for workers in (1, 2):
+            with tempfile.TemporaryDirectory() as folder:
+                measured[workers], _ = timed_suite(str(workers), options.profile, options.dataset,
+                                                   Path(folder) / "cache", Path(folder) / "reports", options.engine)
+    print("\n".join(table(run_seconds, measured)))
+
+
+if __name__ == "__main__":
+    main()

@@ -84,23 +84,27 @@ def next_rate(grid: Sequence[float], best: float, trains: bool = True) -> float 
     return None
 
 
-def is_interior(grid: Sequence[float], best: float) -> bool:
-    return min(grid) < best < max(grid)
-
-
 @dataclass(frozen=True)
 class Tuning:
     """How one arm's rate was chosen: the grid it grew to, the tuning seeds' validation accuracies per
     rate, the chosen rate, and whether the choice is interior (not at an end of the grid)."""
 
     arm: str
-    grid: tuple[float, ...]
     validation: Mapping[float, tuple[float, ...]]   # rate -> final validation accuracy per tuning seed
     chosen: float
-    interior: bool
     tuning_seeds: tuple[int, ...]
     test_seeds: tuple[int, ...] = field(default=())
     trains: bool = True        # the chosen rate trains the arm (mean validation accuracy >= twice chance)
+
+    @property
+    def grid(self) -> tuple[float, ...]:
+        """The rates the grid grew to."""
+        return tuple(sorted(self.validation))
+
+    @property
+    def interior(self) -> bool:
+        """The chosen rate is not at an end of the grid."""
+        return min(self.grid) < self.chosen < max(self.grid)
 
     @property
     def censored(self) -> bool:
@@ -129,9 +133,7 @@ def choose_rate(arm: str, validation_at: Callable[[Sequence[float]], Mapping[flo
         if beyond is None:
             break
         validation.update({rate: tuple(values) for rate, values in validation_at([beyond]).items()})
-    grid = tuple(sorted(validation))
-    return Tuning(arm, grid, dict(sorted(validation.items())), best, is_interior(grid, best), tuple(seeds),
-                  trains=trains)
+    return Tuning(arm, dict(sorted(validation.items())), best, tuple(seeds), trains=trains)
 
 
 def tune_spec(lab, arm: str, spec: RunSpec, *, context: str = "", start: Sequence[float] = START_GRID) -> Tuning:

@@ -225,7 +225,8 @@ def related_table(ledger: dict) -> dict | None:
     """The checks that inform an advantage without deciding it (A1-talk, A6-loss, ...), by advantage."""
     groups, chosen = [], []
     for advantage, (_, all_related) in advantage_groups(ledger["records"]).items():
-        related = [r for r in all_related if r not in tuned_records(all_related)]   # the headline shows those
+        tuned = tuned_records(all_related)                  # the headline shows those
+        related = [r for r in all_related if r not in tuned]
         if related:
             group = check_group(advantage, ADVANTAGES[advantage], related, ledger)
             group["attributes"] = {"data-related-to": advantage}

@@ -541,3 +541,11 @@ def test_a_check_kept_to_some_profiles_must_say_why():
     with pytest.raises(CatalogueError, match="profiles_reason"):
         Claim(statement="s", source="s", metric="m", test="superiority", threshold=0.0, threshold_reason="r",
               profiles=("paper",))
+
+
+def test_a_check_kept_to_a_profile_that_does_not_exist_stops_collection(tmp_path):
+    project = make_claims_project(tmp_path, PROFILED_MODULE.replace('profiles=("paper",)', 'profiles=("papr",)'))
+    result = run_pytest("claims/", "--claims-profile", "short", "--claims-dataset", "digits", "--claims-seeds", "3",
+                        "--claims-cache", str(tmp_path / "cache"), cwd=project)
+    assert "Z8.paper_only is kept to profiles ['papr'] that do not exist" in result.stdout + result.stderr
+    assert result.returncode != 0

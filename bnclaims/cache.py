@@ -260,7 +260,8 @@ class RunCache:
         return None
 
     def get_or_train_many(self, keys: list[str], train: Callable[[list[int]], list[RunResult]],
-                          *, chunk: int | None = None, groups: list | None = None) -> list[tuple[RunResult, bool]]:
+                          *, chunk: int | None = None, groups: list | None = None,
+                          stored_by_train: bool = False) -> list[tuple[RunResult, bool]]:
         """[(result, served_from_cache)] for each key. train(positions) trains the runs at those
         positions of `keys` that the cache cannot serve and returns them in that order; it is called
         with at most `chunk` positions at a time (all at once when None: an engine in a subprocess
@@ -270,7 +271,10 @@ class RunCache:
         groups: one label per key, alike for runs that share costly set-up (a compiled program). Once a
         key is found held by another process, the rest of its group is tried after every other key:
         that process has the group's set-up already, and two processes working through one sweep take
-        its groups in turn instead of each paying for every group's set-up."""
+        its groups in turn instead of each paying for every group's set-up.
+
+        stored_by_train: train stores each result as it arrives (under the locks held for it), so that
+        the results a group had when one of its runs failed are kept; they are not written again."""
         if self.mode == "bypass":
             return [(result, False) for result in train(list(range(len(keys))))]
         first = {}
@@ -305,7 +309,7 @@ class RunCache:
                     batch.append(key)
                     locks.append(lock)
             try:
-                self._train_and_store(batch, first, keys, train, results)
+                self._train_and_store(batch, first, keys, train, results, stored_by_train)
             finally:
                 for lock in locks:
                     lock.release()
@@ -318,14 +322,16 @@ class RunCache:
                 if stored is not None:
                     results[key] = (stored, True)
                 else:       # the other process stopped without storing it
-                    self._train_and_store([key], first, keys, train, results)
+                    self._train_and_store([key], first, keys, train, results, stored_by_train)
         return [results[key] for key in keys]
 
-    def _train_and_store(self, batch: list[str], first: dict, keys: list[str], train, results: dict) -> None:
+    def _train_and_store(self, batch: list[str], first: dict, keys: list[str], train, results: dict,
+                         stored_by_train: bool = False) -> None:
         if not batch:
             return
         for key, result in zip(batch, train([first[key] for key in batch])):
             if result.key != key:
                 raise ValueError(f"trained a run under key {result.key[:12]} for key {key[:12]}")
-            self.store(result)
+            if not stored_by_train:
+                self.store(result)
             results[key] = (result, False)

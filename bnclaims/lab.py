@@ -8,52 +8,18 @@ on the group it was trained in.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import time
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 from . import backend, runner
+from .compilation_cache import use_compilation_cache
 from .cache import RunCache
+from .cluster import ClusterExecutor
 from .data import PER_SEED_SPLIT_DATASETS, Dataset, load_dataset, split_for_run
 from .results import RunResult
 from .settings import Settings, passes_for
 from .spec import ENGINES, RunContext, RunSpec, run_key
-
-# JAX's persistent compilation cache: a session that trains runs whose programs an earlier session compiled
-# (more seeds, say) skips XLA compilation (docs/engines.md gives the saving). JAX loads what it finds there as
-# native code, so it lives apart from the run cache, which is data that others may supply (a CI cache restored
-# from another branch, a team's shared folder): in the user's own cache folder, or where
-# BNCLAIMS_XLA_CACHE_DIR says ("off": no compilation cache), never inside the run cache. JAX's keys include
-# the folder's path (it names a GPU autotuning cache inside it): a folder moved elsewhere compiles its
-# programs again. One subfolder per CPU (backend.cpu_identity), since a program is compiled for the CPU it
-# runs on.
-XLA_CACHE_ENV_VAR = "BNCLAIMS_XLA_CACHE_DIR"
-XLA_CACHE_OFF = "off"
-
-
-def compilation_cache_folder(run_cache: Path, environ=os.environ) -> Path | None:
-    """Where compiled programs are kept: $BNCLAIMS_XLA_CACHE_DIR, else $XDG_CACHE_HOME/bnclaims/xla, else
-    ~/.cache/bnclaims/xla; None when switched off or when that folder would lie inside the run cache."""
-    chosen = environ.get(XLA_CACHE_ENV_VAR, "").strip()
-    if chosen.lower() == XLA_CACHE_OFF:
-        return None
-    if chosen:
-        folder = Path(chosen).expanduser()
-    else:
-        base = environ.get("XDG_CACHE_HOME", "")
-        # The XDG specification ignores a relative XDG_CACHE_HOME.
-        folder = (Path(base) if os.path.isabs(base) else Path("~/.cache").expanduser()) / "bnclaims" / "xla"
-    folder, run_cache = folder.resolve(), Path(run_cache).resolve()
-    if folder == run_cache or run_cache in folder.parents:
-        warnings.warn(f"the compilation cache {folder} lies inside the run cache {run_cache}, whose contents "
-                      f"are data, not code: compiling without a persistent compilation cache (set "
-                      f"{XLA_CACHE_ENV_VAR} to a folder of your own)", stacklevel=2)
-        return None
-    return folder
 
 # The base configurations, with and without BN, are asked for by most claims, and by some with probes
 # of their own (R1, A4, P1, P3). A run of either is always asked for with every probe any claim takes on
@@ -103,6 +69,8 @@ class Lab:
         # The seeds across_seeds and sweep train: the session's, or a later look's of the sequential design
         # (the plugin sets them while a check is undecided).
         self.seeds: tuple[int, ...] = settings.seeds
+        # Where runs the cache lacks are trained: this process (or its engine's subprocess), or a cluster.
+        self.cluster = ClusterExecutor(settings.cluster) if settings.cluster else None
         if backend.loaded_name() is None:
             # Claim modules that use Keras directly load it after the Lab exists: on the engine's backend.
             backend.prefer(ENGINES[self.engine])
@@ -116,24 +84,16 @@ class Lab:
         """Engine, backend, device and data fingerprint: with a spec, they make a run's key."""
         if self._context is None:
             dataset = self.dataset   # fails with a clear DatasetError before anything is trained
+            if self.cluster is not None:    # the workers' device, not this process's
+                self._context = RunContext(self.engine, ENGINES[self.engine], self.cluster.platform(self.engine),
+                                           dataset.fingerprint)
+                return self._context
             if runner.runs_here(self.engine):
                 backend.load(self.settings.threads, name=ENGINES[self.engine])
                 if self.engine == "compiled" and self.settings.cache_mode != "bypass":
-                    self._use_compilation_cache()
+                    use_compilation_cache(self.settings.cache_dir)
             self._context = runner.context(self.engine, dataset)
         return self._context
-
-    def _use_compilation_cache(self) -> None:
-        folder = compilation_cache_folder(self.settings.cache_dir)
-        if folder is None:
-            return
-        cpu = hashlib.sha256(backend.cpu_identity().encode()).hexdigest()[:12]
-        try:
-            # Private: whoever can write the folder chooses the code this process runs.
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            backend.use_compilation_cache(folder / cpu)
-        except OSError:     # no writable cache folder (a read-only home): compile every time instead
-            pass
 
     @property
     def passes(self) -> int:
@@ -178,19 +138,30 @@ class Lab:
         if wanted:
             positions = list(wanted.values())
 
+            def finished(m: int, result: RunResult) -> None:   # progress as each run ends, not when the group does
+                self.say(self._record(specs[positions[m]], result, contexts[positions[m]], False, result.wall_seconds))
+
             def train(missing: list[int]) -> list[RunResult]:
                 group = [specs[positions[m]] for m in missing]
+                if self.cluster is not None:
+                    def arrived(index: int, result: RunResult) -> None:
+                        if self.cache.mode != "bypass":
+                            self.cache.store(result)     # kept even if a later run of the group fails
+                        finished(missing[index], result)
+
+                    return self.cluster.train(group, self.dataset, self.engine, self.run_context, arrived)
                 trained = runner.train(group, self.dataset, self.engine, self.settings.threads, self.run_context)
-                for m, result in zip(missing, trained):   # progress as each run ends, not when the group does
-                    self.say(self._record(specs[positions[m]], result, contexts[positions[m]], False,
-                                          result.wall_seconds))
+                for m, result in zip(missing, trained):
+                    finished(m, result)
                 return trained
 
             # One run at a time where this process trains: workers asking for overlapping runs share
-            # them. An engine in a subprocess gets the whole group, so that it starts once.
-            chunk = 1 if runner.runs_here(self.engine) else None
+            # them. An engine in a subprocess gets the whole group, so that it starts once; a cluster gets
+            # it too, so that its workers train the group side by side.
+            chunk = 1 if runner.runs_here(self.engine) and self.cluster is None else None
             groups = [runner.program_group(self.engine, specs[p], self.dataset) for p in positions] if chunk else None
-            obtained = self.cache.get_or_train_many([keys[p] for p in positions], train, chunk=chunk, groups=groups)
+            obtained = self.cache.get_or_train_many([keys[p] for p in positions], train, chunk=chunk, groups=groups,
+                                                    stored_by_train=self.cluster is not None)
             for position, (result, hit) in zip(positions, obtained):
                 self._memo[keys[position]] = result
                 hits[keys[position]] = hit
@@ -209,6 +180,11 @@ class Lab:
     def _record(self, spec: RunSpec, result: RunResult, context: str, from_cache: bool, seconds: float) -> RunRecord:
         return RunRecord(context, spec.label(), spec.seed, result.key, from_cache, seconds, result.outcome,
                          result.test_accuracy, *self.budget_of(spec))
+
+    def close(self) -> None:
+        """Let go of the cluster, if the session used one."""
+        if self.cluster is not None:
+            self.cluster.close()
 
     def take_new_records(self) -> list[RunRecord]:
         """Records since the last call: each run is reported once, whichever test asked first."""

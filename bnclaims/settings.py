@@ -155,6 +155,39 @@ def writable_folder(path: Path | str, option: str) -> Path:
     return folder
 
 
+# Where a session's runs may train besides this machine: a Dask distributed scheduler (bnclaims.cluster).
+CLUSTER_ENV_VAR = "BNCLAIMS_CLUSTER"
+# Seeds trained together in one vectorized program (bnclaims.engines.compiled): at most this many.
+MAX_SEED_BLOCK = 64
+
+
+def parse_cluster(text: str | None) -> str | None:
+    """--claims-cluster: a scheduler address as Dask takes it (tcp://host:8786, host:8786, tls://...);
+    None or empty: no cluster."""
+    if text is None or not str(text).strip():
+        return None
+    text = str(text).strip()
+    if any(c.isspace() for c in text) or not text.split("://", 1)[-1]:
+        raise SettingsError(f"--claims-cluster {text!r} is not a Dask scheduler address (tcp://host:8786)")
+    return text
+
+
+def parse_seed_block(text: str | int | None, engine: str) -> int | None:
+    """--claims-seed-block: seeds per vectorized program, 1 to MAX_SEED_BLOCK; None: the device's own."""
+    if text is None:
+        return None
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_SEED_BLOCK:
+        raise SettingsError(f"--claims-seed-block {text!r} is not a number of seeds from 1 to {MAX_SEED_BLOCK}")
+    if value > 1 and engine != "compiled":
+        raise SettingsError(f"--claims-seed-block {value}: only the compiled engine trains seeds in blocks, "
+                            f"not the {engine} engine")
+    return value
+
+
 def format_seeds(seeds: tuple[int, ...]) -> str:
     if seeds == tuple(range(seeds[0], seeds[0] + len(seeds))):
         return f"{seeds[0]}-{seeds[-1]}"
@@ -190,6 +223,8 @@ class Settings:
     examples: int = TALK_EXAMPLES
     looks: int = 1                # blocks of seeds a paired check may use (bnclaims.stats.SequentialDesign)
     strict: bool = False          # a declared finding not observed fails the run (for maintainers)
+    cluster: str | None = None    # a Dask scheduler's address: runs the cache lacks train on its workers
+    seed_block: int | None = None  # seeds per vectorized program (bnclaims.engines.compiled); None: the device's
 
     @classmethod
     def resolve(cls, *, profile: str = DEFAULT_PROFILE, dataset: str | None = None, seeds: str | None = None,
@@ -197,7 +232,8 @@ class Settings:
                 report_dir: str | Path = "reports", root: Path | str = ".",
                 threads: int | None = None, engine: str | None = None,
                 examples: str | int | None = None, looks: str | int | None = None,
-                strict: bool = False, check_folders: bool = True) -> "Settings":
+                strict: bool = False, cluster: str | None = None, seed_block: str | int | None = None,
+                check_folders: bool = True) -> "Settings":
         """check_folders: show the cache and report folders writable (SettingsError where not); off for a
         session that runs no claims."""
         if profile not in PROFILES:
@@ -217,6 +253,8 @@ class Settings:
         budget = chosen.examples if examples is None else parse_budget(examples)
         chosen_seeds = parse_seeds(seeds) if seeds is not None else chosen.seeds
         chosen_looks = chosen.looks if looks is None else parse_looks(looks)
+        cluster = parse_cluster(os.environ.get(CLUSTER_ENV_VAR) if cluster is None else cluster)
+        seed_block = parse_seed_block(seed_block, engine)
         highest = max(chosen_seeds) + len(chosen_seeds) * (chosen_looks - 1)
         if highest >= TUNING_SEED_BASE:
             raise SettingsError(
@@ -245,6 +283,8 @@ class Settings:
             examples=budget,
             looks=chosen_looks,
             strict=bool(strict),
+            cluster=cluster,
+            seed_block=seed_block,
         )
 
     def seeds_at_look(self, look: int) -> tuple[int, ...]:
@@ -300,6 +340,7 @@ class Settings:
             f"claims: engine {self.engine} (Keras on {ENGINES[self.engine]}), cache {self.cache_dir} "
             f"(mode {self.cache_mode}), threads per run {self.threads or RUN_THREADS}",
             f"claims: reproduce with: {self.rerun_command()}",
+            *([f"claims: runs the cache lacks train on the Dask cluster at {self.cluster}"] if self.cluster else []),
             *([] if self.findings_apply else [
                 f"claims: the budget is not the {self.profile} profile's: its declared findings do not apply, "
                 f"every check is held to its claim"]),

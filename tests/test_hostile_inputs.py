@@ -17,7 +17,7 @@ import pytest
 from bnclaims import power
 from bnclaims.cache import DamagedEntryWarning, RunCache
 from bnclaims.data import DatasetError, load_dataset
-from bnclaims.lab import XLA_CACHE_ENV_VAR, Lab, compilation_cache_folder
+from bnclaims.compilation_cache import XLA_CACHE_ENV_VAR, compilation_cache_folder, use_compilation_cache
 from bnclaims.report import __main__ as report_main
 from bnclaims.spec import RunSpec
 
@@ -237,9 +237,7 @@ def test_a_compilation_cache_inside_the_run_cache_is_refused_with_one_warning(tm
     assert len(caught) == 1 and "\n" not in str(caught[0].message)
 
 
-def test_the_lab_keeps_compiled_programs_apart_from_the_run_cache_in_a_folder_per_cpu(tmp_path, monkeypatch):
-    from types import SimpleNamespace
-
+def test_compiled_programs_are_kept_apart_from_the_run_cache_in_a_folder_per_cpu(tmp_path, monkeypatch):
     from bnclaims import backend
 
     used = []
@@ -247,15 +245,13 @@ def test_the_lab_keeps_compiled_programs_apart_from_the_run_cache_in_a_folder_pe
     monkeypatch.setattr(backend, "cpu_identity", lambda: "a CPU")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home-cache"))
     monkeypatch.delenv(XLA_CACHE_ENV_VAR, raising=False)
-    lab = Lab.__new__(Lab)          # only its settings matter here: no framework is loaded
-    lab.settings = SimpleNamespace(cache_dir=tmp_path / "runs")
-    lab._use_compilation_cache()
+    use_compilation_cache(tmp_path / "runs")
     [folder] = used
     assert folder.parent == (tmp_path / "home-cache" / "bnclaims" / "xla").resolve()
     assert len(folder.name) == 12, "one folder per CPU"
     assert (folder.parent.stat().st_mode & 0o777) == 0o700, "only its owner can plant code in it"
     monkeypatch.setenv(XLA_CACHE_ENV_VAR, "off")
-    lab._use_compilation_cache()
+    use_compilation_cache(tmp_path / "runs")
     assert len(used) == 1
 
 

@@ -1,0 +1,176 @@
+"""Train runs on a Dask distributed cluster: `--claims-cluster ADDRESS`, or $BNCLAIMS_CLUSTER.
+
+The session stays where it runs and keeps the run cache. Each run the cache lacks goes to the
+scheduler as a task of its own, as soon as a test asks for it (a test's whole group at once: every
+seed, every rate of a sweep); its result comes back to the session, which checks its key and stores it.
+So workers need no shared filesystem and no data files: the session's dataset is shipped to each worker
+once (scatter), and a worker checks it against the data fingerprint in the run key before training on
+it. A worker keeps its compiled programs for the runs after, and JAX's persistent compilation cache in
+its own cache folder (bnclaims.compilation_cache) for later sessions.
+
+A worker that dies mid-run has its run started again on another worker by the scheduler; the run is
+stored once, by the session, when its result arrives.
+
+A run key names the device that trained the run. The session asks the workers for theirs when it first
+needs a key: every worker must train on the same one (one CPU model and instruction sets, or one kind of
+accelerator), else the session stops with one line naming them.
+
+Workers need this package and the same versions of its libraries (they are in the key; a worker with
+others trains under another key, which the session refuses). docs/cluster.md says how to start them.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+from . import backend, runner
+from .compilation_cache import use_compilation_cache
+from .data import Dataset
+from .results import RunResult
+from .settings import RUN_THREADS, parse_cluster
+from .spec import ENGINES, RunContext, RunSpec, run_key
+
+# Seconds to reach the scheduler, and to wait for its first worker, before the session gives up.
+CONNECT_TIMEOUT_S = 30
+
+
+class ClusterError(RuntimeError):
+    """The cluster cannot train the session's runs; the message is one line that says why."""
+
+
+# ---------------------------------------------------------------------- on a worker
+
+# A worker process trains one run at a time, whatever its thread count: each run trains on RUN_THREADS
+# of the framework (bnclaims.settings), and a compiled program is made once per process.
+_one_at_a_time = threading.Lock()
+_checked_data: set[str] = set()
+
+
+def _start_framework(engine: str) -> None:
+    """Load the engine's backend in this worker, its threads pinned as every training process pins them,
+    and keep compiled programs in the worker's own compilation cache."""
+    if backend.loaded_name() is None:
+        backend.load(RUN_THREADS, name=ENGINES[engine])
+        if engine == "compiled":
+            use_compilation_cache(None)
+
+
+def worker_platform(engine: str) -> str:
+    """The device this worker trains `engine`'s runs on, as run keys name it (bnclaims.backend.platform)."""
+    with _one_at_a_time:
+        _start_framework(engine)
+        return backend.platform(ENGINES[engine])
+
+
+def check_shipped_data(dataset: Dataset, expected: str) -> None:
+    """The fingerprint of the arrays this worker received, computed here, against the run key's."""
+    if expected in _checked_data:
+        return
+    fingerprint = type(dataset).fingerprint.func(dataset)   # not the value computed before shipping
+    if fingerprint != expected:
+        raise ClusterError(f"the {dataset.name} arrays this worker received have fingerprint {fingerprint[:12]}, "
+                           f"not the run key's {expected[:12]}: they were damaged on the way")
+    _checked_data.add(expected)
+
+
+def train_on_worker(spec: dict, engine: str, dataset: Dataset, context: dict) -> dict:
+    """One run, trained on the worker that runs this task; its RunResult as JSON."""
+    with _one_at_a_time:
+        _start_framework(engine)
+        ctx = RunContext(**context)
+        check_shipped_data(dataset, ctx.data)
+        here = backend.platform(ENGINES[engine])
+        if here != ctx.platform:
+            raise ClusterError(f"this worker trains on {here}, not on the session's {ctx.platform}")
+        [result] = runner.train([RunSpec.from_dict(spec)], dataset, engine, RUN_THREADS, ctx)
+        return result.to_json_dict()
+
+
+# ---------------------------------------------------------------------- in the session
+
+class ClusterExecutor:
+    """The session's link to one scheduler: connected on first use, in every process that trains."""
+
+    def __init__(self, address: str) -> None:
+        self.address = parse_cluster(address)
+        self._client = None
+        self._shipped: dict[str, object] = {}   # data fingerprint -> the scattered dataset's future
+        self._platforms: dict[str, str] = {}    # engine -> the workers' device
+
+    @property
+    def client(self):
+        if self._client is None:
+            from distributed import Client
+
+            try:
+                self._client = Client(self.address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+            except (OSError, TimeoutError) as error:
+                raise ClusterError(f"cannot reach the Dask scheduler at {self.address}: "
+                                   f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+        return self._client
+
+    def workers(self) -> int:
+        return len(self.client.scheduler_info(n_workers=-1)["workers"])
+
+    def platform(self, engine: str) -> str:
+        """The one device the cluster's workers train `engine` on."""
+        if engine not in self._platforms:
+            try:
+                self.client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
+            except TimeoutError:
+                raise ClusterError(f"the Dask scheduler at {self.address} has no worker after "
+                                   f"{CONNECT_TIMEOUT_S} s: start one (docs/cluster.md)") from None
+            found = self.client.run(worker_platform, engine)
+            kinds = sorted(set(found.values()))
+            if len(kinds) > 1:
+                listed = "; ".join(f"{kind} ({sum(v == kind for v in found.values())} workers)" for kind in kinds)
+                raise ClusterError(f"the workers at {self.address} train on different devices ({listed}): a run's "
+                                   f"key names one device, so give each kind its own scheduler")
+            self._platforms[engine] = kinds[0]
+        return self._platforms[engine]
+
+    def _shipped_dataset(self, dataset: Dataset):
+        if dataset.fingerprint not in self._shipped:
+            self._shipped[dataset.fingerprint] = self.client.scatter(dataset, broadcast=True, hash=False)
+        return self._shipped[dataset.fingerprint]
+
+    def train(self, specs: list[RunSpec], dataset: Dataset, engine: str, ctx: RunContext,
+              finished: Callable[[int, RunResult], None] = lambda position, result: None) -> list[RunResult]:
+        """Every spec as a task at once; results in spec order, `finished(position, result)` as each
+        arrives. One line (ClusterError) for a run the cluster could not train."""
+        from distributed import as_completed
+
+        data = self._shipped_dataset(dataset)
+        futures = [self.client.submit(train_on_worker, spec.to_dict(), engine, data, ctx.__dict__, pure=False,
+                                      key=f"bnclaims-{spec.label()}-seed{spec.seed}-{run_key(spec, ctx)[:12]}-"
+                                          f"{id(self):x}-{position}")
+                   for position, spec in enumerate(specs)]
+        position_of = {future.key: position for position, future in enumerate(futures)}
+        results: list[RunResult | None] = [None] * len(specs)
+        try:
+            for future in as_completed(futures, loop=self.client.loop):
+                position = position_of[future.key]
+                spec = specs[position]
+                try:
+                    answer = future.result()
+                except Exception as error:   # the worker's exception, or the scheduler's KilledWorker
+                    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                    raise ClusterError(f"the cluster at {self.address} could not train {spec.label()} seed={spec.seed}: "
+                                       f"{type(error).__name__}{': ' + first if first else ''}") from None
+                result = RunResult.from_json_dict(answer)
+                if result.key != run_key(spec, ctx):
+                    raise ClusterError(f"a worker at {self.address} trained {spec.label()} seed={spec.seed} under "
+                                       f"another key: its libraries differ from this session's")
+                results[position] = result
+                finished(position, result)
+        finally:
+            for future in futures:
+                if not future.done():
+                    future.cancel()
+        return results
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None

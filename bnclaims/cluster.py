@@ -31,8 +31,16 @@ from .results import RunResult
 from .settings import RUN_THREADS, parse_cluster
 from .spec import ENGINES, RunContext, RunSpec, run_key
 
-# Seconds to reach the scheduler, and to wait for its first worker, before the session gives up.
-CONNECT_TIMEOUT_S = 30
+
+
+def connect_timeout() -> float:
+    """Seconds to reach the scheduler, and to wait for its first worker, before the session gives up:
+    Dask's own connect timeout (30 s unless its configuration, or DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT,
+    says otherwise)."""
+    import dask
+    from dask.utils import parse_timedelta
+
+    return parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), default="seconds")
 
 
 class ClusterError(RuntimeError):
@@ -104,7 +112,7 @@ class ClusterExecutor:
             from distributed import Client
 
             try:
-                self._client = Client(self.address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+                self._client = Client(self.address, timeout=connect_timeout(), set_as_default=False)
             except (OSError, TimeoutError) as error:
                 raise ClusterError(f"cannot reach the Dask scheduler at {self.address}: "
                                    f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
@@ -117,10 +125,10 @@ class ClusterExecutor:
         """The one device the cluster's workers train `engine` on."""
         if engine not in self._platforms:
             try:
-                self.client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
+                self.client.wait_for_workers(1, timeout=connect_timeout())
             except TimeoutError:
                 raise ClusterError(f"the Dask scheduler at {self.address} has no worker after "
-                                   f"{CONNECT_TIMEOUT_S} s: start one (docs/cluster.md)") from None
+                                   f"{connect_timeout():g} s: start one (docs/cluster.md)") from None
             found = self.client.run(worker_platform, engine)
             kinds = sorted(set(found.values()))
             if len(kinds) > 1:

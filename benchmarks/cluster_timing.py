@@ -1,0 +1,146 @@
+"""Benchmark: one profile cold on this machine with `-n 2`, and through `--claims-cluster` on two Dask workers.
+
+    python benchmarks/cluster_timing.py                                   # the short profile, every arm
+    python benchmarks/cluster_timing.py --profile default --arms local processes
+
+Arms, each into a fresh run cache and a fresh compilation cache (so each compiles what it trains):
+  local         pytest claims/ -n 2: two xdist workers train on this machine (the baseline)
+  localcluster  a distributed.LocalCluster of two single-thread worker processes, its scheduler on 127.0.0.1
+  processes     `dask scheduler` and two `dask worker --nthreads 1 --no-nanny` processes on 127.0.0.1
+The cluster arms' sessions run `pytest claims/ -n S --claims-cluster ADDRESS` (S: --session-workers),
+so that S tests' runs are in flight at once. The time is the pytest command's own, the cluster already
+started (its start-up is printed apart). Afterwards every arm's cache is compared with the local arm's,
+run by run, all but the two timing fields: the cluster must train the same numbers, bit for bit, and the
+ledgers must reach the same outcomes. Prints figures; asserts nothing (timing targets are not tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ARMS = ("local", "localcluster", "processes")
+TIMING_FIELDS = ("wall_seconds", "compile_seconds")
+
+
+def cache_contents(cache_dir: Path) -> dict[str, dict]:
+    """{run key: the stored result without its timing fields}."""
+    contents = {}
+    for entry in cache_dir.glob("*/*.json"):
+        result = json.loads(entry.read_text())["result"]
+        contents[result["key"]] = {k: v for k, v in result.items() if k not in TIMING_FIELDS}
+    return contents
+
+
+def ledger_outcomes(report_dir: Path) -> dict[str, str]:
+    ledger = json.loads((report_dir / "claims.json").read_text())
+    return {record["check_id"]: f"{record.get('outcome', '')} {record.get('effect')} p={record.get('p_value')}"
+            for record in ledger["records"]}
+
+
+def environment(folder: Path) -> dict:
+    """A fresh compilation cache for the session and every worker it starts; the project importable."""
+    return {**os.environ, "XDG_CACHE_HOME": str(folder / "xdg"),
+            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+
+
+def timed_session(folder: Path, profile: str, workers: int, address: str | None) -> tuple[float, str]:
+    command = [sys.executable, "-m", "pytest", "claims/", "-n", str(workers), "-q", "-p", "no:cacheprovider",
+               "--claims-profile", profile, "--claims-cache", str(folder / "cache"),
+               "--claims-report-dir", str(folder / "reports"), *(["--claims-cluster", address] if address else [])]
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, env=environment(folder), capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    last = (done.stdout.strip().splitlines() or ["(no output)"])[-1]
+    if "claims:" in done.stderr:
+        last += " | " + " ".join(line for line in done.stderr.splitlines() if "claims:" in line)
+    return elapsed, last
+
+
+def _wait_for(condition, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit("the cluster did not start")
+        time.sleep(0.2)
+
+
+def cluster_arm(arm: str, folder: Path, profile: str, session_workers: int) -> tuple[float, float, str]:
+    """(cluster start-up seconds, session seconds, pytest's last line) for a cluster arm."""
+    started = time.perf_counter()
+    os.environ.update({k: v for k, v in environment(folder).items() if k in ("XDG_CACHE_HOME", "PYTHONPATH")})
+    if arm == "localcluster":
+        from distributed import Client, LocalCluster
+
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            client.wait_for_workers(2)
+            up = time.perf_counter() - started
+            seconds, last = timed_session(folder, profile, session_workers, cluster.scheduler_address)
+        return up, seconds, last
+    scheduler_file = folder / "scheduler.json"
+    dask = [sys.executable, "-m", "dask"]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": environment(folder), "cwd": ROOT}
+    processes = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                                   "--scheduler-file", str(scheduler_file)], **quiet)]
+    try:
+        _wait_for(scheduler_file.exists, 60)
+        processes += [subprocess.Popen([*dask, "worker", "--scheduler-file", str(scheduler_file), "--host", "127.0.0.1",
+                                        "--nthreads", "1", "--no-nanny", "--no-dashboard"], **quiet) for _ in range(2)]
+        address = json.loads(scheduler_file.read_text())["address"]
+        from distributed import Client
+
+        with Client(address) as client:
+            client.wait_for_workers(2)
+        up = time.perf_counter() - started
+        seconds, last = timed_session(folder, profile, session_workers, address)
+        return up, seconds, last
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="short", choices=["short", "default", "paper"])
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
+    parser.add_argument("--session-workers", type=int, default=2,
+                        help="xdist workers of a cluster arm's session: tests whose runs are in flight at once")
+    arguments = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="bnclaims-cluster-timing-"))
+    rows, caches = [], {}
+    for arm in ["local", *[a for a in arguments.arms if a != "local"]]:
+        folder = base / arm
+        folder.mkdir()
+        if arm == "local":
+            up, (seconds, last) = 0.0, timed_session(folder, arguments.profile, 2, None)
+        else:
+            up, seconds, last = cluster_arm(arm, folder, arguments.profile, arguments.session_workers)
+        caches[arm] = folder
+        rows.append((arm, up, seconds, last))
+        print(f"{arm}: {seconds:.1f} s ({last})", flush=True)
+    local_runs, local_outcomes = cache_contents(caches["local"] / "cache"), ledger_outcomes(caches["local"] / "reports")
+    print(f"\nprofile {arguments.profile}, {len(local_runs)} runs; cluster sessions with -n {arguments.session_workers}")
+    print(f"{'arm':>13} {'start-up':>9} {'session':>9} {'/ local -n 2':>13} {'runs identical':>15} {'same outcomes':>14}")
+    local_seconds = rows[0][2]
+    for arm, up, seconds, _ in rows:
+        runs = cache_contents(caches[arm] / "cache")
+        identical = sum(runs.get(key) == value for key, value in local_runs.items())
+        outcomes = ledger_outcomes(caches[arm] / "reports")
+        same = sum(outcomes.get(check) == outcome for check, outcome in local_outcomes.items())
+        print(f"{arm:>13} {up:>8.1f}s {seconds:>8.1f}s {seconds / local_seconds:>13.2f} "
+              f"{identical:>7}/{len(local_runs):<7} {same:>6}/{len(local_outcomes):<7}")
+    print(f"\n(caches kept under {base})")
+
+
+if __name__ == "__main__":
+    main()

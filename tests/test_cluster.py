@@ -1,0 +1,245 @@
+"""The Dask executor (bnclaims.cluster): runs trained on a cluster's workers are the runs this process
+trains, bit for bit; a worker killed mid-group loses nothing and trains nothing twice into the cache;
+every way the cluster can fail is one line. Every scheduler and worker here listens on 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+from bnclaims import cluster as cluster_module, runner  # noqa: E402
+from bnclaims.cluster import ClusterError, ClusterExecutor, check_shipped_data  # noqa: E402
+from bnclaims.data import load_dataset  # noqa: E402
+from bnclaims.lab import Lab  # noqa: E402
+from bnclaims.settings import CLUSTER_ENV_VAR, Settings, SettingsError  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+# A pass over mnist5k's 3,200 training images: a run of a few seconds, most of it compiling.
+TINY_BUDGET = 3_200
+
+
+def timing_free(result) -> dict:
+    """A result as JSON without its wall and compile times, which differ between any two trainings."""
+    document = result.to_json_dict()
+    for name in ("wall_seconds", "compile_seconds"):
+        document.pop(name, None)
+    return document
+
+
+def cluster_settings(tmp_path: Path, address: str, seeds: str = "4") -> Settings:
+    return Settings.resolve(profile="short", seeds=seeds, examples=TINY_BUDGET, cache_dir=str(tmp_path / "cache"),
+                            report_dir=str(tmp_path / "reports"), root=tmp_path, threads=1, cluster=address,
+                            session_id="cluster-test")
+
+
+def cache_entries(settings: Settings) -> list[Path]:
+    return sorted(p for p in Path(settings.cache_dir).rglob("*.json"))
+
+
+def worker_environment() -> dict:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+
+
+@pytest.fixture
+def local_cluster():
+    """Two single-thread worker processes and their scheduler, on 127.0.0.1."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        yield cluster
+
+
+def test_runs_trained_on_a_local_cluster_are_bit_identical_to_runs_trained_here(tmp_path, local_cluster):
+    said = []
+    settings = cluster_settings(tmp_path, local_cluster.scheduler_address)
+    lab = Lab(settings, said.append)
+    spec = lab.base_spec(batch_norm="before", learning_rate=0.05)
+    try:
+        on_cluster = lab.across_seeds(spec)
+        context = lab.run_context
+    finally:
+        lab.close()
+    assert context.platform == runner.context("compiled", lab.dataset).platform, "the workers' device, this CPU"
+    here = runner.train([r.spec for r in on_cluster], lab.dataset, "compiled", 1, context)
+    assert [timing_free(r) for r in on_cluster] == [timing_free(r) for r in here]
+    assert len(cache_entries(settings)) == len(settings.seeds), "each run stored once"
+    assert sorted(record.seed for record in said) == list(settings.seeds), "a progress line per run as it ends"
+    again = Lab(settings, said.append)      # a later session is served from the cache, not the cluster
+    assert [timing_free(r) for r in again.across_seeds(spec)] == [timing_free(r) for r in on_cluster]
+    assert all(record.from_cache for record in said[len(settings.seeds):])
+    again.close()
+
+
+def _started(command: list[str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(command, cwd=ROOT, env=worker_environment(), stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+
+def _wait_for(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def test_a_worker_killed_mid_group_has_its_runs_trained_elsewhere_and_each_stored_once(tmp_path):
+    scheduler_file = tmp_path / "scheduler.json"
+    dask = [sys.executable, "-m", "dask"]
+    processes = [_started([*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                           "--scheduler-file", str(scheduler_file)], tmp_path / "scheduler.log")]
+    try:
+        _wait_for(scheduler_file.exists, 60, "the scheduler")
+        workers = [_started([*dask, "worker", "--scheduler-file", str(scheduler_file), "--host", "127.0.0.1",
+                             "--nthreads", "1", "--no-nanny", "--no-dashboard"], tmp_path / f"worker{i}.log")
+                   for i in range(2)]
+        processes += workers
+        address = json.loads(scheduler_file.read_text())["address"]
+        settings = cluster_settings(tmp_path, address, seeds="6")
+        killed = []
+
+        def say(record):
+            said.append(record)
+            if not killed:      # the first run is back: the other worker is training, and dies mid-run
+                workers[1].send_signal(signal.SIGKILL)
+                killed.append(workers[1].pid)
+
+        said = []
+        lab = Lab(settings, say)
+        _wait_for(lambda: lab.cluster.workers() == 2, 60, "two workers")
+        spec = lab.base_spec(batch_norm="none", learning_rate=0.05)
+        try:
+            on_cluster = lab.across_seeds(spec)
+            workers_left = lab.cluster.workers()
+        finally:
+            lab.close()
+        assert killed and workers[1].wait(timeout=10) == -signal.SIGKILL
+        assert workers_left == 1
+        assert len(cache_entries(settings)) == len(settings.seeds), "every run in the cache, once"
+        trained = [record.key for record in said if not record.from_cache]
+        assert sorted(trained) == sorted(set(trained)) and len(trained) == len(settings.seeds), \
+            "each run came back once"
+        here = runner.train([r.spec for r in on_cluster], lab.dataset, "compiled", 1, lab.run_context)
+        assert [timing_free(r) for r in on_cluster] == [timing_free(r) for r in here]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+# ---------------------------------------------------------------------- one line for each failure
+
+QUICK_CONNECT = {"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"}   # Dask's own setting, read at import
+DASK_CONNECT = "distributed.comm.timeouts.connect"
+
+
+def test_an_unreachable_scheduler_is_one_line(tmp_path):
+    import dask
+
+    with dask.config.set({DASK_CONNECT: "1s"}):
+        lab = Lab(cluster_settings(tmp_path, "tcp://127.0.0.1:9"), lambda record: None)
+        with pytest.raises(ClusterError, match=r"^cannot reach the Dask scheduler at tcp://127.0.0.1:9: ") as caught:
+            lab.run_context
+    assert "\n" not in str(caught.value)
+
+
+def platform_named_by_worker(engine: str, dask_worker=None) -> str:
+    return f"cpu:model of {dask_worker.address}"     # Client.run hands a function its worker by this name
+
+
+def test_workers_on_different_devices_are_refused_in_one_line(monkeypatch):
+    # In-process workers run the module's function as patched here: each names its own address.
+    monkeypatch.setattr(cluster_module, "worker_platform", platform_named_by_worker)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        executor = ClusterExecutor(cluster.scheduler_address)
+        cluster.wait_for_workers(2)
+        with pytest.raises(ClusterError, match=r"train on different devices \(cpu:model of .*1 workers\).*one device"):
+            executor.platform("compiled")
+        executor.close()
+
+
+def test_a_run_that_fails_on_a_worker_is_one_line_naming_it_and_the_runs_back_are_kept(tmp_path, monkeypatch):
+    def failing(specs, dataset, engine, threads, ctx):
+        if specs[0].seed == 1:
+            raise MemoryError("out of memory\nwith a second line")
+        return [make_result_for(specs[0], ctx)]
+
+    def make_result_for(spec, ctx):
+        from bnclaims.spec import run_key
+        from conftest import make_result
+
+        result = make_result(spec)
+        return type(result)(**{**result.__dict__, "key": run_key(spec, ctx)})
+
+    monkeypatch.setattr(runner, "train", failing)
+    monkeypatch.setattr(cluster_module, "worker_platform", lambda engine: "cpu:a test CPU")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        settings = cluster_settings(tmp_path, cluster.scheduler_address, seeds="0,1")
+        lab = Lab(settings, lambda record: None)
+        monkeypatch.setattr(cluster_module.backend, "platform", lambda name: "cpu:a test CPU")
+        spec = lab.base_spec(batch_norm="none", learning_rate=0.05)
+        with pytest.raises(ClusterError) as caught:
+            lab.across_seeds(spec)
+        lab.close()
+    message = str(caught.value)
+    assert message.startswith(f"the cluster at {cluster.scheduler_address} could not train plain relu lr=0.05")
+    assert "seed=1: MemoryError: out of memory" in message and "\n" not in message
+    assert len(cache_entries(settings)) == 1, "seed 0 came back and is kept"
+
+
+def test_shipped_arrays_are_checked_against_the_run_keys_fingerprint():
+    dataset = load_dataset("mnist5k")
+    check_shipped_data(dataset, dataset.fingerprint)
+    damaged = copy.copy(dataset)      # carries the fingerprint computed before the damage
+    object.__setattr__(damaged, "x_train", dataset.x_train + 1)
+    assert damaged.fingerprint == dataset.fingerprint
+    with pytest.raises(ClusterError, match=r"arrays this worker received have fingerprint .* damaged on the way"):
+        check_shipped_data(damaged, "0" * 64)
+
+
+def test_the_cluster_option_and_its_variable_take_an_address_or_say_why_not(tmp_path, monkeypatch):
+    def resolve(**options):
+        return Settings.resolve(root=tmp_path, check_folders=False, **options)
+
+    monkeypatch.delenv(CLUSTER_ENV_VAR, raising=False)
+    assert resolve().cluster is None
+    assert resolve(cluster="tcp://127.0.0.1:8786").cluster == "tcp://127.0.0.1:8786"
+    monkeypatch.setenv(CLUSTER_ENV_VAR, "127.0.0.1:8786")
+    assert resolve().cluster == "127.0.0.1:8786"
+    assert "--claims-cluster" not in resolve().options(), "the cluster does not change a run's numbers"
+    for bad in ("tcp://", "tcp://a host:1"):
+        with pytest.raises(SettingsError, match=r"^--claims-cluster .* is not a Dask scheduler address"):
+            resolve(cluster=bad)
+    for bad in ("0", "many", "65"):
+        with pytest.raises(SettingsError, match=r"^--claims-seed-block .* is not a number of seeds from 1 to 64"):
+            resolve(seed_block=bad)
+    with pytest.raises(SettingsError, match=r"only the compiled engine trains seeds in blocks"):
+        resolve(seed_block="4", engine="fit")
+
+
+def test_a_session_whose_scheduler_cannot_be_reached_stops_before_any_test_with_one_line(tmp_path, monkeypatch):
+    from conftest import run_pytest
+
+    for name, value in QUICK_CONNECT.items():
+        monkeypatch.setenv(name, value)
+    done = run_pytest("claims/test_batchnorm_transform.py", "--claims-cluster", "tcp://127.0.0.1:9",
+                      "--claims-cache", str(tmp_path / "cache"), "--claims-report-dir", str(tmp_path / "reports"),
+                      timeout=120)
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR
+    [line] = [line for line in done.stderr.splitlines() if "claims:" in line]
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in line

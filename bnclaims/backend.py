@@ -283,6 +283,20 @@ def _platform_elsewhere(name: str) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
+# Seeds the compiled engine trains in one vmapped program on an accelerator (RunContext.seed_block). There a
+# run's time is set by per-step launch latency, not arithmetic: measured on an NVIDIA H200, 10 seeds in one
+# vmapped program took 0.16 s a run against 0.69 s alone (docs/accelerators.md); unverified beyond that
+# device and block size. On a CPU a block is one seed: vmap gained nothing there (docs/engines.md, "Design
+# choices, measured"), and a CPU's results and run keys stay those of one program call per seed.
+ACCELERATOR_SEED_BLOCK = 10
+
+
+def default_seed_block(platform: str) -> int:
+    """The compiled engine's seed block on a platform (as platform() names it): 1 on a CPU,
+    ACCELERATOR_SEED_BLOCK elsewhere."""
+    return 1 if platform.startswith("cpu") else ACCELERATOR_SEED_BLOCK
+
+
 def device_description() -> str:
     """'CPU (its model)' or the accelerators the loaded backend sees, for report headers."""
     where = platform(loaded_name() or _wanted(None))

@@ -31,9 +31,17 @@ def runs_here(engine: str) -> bool:
     return backend.loaded_name() in (None, ENGINES[engine])
 
 
-def context(engine: str, dataset: Dataset) -> RunContext:
+def context(engine: str, dataset: Dataset, seed_block: int | None = None) -> RunContext:
+    """The context `engine` trains in here. seed_block: the compiled engine's seed block (RunContext);
+    None, the device's default (backend.default_seed_block). The fit engine trains a seed at a time."""
     name = ENGINES[engine]
-    return RunContext(engine, name, backend.platform(name), dataset.fingerprint)
+    if engine == "fit" and seed_block not in (None, 1):
+        raise ValueError(f"the fit engine trains one seed at a time; it has no seed block of {seed_block}")
+    where = backend.platform(name)
+    if engine == "fit":
+        return RunContext(engine, name, where, dataset.fingerprint)
+    block = backend.default_seed_block(where) if seed_block is None else seed_block
+    return RunContext(engine, name, where, dataset.fingerprint, seed_block=block)
 
 
 def train(specs: list[RunSpec], dataset: Dataset, engine: str, threads: int | None = None,
@@ -66,9 +74,9 @@ def _train_here(specs, dataset, engine, ctx) -> list[RunResult]:
     """Each spec on its own split of the dataset (see bnclaims.data.split_for_run); the run key's data
     fingerprint is the dataset's, and the spec's split and seed name the split drawn from it."""
     if engine == "compiled":
-        from .engines.compiled import train_group
+        from .engines.compiled import train_runs
 
-        return [train_group([spec], split_for_run(dataset, spec.split, spec.seed), ctx)[0] for spec in specs]
+        return train_runs(specs, dataset, ctx)
     from .engines.fit import train as fit
 
     return [fit(spec, split_for_run(dataset, spec.split, spec.seed), ctx) for spec in specs]

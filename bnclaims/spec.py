@@ -236,19 +236,30 @@ class RunContext:
     backend: str     # the Keras backend it ran on: ENGINES[engine] when a Lab trains
     platform: str    # where the programs ran: 'cpu:<the CPU>' or 'gpu:<device names>' (bnclaims.backend.platform)
     data: str        # Dataset.fingerprint of the dataset the spec names
+    # The compiled engine trains seeds in canonical blocks of this many, one vmapped program a block
+    # (bnclaims.engines.compiled.train_runs): seed s with seeds floor(s/B)*B .. floor(s/B)*B + B - 1. A
+    # lane of a block rounds differently from the same seed alone, so B is part of the run key (see
+    # describe); 1 is a program call per seed.
+    seed_block: int = 1
 
     def __post_init__(self) -> None:
+        if isinstance(self.seed_block, bool) or not isinstance(self.seed_block, int) or self.seed_block < 1:
+            raise SpecError(f"seed_block must be an integer >= 1, got {self.seed_block!r}")
         if self.engine not in ENGINES:
             raise SpecError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
         if self.backend not in set(ENGINES.values()):
             raise SpecError(f"unknown Keras backend {self.backend!r}; choose one of {sorted(set(ENGINES.values()))}")
         if self.engine == "compiled" and self.backend != "jax":
             raise SpecError("the compiled engine runs on the JAX backend only")
+        if self.engine == "fit" and self.seed_block != 1:
+            raise SpecError(f"the fit engine trains one seed at a time; it has no seed block of {self.seed_block}")
 
     def describe(self) -> dict:
-        """What a stored result records about how it was made."""
+        """What a stored result records about how it was made. The seed block only where it is not 1, so
+        that the keys of runs trained one seed a program are those they had before blocks existed."""
+        block = {"seed_block": self.seed_block} if self.seed_block != 1 else {}
         return {"engine": self.engine, "backend": self.backend, "platform": self.platform,
-                "data": self.data, **library_versions(self.backend)}
+                "data": self.data, **block, **library_versions(self.backend)}
 
 
 def run_key(spec: RunSpec, context: RunContext) -> str:

@@ -13,10 +13,16 @@ initial weights (so the seed and the kernel initializer), the learning rate, the
 (see Signature.of for the one exception), the epochs' orders, the input scaling. Runs that share
 architecture, batch size, budget and dataset shape share one compiled program (see Signature),
 compiled once per process and kept on disk by JAX's persistent compilation cache for later sessions
-(apart from the run cache: bnclaims.lab). The activation stays inside the program, and each seed is
-one call of its program, not a lane of a vmapped group: a seed's result then depends only on its spec
-and data, whichever seeds, order, process or thread count (tests/test_engine.py), and neither
+(apart from the run cache: bnclaims.lab). The activation stays inside the program, and on a CPU each
+seed is one call of its program, not a lane of a vmapped group: a seed's result then depends only on its
+spec and data, whichever seeds, order, process or thread count (tests/test_engine.py), and neither
 alternative measured faster on a CPU (docs/engines.md, "Design choices, measured").
+
+On an accelerator, where a run's time is set by per-step launch latency, seeds train in canonical blocks
+(train_runs, RunContext.seed_block B): seed s trains as one lane of a program vmapped over the seeds
+floor(s/B)*B .. floor(s/B)*B + B - 1, whichever of them were asked for. A lane rounds differently from the
+same seed alone, so B is in the run key; a block is fixed by the seed alone, so a seed's result depends
+only on its spec, its block and its data.
 
 Divergence is an outcome: the first step whose loss is not finite is recorded, its update applied (as
 Keras `fit` applies it before TerminateOnNaN stops), and every later update masked, so the weights stay
@@ -26,6 +32,7 @@ those a diverged `fit` run ends with. Epochs after it are NaN in the history, as
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import math
 import time
@@ -35,10 +42,10 @@ import numpy as np
 
 from .. import backend
 from . import probes
-from ..data import Dataset
+from ..data import Dataset, split_for_run
 from .model import build_model
 from ..results import HISTORY_KEYS, STEP_VALIDATION_EXAMPLES, RunResult, log_steps
-from ..spec import RunContext, RunSpec, fields_with_role
+from ..spec import RunContext, RunSpec, fields_with_role, run_key
 from .shared import cross_entropy_and_accuracy, epoch_orders, finished_run, prepare_inputs
 
 ENGINE = "compiled"
@@ -48,6 +55,12 @@ RATE_INPUT = -1.0   # in a Signature: this rate is an input of the program, not 
 RATE_PLACEHOLDERS = {"dropout": 0.5, "l2": 0.01}
 # Records computed inside the compiled program (the others run on the trained model, outside it).
 PROGRAM_RECORDS = ("preactivation_percentiles", "train_inference")
+# The vmapped axis of a block program (Program.run_block), named so that the program can ask whether any
+# of its lanes still trains.
+LANES = "lanes"
+# Which of a program's data inputs (_host_arrays' order) are a lane's own under the "per_seed" split: all
+# but the test split, which no seed redraws.
+PER_LANE_DATA = (0, 0, 0, 0, None, None, 0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -139,6 +152,8 @@ class Program:
         self._run = jax.jit(self._program)
         self._step = jax.jit(self._training_step)
         self.compiled_seconds: float | None = None
+        # Block programs (run_block), compiled once per (lanes, whether each lane has its own data).
+        self._blocks: dict[tuple[int, bool], object] = {}
 
     # ------------------------------------------------------------------ inputs
 
@@ -234,7 +249,7 @@ class Program:
         return values
 
     def _program(self, weights, state, optimizer, rates, orders, x_train, y_train, x_val, y_val, x_test, y_test, x_probe,
-                 x_steps, y_steps):
+                 x_steps, y_steps, lanes: str | None = None):
         import jax
         import jax.numpy as jnp
         from jax import lax
@@ -289,7 +304,7 @@ class Program:
         nan_log = jnp.full((count,), jnp.nan, jnp.float32)
         start = ((weights, state, optimizer), (jnp.float32(0),) * 3, jnp.int32(0), jnp.int32(0), nan_log, nan_log,
                  nan_log)
-        carry, per_epoch = self._epochs_until_diverged(epoch, start, orders)
+        carry, per_epoch = self._epochs_until_diverged(epoch, start, orders, lanes=lanes)
         (weights, state, optimizer), _, diverged_at, _, logged_loss, logged_accuracy, logged_train_mode = carry
         _, _, test_probabilities = self._evaluate(weights, state, rates, x_test, y_test)
         outputs = {"per_epoch": per_epoch, "diverged_at": diverged_at, "logged_loss": logged_loss,
@@ -302,11 +317,12 @@ class Program:
             outputs["train_probabilities"] = self._evaluate(weights, state, rates, x_train, y_train)[2]
         return outputs
 
-    def _epochs_until_diverged(self, epoch, start, orders):
+    def _epochs_until_diverged(self, epoch, start, orders, *, lanes: str | None = None):
         """lax.scan(epoch, start, orders), but the epochs after the one in which the run diverged are
         not run: every update after divergence is masked, so each of them would evaluate the same frozen
         model as the diverging epoch ended with. Their outputs are that epoch's (bnclaims.engines.compiled's
-        results cut the history there). A run that diverges early costs a pass, not its whole budget."""
+        results cut the history there). A run that diverges early costs a pass, not its whole budget.
+        lanes: the name of the vmapped axis in a block program (_lanes_until_diverged)."""
         import jax
         import jax.numpy as jnp
         from jax import lax
@@ -314,6 +330,8 @@ class Program:
         epochs = orders.shape[0]
         shapes = jax.eval_shape(lambda carry, order: epoch(carry, order)[1], start, orders[0])
         buffers = jax.tree_util.tree_map(lambda s: jnp.zeros((epochs, *s.shape), s.dtype), shapes)
+        if lanes is not None:
+            return self._lanes_until_diverged(epoch, start, orders, buffers, lanes)
 
         def running(loop):
             done, carry, _ = loop
@@ -331,6 +349,40 @@ class Program:
 
         def repeat_last(values):
             return jnp.where(skipped.reshape((epochs,) + (1,) * (values.ndim - 1)), values[done - 1], values)
+
+        return carry, jax.tree_util.tree_map(repeat_last, buffers)
+
+    @staticmethod
+    def _lanes_until_diverged(epoch, start, orders, buffers, lanes: str):
+        """_epochs_until_diverged for one lane of a block program vmapped over the axis `lanes`: the
+        epochs run while any lane still trains, so that the loop's condition, its epoch count and the
+        step numbers stay one for all lanes (vmap would otherwise turn the step record's branch into a
+        select, evaluated at every step). A lane that diverged keeps its weights through the later
+        epochs (its updates are masked) and its outputs are those of its own last epoch, as alone."""
+        import jax
+        import jax.numpy as jnp
+        from jax import lax
+
+        epochs = orders.shape[0]
+
+        def running(loop):
+            done, _, carry, _ = loop
+            # carry[2]: the step the lane diverged at, or 0
+            return (done < epochs) & (lax.psum((carry[2] == 0).astype(jnp.int32), lanes) > 0)
+
+        def one_epoch(loop):
+            done, ran, carry, buffers = loop
+            going = carry[2] == 0
+            carry, outputs = epoch(carry, orders[done])
+            buffers = jax.tree_util.tree_map(
+                lambda b, o: jnp.where(going, lax.dynamic_update_index_in_dim(b, o, done, 0), b), buffers, outputs)
+            return done + 1, ran + going.astype(jnp.int32), carry, buffers
+
+        _, ran, carry, buffers = lax.while_loop(running, one_epoch, (jnp.int32(0), jnp.int32(0), start, buffers))
+        skipped = jnp.arange(epochs) >= ran
+
+        def repeat_last(values):
+            return jnp.where(skipped.reshape((epochs,) + (1,) * (values.ndim - 1)), values[ran - 1], values)
 
         return carry, jax.tree_util.tree_map(repeat_last, buffers)
 
@@ -366,6 +418,48 @@ class Program:
             self.compiled_seconds = time.perf_counter() - before
         outputs = jax.device_get(self._run(weights, state, optimizer, rates, orders, *data))
         return self._result(spec, dataset, context, outputs, data, started, compiled_before)
+
+    def run_block(self, specs: list[RunSpec], datasets: list[Dataset], context: RunContext) -> list[RunResult]:
+        """Train specs that differ only in their seed as the lanes of one program vmapped over them, each
+        on its own split (datasets, in spec order): under the "per_seed" split each lane has its own
+        training and validation arrays, under "fixed" the lanes share the dataset's. The lanes share
+        their rates. Results in spec order."""
+        import jax
+        import jax.numpy as jnp
+
+        started, compiled_before = time.perf_counter(), backend.compile_seconds()
+        sig, count = self.signature, len(specs)
+        per_lane = specs[0].split != "fixed"
+        scaling = specs[0].input_scaling
+        if per_lane:
+            lane_data = [_host_arrays(dataset, scaling) for dataset in datasets]
+            data = tuple(jax.device_put(np.stack(parts) if axis == 0 else parts[0])
+                         for parts, axis in zip(zip(*lane_data), PER_LANE_DATA))
+        else:
+            data = _device_arrays(datasets[0], scaling)
+            lane_data = [data] * count
+        states = [self.initial_state(spec) for spec in specs]
+        stacked = jax.tree_util.tree_map(lambda *lanes: jnp.stack(lanes), *states)
+        orders = np.stack([np.stack(list(epoch_orders(spec.seed, sig.n_train, sig.epochs)))
+                           for spec in specs]).astype(np.int32)
+        rates = self.rates(specs[0])
+        if (count, per_lane) not in self._blocks:
+            axes = PER_LANE_DATA if per_lane else (None,) * len(data)
+            program = jax.vmap(functools.partial(self._program, lanes=LANES), in_axes=(0, 0, 0, None, 0, *axes),
+                               axis_name=LANES)
+            self._blocks[count, per_lane] = jax.jit(program).lower(*stacked, rates, orders, *data).compile()
+        outputs = jax.device_get(self._blocks[count, per_lane](*stacked, rates, orders, *data))
+        # The block's time, its compilation on first use included, is shared evenly among its lanes; each
+        # lane adds the time of its own results and probes (and of compiling the probes' functions).
+        shared_seconds = (time.perf_counter() - started) / count
+        shared_compiling = (backend.compile_seconds() - compiled_before) / count
+        results = []
+        for lane, (spec, dataset) in enumerate(zip(specs, datasets)):
+            lane_outputs = jax.tree_util.tree_map(lambda values: values[lane], outputs)
+            results.append(self._result(spec, dataset, context, lane_outputs, lane_data[lane],
+                                        time.perf_counter() - shared_seconds,
+                                        backend.compile_seconds() - shared_compiling))
+        return results
 
     def _result(self, spec, dataset, context, outputs, data, started: float, compiled_before: float) -> RunResult:
         """The run's result; its wall time, and the part of it spent making programs (the run's own on
@@ -459,18 +553,22 @@ def program_for(spec: RunSpec, dataset: Dataset) -> Program:
     return _programs[signature]
 
 
+def _host_arrays(dataset: Dataset, scaling: str) -> tuple:
+    """The dataset as the program's inputs, in host memory."""
+    x_val = prepare_inputs(dataset.x_val, scaling, dataset)
+    y_val = dataset.y_val.astype(np.int32)
+    return (prepare_inputs(dataset.x_train, scaling, dataset), dataset.y_train.astype(np.int32),
+            x_val, y_val, prepare_inputs(dataset.x_test, scaling, dataset), dataset.y_test.astype(np.int32),
+            x_val[:probes.PERCENTILE_EXAMPLES], x_val[:STEP_VALIDATION_EXAMPLES], y_val[:STEP_VALIDATION_EXAMPLES])
+
+
 def _device_arrays(dataset: Dataset, scaling: str) -> tuple:
     """The dataset as the program's inputs, placed on the device once per dataset and scaling."""
     import jax
 
     cache_key = (dataset.fingerprint, scaling)
     if cache_key not in _arrays:
-        x_val = prepare_inputs(dataset.x_val, scaling, dataset)
-        y_val = dataset.y_val.astype(np.int32)
-        arrays = (prepare_inputs(dataset.x_train, scaling, dataset), dataset.y_train.astype(np.int32),
-                  x_val, y_val, prepare_inputs(dataset.x_test, scaling, dataset), dataset.y_test.astype(np.int32),
-                  x_val[:probes.PERCENTILE_EXAMPLES], x_val[:STEP_VALIDATION_EXAMPLES], y_val[:STEP_VALIDATION_EXAMPLES])
-        _arrays[cache_key] = tuple(jax.device_put(a) for a in arrays)
+        _arrays[cache_key] = tuple(jax.device_put(a) for a in _host_arrays(dataset, scaling))
     return _arrays[cache_key]
 
 
@@ -480,10 +578,52 @@ def train(spec: RunSpec, dataset: Dataset, context: RunContext | None = None) ->
 
 
 def train_group(specs, dataset: Dataset, context: RunContext | None = None) -> list[RunResult]:
-    """Train specs on one dataset, each by its signature's program; a result never depends on the
-    other specs of the group or on their order."""
+    """Train specs on one dataset, each by its signature's program, one seed a call; a result never
+    depends on the other specs of the group or on their order."""
+    context = _checked(context, dataset)
+    if context.seed_block != 1:
+        raise ValueError(f"train_group trains one seed a program; train_runs trains blocks of {context.seed_block}")
+    return [program_for(spec, dataset).run(spec, dataset, context) for spec in specs]
+
+
+def _checked(context: RunContext | None, dataset: Dataset) -> RunContext:
     if context is None:
         context = RunContext(ENGINE, "jax", backend.platform("jax"), dataset.fingerprint)
     if context.engine != ENGINE or context.backend != "jax":
         raise ValueError(f"the compiled engine runs on JAX, not as {context.engine} on {context.backend}")
-    return [program_for(spec, dataset).run(spec, dataset, context) for spec in specs]
+    return context
+
+
+# The results of the block lanes this process trained, by run key: a block trains once, whichever of its
+# seeds were asked for, and its other seeds are served from here when they are asked for later.
+_block_results: dict[str, RunResult] = {}
+
+
+def block_seeds(seed: int, size: int) -> range:
+    """The seeds of `seed`'s canonical block of `size`: fixed by the seed alone."""
+    first = seed // size * size
+    return range(first, first + size)
+
+
+def train_runs(specs, dataset: Dataset, context: RunContext | None = None) -> list[RunResult]:
+    """Train specs, each on its own split of `dataset` (bnclaims.data.split_for_run; the context's data
+    fingerprint is the dataset's), in the context's seed blocks; results in spec order.
+
+    A block of 1 is a program call per seed. A larger block B trains each spec as one lane of its block:
+    the specs alike but for the seed, seeds floor(s/B)*B .. floor(s/B)*B + B - 1, trained once together
+    (the seeds not asked for too), so that a seed's result does not depend on which seeds were asked for
+    or on their order."""
+    context = _checked(context, dataset)
+    size = context.seed_block
+    if size == 1:
+        return [train_group([spec], split_for_run(dataset, spec.split, spec.seed), context)[0] for spec in specs]
+    keys = [run_key(spec, context) for spec in specs]
+    blocks = {spec.replace(seed=block_seeds(spec.seed, size)[0]): None
+              for spec, key in zip(specs, keys) if key not in _block_results}
+    for first in blocks:
+        lanes = [first.replace(seed=seed) for seed in block_seeds(first.seed, size)]
+        datasets = [split_for_run(dataset, spec.split, spec.seed) for spec in lanes]
+        program = program_for(first, datasets[0])
+        for result in program.run_block(lanes, datasets, context):
+            _block_results[result.key] = result
+    return [copy.deepcopy(_block_results[key]) for key in keys]

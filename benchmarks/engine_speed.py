@@ -7,6 +7,7 @@
     python benchmarks/engine_speed.py --compilation-cache  # compile time without and with JAX's persistent cache
     python benchmarks/engine_speed.py --parts              # a run against its training steps alone and their products alone
     python benchmarks/engine_speed.py --device-options     # on an accelerator: XLA command buffers, and seeds vectorized
+    python benchmarks/engine_speed.py --seed-blocks 1 3 6  # the same 6 seeds trained in seed blocks of 1, 3 and 6
     python benchmarks/engine_speed.py --fashion DIR         # Fashion-MNIST's IDX files from another folder
 
 On a host without TensorFlow (an accelerator host with JAX's CUDA build alone, say) the two Keras `fit`
@@ -162,6 +163,27 @@ def _vmapped_group(request: dict) -> dict:
     alone = jax.device_get(jax.jit(program._program)(*states[1], rates, orders[1].astype(np.int32), *data))
     identical = bool(np.array_equal(np.asarray(outputs["test_probabilities"][1]), alone["test_probabilities"]))
     return {"total": total, "compile": compile_seconds, "identical_to_alone": identical}
+
+
+def _seed_blocks(request: dict) -> dict:
+    """The request's seeds trained by the engine in seed blocks of request["block"] (bnclaims.engines.compiled.
+    train_runs): once with whatever compiling that needs, then again with the programs kept (the block
+    results' memo cleared), and the compilation the first pass recorded."""
+    from bnclaims import backend, runner
+    from bnclaims.engines import compiled as engine
+
+    dataset = _dataset(request)
+    specs = [_spec(request, seed) for seed in request["seeds"]]
+    context = runner.context("compiled", dataset, request["block"])
+    seconds, made = [], []
+    for _ in range(2):
+        engine._block_results.clear()
+        started, compiled_before = time.perf_counter(), backend.compile_seconds()
+        results = engine.train_runs(specs, dataset, context)
+        seconds.append(time.perf_counter() - started)
+        made.append(backend.compile_seconds() - compiled_before)
+    return {"first": seconds[0], "seconds": seconds[1], "compile": made[0], "compile_again": made[1],
+            "accuracies": [r.test_accuracy for r in results]}
 
 
 def _gemm(request: dict) -> dict:
@@ -329,7 +351,7 @@ def _timed(call) -> float:
 
 ARMS = {"default_fit": _default_fit, "reference": _reference, "compiled_group": _compiled_group,
         "vmapped_group": _vmapped_group, "gemm": _gemm, "compile_once": _compile_once,
-        "parts": _parts, "lean": _lean}
+        "parts": _parts, "lean": _lean, "seed_blocks": _seed_blocks}
 
 
 def worker(backend_name: str, threads: int) -> None:
@@ -597,6 +619,32 @@ def device_options(options) -> None:
         jax_worker.close()
 
 
+def seed_blocks(options) -> None:
+    """The compiled engine's seed blocks: the same seeds of one spec (the BN model on mnist5k with its
+    per-seed split, as the claims train it) trained in blocks of each size, interleaved repeat by repeat
+    in one worker; seconds per run with the programs compiled, and the first pass with its compiling."""
+    cores = sorted(os.sched_getaffinity(0))[-options.threads:]
+    seeds = list(range(max(options.seed_blocks)))
+    jax_worker = Worker("jax", options.threads, cores)
+    for budget in options.budgets:
+        base = {"dataset": "mnist5k", "train": None,
+                "spec": {"dataset": "mnist5k", "epochs": budget // 25, "hidden": [256, 128, 64], "split": "per_seed"}}
+        answers = {block: [] for block in options.seed_blocks}
+        for _ in range(options.repeats):
+            for block in options.seed_blocks:
+                answers[block].append(jax_worker.ask(arm="seed_blocks", seeds=seeds, block=block, **base))
+        print(f"mnist5k (per-seed split), BN model, batch 128, {budget} steps; seeds {seeds[0]}-{seeds[-1]}; "
+              f"threads {options.threads}; {options.repeats} repeat(s)")
+        for block, runs in answers.items():
+            per_run = [answer["seconds"] / len(seeds) for answer in runs]
+            accuracy = statistics.mean(runs[0]["accuracies"])
+            print(f"  block {block}: {min(per_run):.3f} / {statistics.median(per_run):.3f} s per run (min / median), "
+                  f"compiled ({runs[-1]['compile_again']:.2f} s compiling); first pass {runs[0]['first']:.2f} s with "
+                  f"{runs[0]['compile']:.2f} s compiling; "
+                  f"mean test accuracy {accuracy:.4f}")
+    jax_worker.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
@@ -607,6 +655,8 @@ def main() -> None:
     parser.add_argument("--parts", action="store_true")
     parser.add_argument("--device-options", action="store_true",
                         help="on an accelerator: XLA's command buffers and seeds vectorized, beside the engine")
+    parser.add_argument("--seed-blocks", type=int, nargs="+", metavar="B",
+                        help="the compiled engine's seed blocks of these sizes on the same seeds")
     parser.add_argument("--fashion", default=FASHION_FOLDER, help="folder of Fashion-MNIST's IDX files")
     parser.add_argument("--worker", choices=["jax", "tensorflow"], help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -620,6 +670,8 @@ def main() -> None:
         parts(options)
     elif options.device_options:
         device_options(options)
+    elif options.seed_blocks:
+        seed_blocks(options)
     else:
         speed(options)
 

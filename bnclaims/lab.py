@@ -85,14 +85,16 @@ class Lab:
         if self._context is None:
             dataset = self.dataset   # fails with a clear DatasetError before anything is trained
             if self.cluster is not None:    # the workers' device, not this process's
-                self._context = RunContext(self.engine, ENGINES[self.engine], self.cluster.platform(self.engine),
-                                           dataset.fingerprint)
+                where = self.cluster.platform(self.engine)
+                block = self.settings.seed_block or (backend.default_seed_block(where) if self.engine == "compiled" else 1)
+                self._context = RunContext(self.engine, ENGINES[self.engine], where, dataset.fingerprint,
+                                           seed_block=block)
                 return self._context
             if runner.runs_here(self.engine):
                 backend.load(self.settings.threads, name=ENGINES[self.engine])
                 if self.engine == "compiled" and self.settings.cache_mode != "bypass":
                     use_compilation_cache(self.settings.cache_dir)
-            self._context = runner.context(self.engine, dataset)
+            self._context = runner.context(self.engine, dataset, self.settings.seed_block)
         return self._context
 
     @property
@@ -180,6 +182,15 @@ class Lab:
     def _record(self, spec: RunSpec, result: RunResult, context: str, from_cache: bool, seconds: float) -> RunRecord:
         return RunRecord(context, spec.label(), spec.seed, result.key, from_cache, seconds, result.outcome,
                          result.test_accuracy, *self.budget_of(spec))
+
+    def cluster_device(self) -> str | None:
+        """'<the workers' device> on the Dask cluster at <address>', once this Lab has asked a cluster for
+        its device; None without a cluster."""
+        if self.cluster is None or self._context is None:
+            return None
+        kind, _, where = self._context.platform.partition(":")
+        device = f"CPU ({where.split(' (')[0]})" if kind == "cpu" else where
+        return f"{device} on the Dask cluster at {self.cluster.address}"
 
     def close(self) -> None:
         """Let go of the cluster, if the session used one."""

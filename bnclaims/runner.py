@@ -111,7 +111,7 @@ def main(argv: list[str]) -> int:
     backend.load(request["threads"], name=ENGINES[engine])
     dataset = load_dataset(request["dataset"])
     ctx = RunContext(**request["context"])
-    here = context(engine, dataset)
+    here = context(engine, dataset, ctx.seed_block)
     if here != ctx:
         raise SystemExit(f"this subprocess would train under {here}, not the requested {ctx}")
     specs = [RunSpec.from_dict(data) for data in request["specs"]]

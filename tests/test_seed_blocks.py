@@ -152,3 +152,21 @@ def test_divergence_is_an_outcome_of_every_lane(engine):
             assert all(math.isfinite(v) for v in [*result.history["val_loss"], result.test_loss])
         assert all(math.isnan(v) for v in result.history["val_loss"][completed:])
         assert np.all(np.asarray(result.steps["step"]) <= (result.diverged_step or math.inf))
+
+
+def test_a_session_forced_to_blocks_keys_and_trains_its_runs_in_them(engine, tmp_path):
+    from bnclaims.lab import Lab
+    from bnclaims.settings import Settings
+
+    settings = Settings.resolve(profile="short", dataset="digits", seeds="0,1", examples=2_000, seed_block=3,
+                                cache_dir=str(tmp_path / "cache"), report_dir=str(tmp_path / "reports"),
+                                root=tmp_path, threads=1)
+    lab = Lab(settings, lambda record: None)
+    assert lab.run_context.seed_block == 3
+    spec = lab.base_spec(batch_norm="none", hidden=(32, 16), learning_rate=0.1, seed=1)
+    engine._block_results.clear()
+    [asked_alone] = lab.runs([spec])
+    engine._block_results.clear()
+    whole_block = engine.train_runs([spec.replace(seed=s) for s in range(3)], lab.dataset, lab.run_context)
+    assert asked_alone.key == run_key(spec, lab.run_context)
+    assert outcome(asked_alone) == outcome(whole_block[1])

@@ -11,7 +11,8 @@ The cluster arms' sessions run `pytest claims/ -n S --claims-cluster ADDRESS` (S
 so that S tests' runs are in flight at once. The time is the pytest command's own, the cluster already
 started (its start-up is printed apart). Afterwards every arm's cache is compared with the local arm's,
 run by run, all but the two timing fields: the cluster must train the same numbers, bit for bit, and the
-ledgers must reach the same outcomes. Prints figures; asserts nothing (timing targets are not tests).
+ledgers must hold the same records (outcome, effect and p of every check; a check that times the
+engine itself, P2, differs as timings do). Prints figures; asserts nothing (timing targets are not tests).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))   # a LocalCluster's worker processes start with this process's path
 ARMS = ("local", "localcluster", "processes")
 TIMING_FIELDS = ("wall_seconds", "compile_seconds")
 
@@ -106,7 +108,10 @@ def cluster_arm(arm: str, folder: Path, profile: str, session_workers: int) -> t
         for process in processes:
             process.terminate()
         for process in processes:
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def main() -> None:
@@ -130,7 +135,7 @@ def main() -> None:
         print(f"{arm}: {seconds:.1f} s ({last})", flush=True)
     local_runs, local_outcomes = cache_contents(caches["local"] / "cache"), ledger_outcomes(caches["local"] / "reports")
     print(f"\nprofile {arguments.profile}, {len(local_runs)} runs; cluster sessions with -n {arguments.session_workers}")
-    print(f"{'arm':>13} {'start-up':>9} {'session':>9} {'/ local -n 2':>13} {'runs identical':>15} {'same outcomes':>14}")
+    print(f"{'arm':>13} {'start-up':>9} {'session':>9} {'/ local -n 2':>13} {'runs identical':>15} {'same records':>14}")
     local_seconds = rows[0][2]
     for arm, up, seconds, _ in rows:
         runs = cache_contents(caches[arm] / "cache")

@@ -82,8 +82,9 @@ def check_shipped_data(dataset: Dataset, expected: str) -> None:
     _checked_data.add(expected)
 
 
-def train_on_worker(spec: dict, engine: str, dataset: Dataset, context: dict) -> dict:
-    """One run, trained on the worker that runs this task; its RunResult as JSON."""
+def train_on_worker(specs: list[dict], engine: str, dataset: Dataset, context: dict) -> list[dict]:
+    """Runs that share a program, trained in turn on the worker that runs this task; their RunResults as
+    JSON."""
     with _one_at_a_time:
         _start_framework(engine)
         ctx = RunContext(**context)
@@ -91,8 +92,8 @@ def train_on_worker(spec: dict, engine: str, dataset: Dataset, context: dict) ->
         here = backend.platform(ENGINES[engine])
         if here != ctx.platform:
             raise ClusterError(f"this worker trains on {here}, not on the session's {ctx.platform}")
-        [result] = runner.train([RunSpec.from_dict(spec)], dataset, engine, RUN_THREADS, ctx)
-        return result.to_json_dict()
+        results = runner.train([RunSpec.from_dict(spec) for spec in specs], dataset, engine, RUN_THREADS, ctx)
+        return [result.to_json_dict() for result in results]
 
 
 # ---------------------------------------------------------------------- in the session
@@ -129,7 +130,13 @@ class ClusterExecutor:
             except TimeoutError:
                 raise ClusterError(f"the Dask scheduler at {self.address} has no worker after "
                                    f"{connect_timeout():g} s: start one (docs/cluster.md)") from None
-            found = self.client.run(worker_platform, engine)
+            try:
+                found = self.client.run(worker_platform, engine)
+            except Exception as error:      # e.g. a worker without this package: ModuleNotFoundError
+                first = (str(error).strip().splitlines() or [""])[0]
+                raise ClusterError(f"the workers at {self.address} cannot start the {engine} engine: "
+                                   f"{type(error).__name__}: {first} (each needs this project and its "
+                                   f"requirements installed: docs/cluster.md)") from None
             kinds = sorted(set(found.values()))
             if len(kinds) > 1:
                 listed = "; ".join(f"{kind} ({sum(v == kind for v in found.values())} workers)" for kind in kinds)
@@ -144,34 +151,45 @@ class ClusterExecutor:
         return self._shipped[dataset.fingerprint]
 
     def train(self, specs: list[RunSpec], dataset: Dataset, engine: str, ctx: RunContext,
-              finished: Callable[[int, RunResult], None] = lambda position, result: None) -> list[RunResult]:
-        """Every spec as a task at once; results in spec order, `finished(position, result)` as each
-        arrives. One line (ClusterError) for a run the cluster could not train."""
+              finished: Callable[[int, RunResult], None] = lambda position, result: None,
+              programs: list | None = None) -> list[RunResult]:
+        """Results in spec order, `finished(position, result)` as each task's arrive; every task submitted
+        at once. programs: one label per spec, alike for runs that share a compiled program (and seed
+        block): such runs go to one worker as one task, which makes the program once and trains them in
+        turn, as one process does; None, or a None label, sends a run as a task of its own. One line
+        (ClusterError) for a task the cluster could not train."""
         from distributed import as_completed
 
         data = self._shipped_dataset(dataset)
-        futures = [self.client.submit(train_on_worker, spec.to_dict(), engine, data, ctx.__dict__, pure=False,
-                                      key=f"bnclaims-{spec.label()}-seed{spec.seed}-{run_key(spec, ctx)[:12]}-"
-                                          f"{id(self):x}-{position}")
-                   for position, spec in enumerate(specs)]
-        position_of = {future.key: position for position, future in enumerate(futures)}
+        tasks: dict[object, list[int]] = {}
+        for position, label in enumerate(programs or [None] * len(specs)):
+            tasks.setdefault(("one run", position) if label is None else label, []).append(position)
+        futures = {}
+        for number, positions in enumerate(tasks.values()):
+            first = specs[positions[0]]
+            future = self.client.submit(train_on_worker, [specs[p].to_dict() for p in positions], engine, data,
+                                        ctx.__dict__, pure=False,
+                                        key=f"bnclaims-{first.label()}-{_seeds(specs, positions)}-"
+                                            f"{run_key(first, ctx)[:12]}-{id(self):x}-{number}")
+            futures[future] = positions
         results: list[RunResult | None] = [None] * len(specs)
         try:
-            for future in as_completed(futures, loop=self.client.loop):
-                position = position_of[future.key]
-                spec = specs[position]
+            for future in as_completed(list(futures), loop=self.client.loop):
+                positions = futures[future]
+                what = f"{specs[positions[0]].label()} {_seeds(specs, positions)}"
                 try:
-                    answer = future.result()
+                    answers = future.result()
                 except Exception as error:   # the worker's exception, or the scheduler's KilledWorker
                     first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-                    raise ClusterError(f"the cluster at {self.address} could not train {spec.label()} seed={spec.seed}: "
+                    raise ClusterError(f"the cluster at {self.address} could not train {what}: "
                                        f"{type(error).__name__}{': ' + first if first else ''}") from None
-                result = RunResult.from_json_dict(answer)
-                if result.key != run_key(spec, ctx):
-                    raise ClusterError(f"a worker at {self.address} trained {spec.label()} seed={spec.seed} under "
-                                       f"another key: its libraries differ from this session's")
-                results[position] = result
-                finished(position, result)
+                for position, answer in zip(positions, answers):
+                    result = RunResult.from_json_dict(answer)
+                    if result.key != run_key(specs[position], ctx):
+                        raise ClusterError(f"a worker at {self.address} trained {what} under another key: its "
+                                           f"libraries differ from this session's")
+                    results[position] = result
+                    finished(position, result)
         finally:
             for future in futures:
                 if not future.done():
@@ -182,3 +200,8 @@ class ClusterExecutor:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def _seeds(specs: list[RunSpec], positions: list[int]) -> str:
+    seeds = [specs[p].seed for p in positions]
+    return f"seed={seeds[0]}" if len(seeds) == 1 else "seeds=" + ",".join(map(str, seeds))

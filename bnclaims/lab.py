@@ -151,7 +151,11 @@ class Lab:
                             self.cache.store(result)     # kept even if a later run of the group fails
                         finished(missing[index], result)
 
-                    return self.cluster.train(group, self.dataset, self.engine, self.run_context, arrived)
+                    # A program's runs train as one task (compiled once); with seed blocks, one task a block.
+                    block = self.run_context.seed_block
+                    programs = [None if (program := runner.program_group(self.engine, spec, self.dataset)) is None
+                                else (program, spec.seed // block if block > 1 else 0) for spec in group]
+                    return self.cluster.train(group, self.dataset, self.engine, self.run_context, arrived, programs)
                 trained = runner.train(group, self.dataset, self.engine, self.settings.threads, self.run_context)
                 for m, result in zip(missing, trained):
                     finished(m, result)

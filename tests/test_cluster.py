@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -36,8 +37,8 @@ def timing_free(result) -> dict:
     return document
 
 
-def cluster_settings(tmp_path: Path, address: str, seeds: str = "4") -> Settings:
-    return Settings.resolve(profile="short", seeds=seeds, examples=TINY_BUDGET, cache_dir=str(tmp_path / "cache"),
+def cluster_settings(tmp_path: Path, address: str, seeds: str = "4", examples: int = TINY_BUDGET) -> Settings:
+    return Settings.resolve(profile="short", seeds=seeds, examples=examples, cache_dir=str(tmp_path / "cache"),
                             report_dir=str(tmp_path / "reports"), root=tmp_path, threads=1, cluster=address,
                             session_id="cluster-test")
 
@@ -91,7 +92,7 @@ def _wait_for(condition, seconds: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def test_a_worker_killed_mid_group_has_its_runs_trained_elsewhere_and_each_stored_once(tmp_path):
+def test_a_worker_killed_mid_task_has_its_runs_trained_elsewhere_and_each_stored_once(tmp_path):
     scheduler_file = tmp_path / "scheduler.json"
     dask = [sys.executable, "-m", "dask"]
     processes = [_started([*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
@@ -103,30 +104,38 @@ def test_a_worker_killed_mid_group_has_its_runs_trained_elsewhere_and_each_store
                    for i in range(2)]
         processes += workers
         address = json.loads(scheduler_file.read_text())["address"]
-        settings = cluster_settings(tmp_path, address, seeds="6")
-        killed = []
-
-        def say(record):
-            said.append(record)
-            if not killed:      # the first run is back: the other worker is training, and dies mid-run
-                workers[1].send_signal(signal.SIGKILL)
-                killed.append(workers[1].pid)
-
-        said = []
-        lab = Lab(settings, say)
+        settings = cluster_settings(tmp_path, address, seeds="6", examples=8 * TINY_BUDGET)
+        said, killed = [], []
+        lab = Lab(settings, said.append)
         _wait_for(lambda: lab.cluster.workers() == 2, 60, "two workers")
-        spec = lab.base_spec(batch_norm="none", learning_rate=0.05)
+        # Two programs (batch 128 and 64): two tasks, one a worker. The second worker is killed once it has
+        # been training its task for a moment.
+        specs = [lab.base_spec(batch_norm="none", learning_rate=0.05, batch_size=size, seed=seed)
+                 for size in (128, 64) for seed in settings.seeds]
+        watcher = distributed.Client(address, set_as_default=False)
+        victim = next(where for where, pid in watcher.run(os.getpid).items() if pid == workers[1].pid)
+
+        def kill_mid_task():
+            _wait_for(lambda: watcher.processing(workers=[victim]).get(victim), 120, "the task on the victim")
+            time.sleep(0.3)
+            killed.append(list(watcher.processing(workers=[victim]).get(victim, ())))
+            workers[1].send_signal(signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_mid_task)
+        killer.start()
         try:
-            on_cluster = lab.across_seeds(spec)
+            on_cluster = lab.runs(specs)
             workers_left = lab.cluster.workers()
         finally:
+            killer.join(timeout=130)
+            watcher.close()
             lab.close()
-        assert killed and workers[1].wait(timeout=10) == -signal.SIGKILL
+        assert killed and killed[0], "the victim was training a task when it was killed"
+        assert workers[1].wait(timeout=10) == -signal.SIGKILL
         assert workers_left == 1
-        assert len(cache_entries(settings)) == len(settings.seeds), "every run in the cache, once"
+        assert len(cache_entries(settings)) == len(specs), "every run in the cache, once"
         trained = [record.key for record in said if not record.from_cache]
-        assert sorted(trained) == sorted(set(trained)) and len(trained) == len(settings.seeds), \
-            "each run came back once"
+        assert sorted(trained) == sorted(set(trained)) and len(trained) == len(specs), "each run came back once"
         here = runner.train([r.spec for r in on_cluster], lab.dataset, "compiled", 1, lab.run_context)
         assert [timing_free(r) for r in on_cluster] == [timing_free(r) for r in here]
     finally:
@@ -172,11 +181,12 @@ def test_workers_on_different_devices_are_refused_in_one_line(monkeypatch):
         executor.close()
 
 
-def test_a_run_that_fails_on_a_worker_is_one_line_naming_it_and_the_runs_back_are_kept(tmp_path, monkeypatch):
+def test_a_task_that_fails_on_a_worker_is_one_line_naming_its_runs_and_the_runs_back_are_kept(tmp_path,
+                                                                                               monkeypatch):
     def failing(specs, dataset, engine, threads, ctx):
-        if specs[0].seed == 1:
+        if specs[0].batch_size == 64:
             raise MemoryError("out of memory\nwith a second line")
-        return [make_result_for(specs[0], ctx)]
+        return [make_result_for(spec, ctx) for spec in specs]
 
     def make_result_for(spec, ctx):
         from bnclaims.spec import run_key
@@ -192,14 +202,29 @@ def test_a_run_that_fails_on_a_worker_is_one_line_naming_it_and_the_runs_back_ar
         settings = cluster_settings(tmp_path, cluster.scheduler_address, seeds="0,1")
         lab = Lab(settings, lambda record: None)
         monkeypatch.setattr(cluster_module.backend, "platform", lambda name: "cpu:a test CPU")
-        spec = lab.base_spec(batch_norm="none", learning_rate=0.05)
+        kept = lab.base_spec(batch_norm="none", learning_rate=0.05)
+        failed = kept.replace(batch_size=64)       # another program: a task of its own
         with pytest.raises(ClusterError) as caught:
-            lab.across_seeds(spec)
+            lab.runs([kept.replace(seed=0), kept.replace(seed=1), failed.replace(seed=0), failed.replace(seed=1)])
         lab.close()
     message = str(caught.value)
-    assert message.startswith(f"the cluster at {cluster.scheduler_address} could not train plain relu lr=0.05")
-    assert "seed=1: MemoryError: out of memory" in message and "\n" not in message
-    assert len(cache_entries(settings)) == 1, "seed 0 came back and is kept"
+    assert message.startswith(f"the cluster at {cluster.scheduler_address} could not train plain relu lr=0.05 batch=64")
+    assert "seeds=0,1: MemoryError: out of memory" in message and "\n" not in message
+    assert len(cache_entries(settings)) == 2, "the other program's two runs came back and are kept"
+
+
+def test_a_worker_without_the_project_is_one_line(monkeypatch):
+    def missing(engine):
+        raise ModuleNotFoundError("No module named 'bnclaims'")
+
+    monkeypatch.setattr(cluster_module, "worker_platform", missing)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        executor = ClusterExecutor(cluster.scheduler_address)
+        with pytest.raises(ClusterError, match=r"cannot start the compiled engine: ModuleNotFoundError: No module "
+                                               r"named 'bnclaims' \(each needs this project"):
+            executor.platform("compiled")
+        executor.close()
 
 
 def test_shipped_arrays_are_checked_against_the_run_keys_fingerprint():

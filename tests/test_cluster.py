@@ -268,3 +268,21 @@ def test_a_session_whose_scheduler_cannot_be_reached_stops_before_any_test_with_
     assert done.returncode == pytest.ExitCode.USAGE_ERROR
     [line] = [line for line in done.stderr.splitlines() if "claims:" in line]
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in line
+
+
+def test_a_worker_started_with_dasks_malloc_setting_gets_glibcs_own_thresholds_back(monkeypatch):
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, parameter, value):
+            calls.append((parameter, value))
+            return 1
+
+    monkeypatch.setattr(cluster_module.ctypes, "CDLL", lambda name: FakeLibc())
+    monkeypatch.setattr(cluster_module.sys, "platform", "linux")
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    cluster_module._thresholds_for_training()
+    assert calls == [], "a process started without Dask's setting keeps glibc's dynamic thresholds"
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    cluster_module._thresholds_for_training()
+    assert calls == [(-3, 32 * 2**20), (-1, 64 * 2**20)]   # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD (malloc.h)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import statistics
 import sys
 import threading
 from typing import Callable
@@ -132,6 +133,7 @@ class ClusterExecutor:
         self._client = None
         self._shipped: dict[str, object] = {}   # data fingerprint -> the scattered dataset's future
         self._platforms: dict[str, str] = {}    # engine -> the workers' device
+        self._timings: list[tuple[float, float]] = []   # (training, compiling) seconds of each run back
 
     @property
     def client(self):
@@ -178,18 +180,27 @@ class ClusterExecutor:
 
     def train(self, specs: list[RunSpec], dataset: Dataset, engine: str, ctx: RunContext,
               finished: Callable[[int, RunResult], None] = lambda position, result: None,
-              programs: list | None = None) -> list[RunResult]:
+              programs: list | None = None, splittable: bool = True) -> list[RunResult]:
         """Results in spec order, `finished(position, result)` as each task's arrive; every task submitted
         at once. programs: one label per spec, alike for runs that share a compiled program (and seed
         block): such runs go to one worker as one task, which makes the program once and trains them in
-        turn, as one process does; None, or a None label, sends a run as a task of its own. One line
-        (ClusterError) for a task the cluster could not train."""
+        turn, as one process does, or as a few tasks where workers would otherwise sit idle (task_sizes;
+        splittable=False keeps them whole: a seed block trains as one program); None, or a None label,
+        sends a run as a task of its own. One line (ClusterError) for a task the cluster could not train."""
         from distributed import as_completed
 
         data = self._shipped_dataset(dataset)
-        tasks: dict[object, list[int]] = {}
+        by_program: dict[object, list[int]] = {}
         for position, label in enumerate(programs or [None] * len(specs)):
-            tasks.setdefault(("one run", position) if label is None else label, []).append(position)
+            by_program.setdefault(("one run", position) if label is None else label, []).append(position)
+        idle = sum(not keys for keys in self.client.processing().values()) if splittable else 0
+        spare = max(0, idle - len(by_program)) // len(by_program)
+        tasks = {}
+        for label, positions in by_program.items():
+            sizes = task_sizes(len(positions), spare, *self._estimates()) if splittable else [len(positions)]
+            for number, size in enumerate(sizes):
+                start = sum(sizes[:number])
+                tasks[(label, number)] = positions[start:start + size]
         futures = {}
         for number, positions in enumerate(tasks.values()):
             first = specs[positions[0]]
@@ -215,6 +226,9 @@ class ClusterExecutor:
                         raise ClusterError(f"a worker at {self.address} trained {what} under another key: its "
                                            f"libraries differ from this session's")
                     results[position] = result
+                    making = result.compile_seconds or 0.0
+                    # A task's first run makes its program (unless the worker had it): the cost of spreading.
+                    self._timings.append((result.wall_seconds - making, making if position == positions[0] else 0.0))
                     finished(position, result)
         finally:
             for future in futures:
@@ -222,10 +236,30 @@ class ClusterExecutor:
                     future.cancel()
         return results
 
+    def _estimates(self) -> tuple[float | None, float | None]:
+        """(a run's training seconds, a program's making seconds): medians over the runs back so far (the
+        second over the tasks' first runs that made their program); None before any."""
+        training = [train for train, _ in self._timings]
+        making = [make for _, make in self._timings if make > 0]
+        return (statistics.median(training) if training else None, statistics.median(making) if making else None)
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def task_sizes(runs: int, spare_workers: int, run_seconds: float | None, compile_seconds: float | None) -> list[int]:
+    """How many of one program's runs each of its tasks trains. One task for all, as one process trains
+    them, unless workers would otherwise sit idle (spare_workers: idle beyond the one that takes the
+    first task) and each task's training still takes as long as making the program again: spreading a
+    program then never spends more worker time making programs than training. Unknown times: one task."""
+    if runs < 2 or spare_workers < 1 or run_seconds is None or not compile_seconds:
+        return [runs]
+    worth = int(runs * run_seconds / compile_seconds)
+    tasks = max(1, min(runs, 1 + spare_workers, worth))
+    base, extra = divmod(runs, tasks)
+    return [base + 1] * extra + [base] * (tasks - extra)
 
 
 def _seeds(specs: list[RunSpec], positions: list[int]) -> str:

@@ -155,7 +155,8 @@ class Lab:
                     block = self.run_context.seed_block
                     programs = [None if (program := runner.program_group(self.engine, spec, self.dataset)) is None
                                 else (program, spec.seed // block if block > 1 else 0) for spec in group]
-                    return self.cluster.train(group, self.dataset, self.engine, self.run_context, arrived, programs)
+                    return self.cluster.train(group, self.dataset, self.engine, self.run_context, arrived, programs,
+                                              splittable=block == 1)
                 trained = runner.train(group, self.dataset, self.engine, self.settings.threads, self.run_context)
                 for m, result in zip(missing, trained):
                     finished(m, result)

@@ -286,3 +286,19 @@ def test_a_worker_started_with_dasks_malloc_setting_gets_glibcs_own_thresholds_b
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
     cluster_module._thresholds_for_training()
     assert calls == [(-3, 32 * 2**20), (-1, 64 * 2**20)]   # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD (malloc.h)
+
+
+def test_a_programs_runs_are_spread_only_over_idle_workers_and_only_where_training_outweighs_compiling():
+    from bnclaims.cluster import task_sizes
+
+    assert task_sizes(7, spare_workers=0, run_seconds=3.5, compile_seconds=3.0) == [7], "no idle worker: one task"
+    assert task_sizes(7, spare_workers=6, run_seconds=None, compile_seconds=None) == [7], "times unknown: one task"
+    # The default profile's shape (3.5 s a run, 3 s to make a program): 7 runs could fill 7 workers, but
+    # spreading them wider than 8 s of training per 3 s of making stops at int(7 * 3.5 / 3) = 8 tasks.
+    assert task_sizes(7, spare_workers=6, run_seconds=3.5, compile_seconds=3.0) == [1] * 7
+    assert task_sizes(7, spare_workers=2, run_seconds=3.5, compile_seconds=3.0) == [3, 2, 2]
+    # The short profile's (0.27 s a run, 2.5 s to make): a program's 5 runs stay one task, however idle.
+    assert task_sizes(5, spare_workers=10, run_seconds=0.27, compile_seconds=2.5) == [5]
+    for runs, spare in [(1, 5), (21, 3), (10, 20)]:
+        sizes = task_sizes(runs, spare, 1.0, 0.5)
+        assert sum(sizes) == runs and len(sizes) <= 1 + spare and max(sizes) - min(sizes) <= 1

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bnclaims import backend
 from bnclaims.results import RunResult
 from bnclaims.spec import RunSpec, environment_fingerprint
 
@@ -73,3 +74,14 @@ def load_claim_module(name: str, alias: str):
 @pytest.fixture
 def result_factory():
     return make_result
+
+
+@pytest.fixture(scope="module")
+def engine():
+    """The compiled engine's module, in a worker that runs Keras on JAX (skipped in one that runs TensorFlow)."""
+    backend.load(threads=1)
+    if backend.loaded_name() != "jax":
+        pytest.skip("this worker runs Keras on TensorFlow; the compiled engine is tested where it runs JAX")
+    from bnclaims.engines import compiled as engine
+
+    return engine

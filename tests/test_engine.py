@@ -23,16 +23,6 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = RunSpec(dataset="digits", hidden=(32, 16), epochs=2, batch_size=64, learning_rate=0.1)
 
 
-@pytest.fixture(scope="module")
-def engine():
-    backend.load(threads=1)
-    if backend.loaded_name() != "jax":
-        pytest.skip("this worker runs Keras on TensorFlow; the compiled engine is tested where it runs JAX")
-    from bnclaims.engines import compiled as engine
-
-    return engine
-
-
 def outcome(result) -> dict:
     """Everything a run records except how long it took (and how much of that went to compiling)."""
     data = result.to_json_dict()

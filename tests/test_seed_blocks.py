@@ -68,16 +68,6 @@ def test_the_fit_engine_refuses_a_block_in_one_line():
 
 # ---------------------------------------------------------------------------------------- training
 
-@pytest.fixture(scope="module")
-def engine():
-    backend.load(threads=1)
-    if backend.loaded_name() != "jax":
-        pytest.skip("this worker runs Keras on TensorFlow; the compiled engine is tested where it runs JAX")
-    from bnclaims.engines import compiled as engine
-
-    return engine
-
-
 def test_this_cpus_default_block_is_one_seed(engine):
     assert runner.context("compiled", load_dataset("digits")).seed_block == 1
 

@@ -1,14 +1,14 @@
 """Train runs on a Dask distributed cluster: `--claims-cluster ADDRESS`, or $BNCLAIMS_CLUSTER.
 
-The session stays where it runs and keeps the run cache. Each run the cache lacks goes to the
-scheduler as a task of its own, as soon as a test asks for it (a test's whole group at once: every
-seed, every rate of a sweep); its result comes back to the session, which checks its key and stores it.
-So workers need no shared filesystem and no data files: the session's dataset is shipped to each worker
+The session stays where it runs and keeps the run cache. The runs the cache lacks go to the scheduler as
+soon as a test asks for them (a test's whole group at once: every seed, every rate of a sweep), the runs
+that share a compiled program as one task, or as a few where workers would otherwise sit idle
+(task_sizes); results come back to the session, which checks their keys and stores them. So workers need no shared filesystem and no data files: the session's dataset is shipped to each worker
 once (scatter), and a worker checks it against the data fingerprint in the run key before training on
 it. A worker keeps its compiled programs for the runs after, and JAX's persistent compilation cache in
 its own cache folder (bnclaims.compilation_cache) for later sessions.
 
-A worker that dies mid-run has its run started again on another worker by the scheduler; the run is
+A worker that dies mid-task has its task started again on another worker by the scheduler; each run is
 stored once, by the session, when its result arrives.
 
 A run key names the device that trained the run. The session asks the workers for theirs when it first
@@ -34,7 +34,6 @@ from .data import Dataset
 from .results import RunResult
 from .settings import RUN_THREADS, parse_cluster
 from .spec import ENGINES, RunContext, RunSpec, run_key
-
 
 
 def connect_timeout() -> float:
@@ -64,7 +63,7 @@ _checked_data: set[str] = set()
 # array above 128 KiB (a run's data split, its device copies) is then mapped and unmapped afresh. Measured on
 # the short profile's runs (250 steps), 0.48-0.54 s a run in a worker against 0.26-0.30 s in a plain process.
 # A worker that trains sets the two thresholds to glibc's own upper bounds for 64-bit (32 MiB for mmap, and
-# twice that for trimming), which measured 0.28-0.31 s. Memory allocation never changes a run's numbers.
+# twice that for trimming), which measured 0.27-0.34 s. Memory allocation never changes a run's numbers.
 MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
 TRIM_THRESHOLD_BYTES = 2 * MMAP_THRESHOLD_BYTES
 

@@ -18,6 +18,7 @@ engine itself, P2, differs as timings do). Prints figures; asserts nothing (timi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -70,7 +71,7 @@ def _wait_for(condition, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:
-            raise SystemExit("the cluster did not start")
+            raise TimeoutError("the cluster did not start")
         time.sleep(0.2)
 
 
@@ -87,26 +88,42 @@ def cluster_arm(arm: str, folder: Path, profile: str, session_workers: int) -> t
             up = time.perf_counter() - started
             seconds, last = timed_session(folder, profile, session_workers, cluster.scheduler_address)
         return up, seconds, last
+    with scheduler_and_workers(folder, 2, environment(folder)) as (address, _):
+        up = time.perf_counter() - started
+        seconds, last = timed_session(folder, profile, session_workers, address)
+    return up, seconds, last
+
+
+@contextlib.contextmanager
+def scheduler_and_workers(folder: Path, workers: int, env: dict, logs: Path | None = None):
+    """A `dask scheduler` and `workers` `dask worker --nthreads 1 --no-nanny` processes, all on 127.0.0.1:
+    yields (the scheduler's address, the worker processes) once every worker has joined; stops them all on
+    leaving. logs: a folder for their output (else it is discarded)."""
     scheduler_file = folder / "scheduler.json"
     dask = [sys.executable, "-m", "dask"]
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": environment(folder), "cwd": ROOT}
-    processes = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                                   "--scheduler-file", str(scheduler_file)], **quiet)]
+
+    def started(command: list[str], name: str) -> subprocess.Popen:
+        output = (logs / f"{name}.log").open("w") if logs else subprocess.DEVNULL
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+
+    processes = [started([*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                          "--scheduler-file", str(scheduler_file)], "scheduler")]
     try:
         _wait_for(scheduler_file.exists, 60)
-        processes += [subprocess.Popen([*dask, "worker", "--scheduler-file", str(scheduler_file), "--host", "127.0.0.1",
-                                        "--nthreads", "1", "--no-nanny", "--no-dashboard"], **quiet) for _ in range(2)]
+        worker_processes = [started([*dask, "worker", "--scheduler-file", str(scheduler_file), "--host", "127.0.0.1",
+                                     "--nthreads", "1", "--no-nanny", "--no-dashboard"], f"worker{i}")
+                            for i in range(workers)]
+        processes += worker_processes
         address = json.loads(scheduler_file.read_text())["address"]
         from distributed import Client
 
         with Client(address) as client:
-            client.wait_for_workers(2)
-        up = time.perf_counter() - started
-        seconds, last = timed_session(folder, profile, session_workers, address)
-        return up, seconds, last
+            client.wait_for_workers(workers)
+        yield address, worker_processes
     finally:
         for process in processes:
-            process.terminate()
+            if process.poll() is None:
+                process.terminate()
         for process in processes:
             try:
                 process.wait(timeout=30)

@@ -146,17 +146,7 @@ class Lab:
             def train(missing: list[int]) -> list[RunResult]:
                 group = [specs[positions[m]] for m in missing]
                 if self.cluster is not None:
-                    def arrived(index: int, result: RunResult) -> None:
-                        if self.cache.mode != "bypass":
-                            self.cache.store(result)     # kept even if a later run of the group fails
-                        finished(missing[index], result)
-
-                    # A program's runs train as one task (compiled once); with seed blocks, one task a block.
-                    block = self.run_context.seed_block
-                    programs = [None if (program := runner.program_group(self.engine, spec, self.dataset)) is None
-                                else (program, spec.seed // block if block > 1 else 0) for spec in group]
-                    return self.cluster.train(group, self.dataset, self.engine, self.run_context, arrived, programs,
-                                              splittable=block == 1)
+                    return self._train_on_cluster(group, lambda index, result: finished(missing[index], result))
                 trained = runner.train(group, self.dataset, self.engine, self.settings.threads, self.run_context)
                 for m, result in zip(missing, trained):
                     finished(m, result)
@@ -183,6 +173,20 @@ class Lab:
                 self.say(record)
             results.append(result)
         return results
+
+    def _train_on_cluster(self, group: list[RunSpec], finished: Callable[[int, RunResult], None]) -> list[RunResult]:
+        """The group trained on the cluster, each result stored as it arrives (kept even if a later task of
+        the group fails). A program's runs train as one task (made once); with seed blocks, one task a block."""
+        def arrived(index: int, result: RunResult) -> None:
+            if self.cache.mode != "bypass":
+                self.cache.store(result)
+            finished(index, result)
+
+        block = self.run_context.seed_block
+        programs = [None if (program := runner.program_group(self.engine, spec, self.dataset)) is None
+                    else (program, spec.seed // block if block > 1 else 0) for spec in group]
+        return self.cluster.train(group, self.dataset, self.engine, self.run_context, arrived, programs,
+                                  splittable=block == 1)
 
     def _record(self, spec: RunSpec, result: RunResult, context: str, from_cache: bool, seconds: float) -> RunRecord:
         return RunRecord(context, spec.label(), spec.seed, result.key, from_cache, seconds, result.outcome,

@@ -5,11 +5,9 @@ every way the cluster can fail is one line. Every scheduler and worker here list
 from __future__ import annotations
 
 import copy
-import json
+import importlib.util
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -80,10 +78,6 @@ def test_runs_trained_on_a_local_cluster_are_bit_identical_to_runs_trained_here(
     again.close()
 
 
-def _started(command: list[str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(command, cwd=ROOT, env=worker_environment(), stdout=log.open("w"), stderr=subprocess.STDOUT)
-
-
 def _wait_for(condition, seconds: float, what: str) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -92,22 +86,19 @@ def _wait_for(condition, seconds: float, what: str) -> None:
         time.sleep(0.2)
 
 
+def _benchmark_module():
+    spec = importlib.util.spec_from_file_location("cluster_timing", ROOT / "benchmarks" / "cluster_timing.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_a_worker_killed_mid_task_has_its_runs_trained_elsewhere_and_each_stored_once(tmp_path):
-    scheduler_file = tmp_path / "scheduler.json"
-    dask = [sys.executable, "-m", "dask"]
-    processes = [_started([*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                           "--scheduler-file", str(scheduler_file)], tmp_path / "scheduler.log")]
-    try:
-        _wait_for(scheduler_file.exists, 60, "the scheduler")
-        workers = [_started([*dask, "worker", "--scheduler-file", str(scheduler_file), "--host", "127.0.0.1",
-                             "--nthreads", "1", "--no-nanny", "--no-dashboard"], tmp_path / f"worker{i}.log")
-                   for i in range(2)]
-        processes += workers
-        address = json.loads(scheduler_file.read_text())["address"]
+    start = _benchmark_module().scheduler_and_workers       # the processes, all on 127.0.0.1
+    with start(tmp_path, 2, worker_environment(), logs=tmp_path) as (address, workers):
         settings = cluster_settings(tmp_path, address, seeds="6", examples=8 * TINY_BUDGET)
         said, killed = [], []
         lab = Lab(settings, said.append)
-        _wait_for(lambda: lab.cluster.workers() == 2, 60, "two workers")
         # Two programs (batch 128 and 64): two tasks, one a worker. The second worker is killed once it has
         # been training its task for a moment.
         specs = [lab.base_spec(batch_norm="none", learning_rate=0.05, batch_size=size, seed=seed)
@@ -138,15 +129,6 @@ def test_a_worker_killed_mid_task_has_its_runs_trained_elsewhere_and_each_stored
         assert sorted(trained) == sorted(set(trained)) and len(trained) == len(specs), "each run came back once"
         here = runner.train([r.spec for r in on_cluster], lab.dataset, "compiled", 1, lab.run_context)
         assert [timing_free(r) for r in on_cluster] == [timing_free(r) for r in here]
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 # ---------------------------------------------------------------------- one line for each failure

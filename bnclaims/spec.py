@@ -25,6 +25,18 @@ INPUT_SCALINGS = ("unit", "raw", "features")
 # "after" is Dense -> Activation -> BN, the common alternative.
 BN_PLACEMENTS = ("none", "before", "after")
 
+# Which normalization layer sits where batch_norm places it (Keras's own layers). "batch" is
+# BatchNormalization; "layer" (LayerNormalization) and "group" (GroupNormalization, GROUP_NORM_GROUPS groups
+# of units) normalize each example by its own statistics, without batch statistics: the controls that ask
+# whether an advantage belongs to BN or to any normalization (Santurkar et al. 2018; Luo et al. 2019). A
+# plain model (batch_norm "none") has no normalizer: its field is always "batch", so that a plain spec has
+# one key whichever control asked for it.
+NORMALIZERS = ("batch", "layer", "group")
+# Wu & He (2018) use 32 groups by default; the talk's widths (256, 128, 64) give groups of 8, 4 and 2 units.
+GROUP_NORM_GROUPS = 32
+# What each RECORDABLE measures that only BatchNormalization has (batch statistics, moving statistics).
+BATCH_STATISTICS_RECORDS = ("bn_input_noise", "fixed_example_noise", "recalibrated", "training_mode_test")
+
 ACTIVATIONS = ("relu", "elu", "tanh", "sigmoid", "softsign", "selu", "gelu", "swish", "linear")
 
 # Extra things a run can record besides its per-epoch history and test metrics.
@@ -130,6 +142,7 @@ class RunSpec:
     hidden: tuple[int, ...] = _field((256, 128, 64), "shape", "hidden")
     activation: str = _field("relu", "shape")
     batch_norm: str = _field("before", "shape")
+    normalizer: str = _field("batch", "shape")          # NORMALIZERS: the layer batch_norm places
     bn_group: int = _field(0, "shape", "bn_group")      # >0: BN statistics over groups ("ghost batches") of this many examples
     bn_noise: float = _field(0.0, "shape", "bn_noise")  # >0: random shift and scale after each BN, new every step (Santurkar et al.)
     bn_noise_mode: str = _field("shared", "shape", "bn_noise_mode")   # BN_NOISE_MODES: one draw per batch, or i.i.d. per example
@@ -148,6 +161,8 @@ class RunSpec:
         # Normalise containers so that equal specs hash and serialise identically.
         object.__setattr__(self, "hidden", tuple(int(w) for w in self.hidden))
         object.__setattr__(self, "record", tuple(sorted(set(self.record))))
+        if self.batch_norm == "none":
+            object.__setattr__(self, "normalizer", "batch")   # a plain model's spec: one key (see NORMALIZERS)
         self._validate()
 
     def _validate(self) -> None:
@@ -164,6 +179,16 @@ class RunSpec:
         require(self.learning_rate > 0.0, "learning_rate must be > 0")
         require(0.0 <= self.momentum < 1.0, "momentum must be in [0, 1)")
         require(self.batch_size >= 1, "batch_size must be >= 1")
+        require(self.normalizer in NORMALIZERS, f"normalizer must be one of {NORMALIZERS}")
+        if self.normalizer != "batch":
+            without = f"{self.normalizer} normalization has no batch statistics"
+            require(self.bn_group == 0, f"bn_group needs batch normalization: {without}")
+            require(self.bn_noise == 0.0, f"bn_noise is noise after batch normalization; {without}")
+            batch_only = sorted(set(self.record) & set(BATCH_STATISTICS_RECORDS))
+            require(not batch_only, f"cannot record {batch_only}: {without}")
+        require(self.normalizer != "group" or all(w % GROUP_NORM_GROUPS == 0 for w in self.hidden),
+                f"group normalization splits each hidden layer into {GROUP_NORM_GROUPS} groups: every width must "
+                f"be a multiple of {GROUP_NORM_GROUPS}, got {self.hidden}")
         require(self.bn_group >= 0, "bn_group must be >= 0 (0: statistics over the whole mini-batch)")
         require(self.bn_group == 0 or self.batch_norm != "none", "bn_group needs batch_norm")
         require(self.bn_noise >= 0.0, "bn_noise must be >= 0")
@@ -212,7 +237,8 @@ class RunSpec:
     def label(self) -> str:
         """Short human description for progress lines and reports (the seed is shown separately): the BN
         placement, activation, rate and batch, then every field with a label name not at its default."""
-        bn = {"none": "plain", "before": "BN", "after": "BN-after-act"}[self.batch_norm]
+        layer = NORMALIZER_LABELS[self.normalizer]
+        bn = {"none": "plain", "before": layer, "after": f"{layer}-after-act"}[self.batch_norm]
         parts = [bn, self.activation, f"lr={self.learning_rate:g}", f"batch={self.batch_size}"]
         for spec_field in dataclasses.fields(self):
             name, value = spec_field.metadata.get("label"), getattr(self, spec_field.name)
@@ -221,6 +247,9 @@ class RunSpec:
                     f"{value:g}" if isinstance(value, float) else value)
                 parts.append(f"{name}={shown}")
         return " ".join(parts)
+
+
+NORMALIZER_LABELS = {"batch": "BN", "layer": "LN", "group": "GN"}
 
 
 def _default_of(spec_field: dataclasses.Field):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import backend, streams
-from ..spec import RunSpec
+from ..spec import GROUP_NORM_GROUPS, RunSpec
 
 
 def make_initializer(name: str, seed: int | None = None):
@@ -32,7 +32,8 @@ def component_seeds(seed: int):
 
 def build_model(spec: RunSpec, num_features: int, num_classes: int, seed: int | None = None,
                 logits: bool = False, dropout_layer=None):
-    """Dense stack with BN as the spec places it, optional Dropout/L2, softmax output.
+    """Dense stack with BN (or the spec's other normalizer) as the spec places it, optional Dropout/L2,
+    softmax output.
 
     With BN "before" each hidden block is Dense(use_bias=False) -> BatchNormalization -> Activation:
     BN's beta replaces the bias, exactly as in the talk. The spec's initializer applies to every kernel,
@@ -60,6 +61,10 @@ def build_model(spec: RunSpec, num_features: int, num_classes: int, seed: int | 
     def batch_norm() -> list:
         from .layers import GhostBatchNormalization, RandomShiftScale
 
+        if spec.normalizer == "layer":
+            return [layers.LayerNormalization()]
+        if spec.normalizer == "group":
+            return [layers.GroupNormalization(groups=GROUP_NORM_GROUPS)]
         normalization = GhostBatchNormalization(spec.bn_group) if spec.bn_group else layers.BatchNormalization()
         if not spec.bn_noise:
             return [normalization]

@@ -50,6 +50,7 @@ STATEMENTS = {
     "R2": "it is OK to use BN together with L2 regularization or Dropout",
     "T1": "the BN transform: normalize over the mini-batch, then scale by gamma and shift by beta",
     "T2": "BN sits between the linear combination and the activation; the bias is redundant",
+    "T3": "LayerNorm and GroupNorm, the normalizer controls, compute their formulas without batch statistics",
     "N1": "min-max scaling only rescales: the distribution's shape does not change",
     "N2": "input normalization makes networks converge much faster",
     "P1": "(paper) the mini-batch gradient estimates the full gradient better as the batch grows",

@@ -27,6 +27,7 @@ support them on some dataset, ``FINDINGS = {check id: Finding(...)}``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import string
@@ -218,6 +219,57 @@ def declare(groups: Mapping[str, Mapping[str, Claim]]) -> dict[str, Check]:
                                  "family holds paired comparisons of one tier, at one alpha")
     return {check_id: Check(check_id, claim, sizes[claim.family or check_id], test_of[check_id])
             for check_id, claim in claims.items()}
+
+
+# The normalizer controls (docs/normalizers.md): a check of BN repeated with another normalizer in BN's place
+# (bnclaims.spec.NORMALIZERS). Its claim id is the BN check's with the normalizer's suffix (A1.lr_sweep ->
+# A1-LN.lr_sweep), so that it reads as a related check of the same advantage, and its test function is the
+# BN check's: the plugin sets the Lab's normalizer from the check id (Lab.normalizer). They cost as many
+# runs again as their BN checks, so they run in the controls profile only.
+NORMALIZER_SUFFIXES = {"layer": "LN", "group": "GN"}
+NORMALIZER_NAMES = {"batch": "BatchNorm", "layer": "LayerNorm", "group": "GroupNorm"}
+CONTROLS_PROFILE = "controls"
+
+
+def normalizer_of(check_or_claim_id: str) -> str:
+    """'A1-LN.lr_sweep' -> 'layer'; a check without a normalizer suffix is BN's: 'batch'."""
+    claim_id = check_or_claim_id.split(".", 1)[0]
+    return next((normalizer for normalizer, suffix in NORMALIZER_SUFFIXES.items()
+                 if claim_id.endswith(f"-{suffix}")), "batch")
+
+
+def control_id(check_id: str, normalizer: str) -> str:
+    claim_id, name = check_id.split(".", 1)
+    return f"{claim_id}-{NORMALIZER_SUFFIXES[normalizer]}.{name}"
+
+
+def bn_check(check_id: str) -> str:
+    """The BN check a normalizer control repeats ('A1-LN.lr_sweep' -> 'A1.lr_sweep'); a BN check itself."""
+    claim_id, name = check_id.split(".", 1)
+    suffix = NORMALIZER_SUFFIXES.get(normalizer_of(claim_id))
+    return f"{claim_id.removesuffix(f'-{suffix}')}.{name}" if suffix else check_id
+
+
+def with_normalizer_controls(group: Mapping[str, Claim], *only: str) -> dict[str, Claim]:
+    """A group of BN checks followed by the LayerNorm and GroupNorm controls of each (or of those named in
+    `only`: a check whose arms have no normalizer needs none): the same hypothesis, threshold and reason,
+    fixed before any control ran, each control family corrected on its own."""
+    unknown = set(only) - set(group)
+    if unknown:
+        raise CatalogueError(f"with_normalizer_controls: {sorted(unknown)} are not checks of the group")
+    controls = {}
+    for normalizer in NORMALIZER_SUFFIXES:
+        name = NORMALIZER_NAMES[normalizer]
+        for check_id, claim in group.items():
+            if only and check_id not in only:
+                continue
+            controls[control_id(check_id, normalizer)] = dataclasses.replace(
+                claim, statement=f"with {name} in BN's place: {claim.statement}",
+                family=f"{claim.family} ({name})" if claim.family else "",
+                profiles=(CONTROLS_PROFILE,),
+                profiles_reason=f"a normalizer control: as many runs again as its BN check, so it runs in the "
+                                f"{CONTROLS_PROFILE} profile (--claims-profile {CONTROLS_PROFILE})")
+    return {**group, **controls}
 
 
 # What a near-level finding's reason ends with (Finding.explain).

@@ -40,6 +40,20 @@ pixel scale (``uint8``; the caller divides by ``Dataset.pixel_max``) and
     the last ``round(0.2 * n)`` of that order, validation the last
     ``round(0.2 * rest)`` of what remains, train the rest: 1150 / 288 / 359.
 
+``<name>@<N>`` (a training-size suffix, e.g. ``mnist@12000``, ``idx:<folder>@3200``)
+    The dataset ``<name>`` with its training split cut to ``N`` images: a
+    class-stratified draw (each class's count within one of its share of
+    ``N``; see :func:`stratified_counts`), the same for every seed and arm,
+    kept in file order; validation and test unchanged.  The draw permutes each
+    class's training images once with the ``dataset_split`` stream under
+    ``TRAINING_SUBSET_DRAW`` and takes each class's first images, so a smaller
+    subset lies inside a larger one wherever its class counts are no larger, and
+    ``N`` equal to the training split is the split itself.  For datasets with a
+    fixed split (``mnist``, ``idx:``, ``digits``); ``mnist5k`` draws its training
+    images per seed and refuses it.  The suffix is the text after the last
+    ``@`` when it is digits only: a folder whose own name ends so is written
+    with a trailing slash (``idx:/data/set@2/``).
+
 Bad input of any kind raises :class:`DatasetError` with a single-line
 message saying what failed, naming the path, and what to do about it.
 
@@ -55,6 +69,7 @@ import gzip
 import hashlib
 import math
 import os
+import re
 import stat
 import struct
 import tempfile
@@ -74,6 +89,8 @@ __all__ = [
     "keras_mnist_path",
     "load_dataset",
     "read_idx",
+    "split_training_size",
+    "stratified_counts",
 ]
 
 
@@ -167,8 +184,11 @@ IDX_PREFIX = "idx:"
 IDX_HELP = (f"'{IDX_PREFIX}<folder>': a folder with the four MNIST-format IDX files train-images-idx3-ubyte, "
             f"train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, optionally .gz, e.g. "
             f"{IDX_PREFIX}/usr/share/datasets/fashion-mnist from Debian's dataset-fashion-mnist; split like 'mnist'")
+SIZE_SEPARATOR = "@"
+SIZE_HELP = (f"a fixed-split dataset's name may end in {SIZE_SEPARATOR}N (e.g. mnist{SIZE_SEPARATOR}12000): its training "
+             f"split cut to N images, a class-stratified draw the same for every seed, validation and test unchanged")
 DATASET_HELP = ("Accepted datasets: " + "; ".join(f"'{kind.name}' ({kind.help})" for kind in DATASETS.values())
-                + "; " + IDX_HELP + ".")
+                + "; " + IDX_HELP + "; " + SIZE_HELP + ".")
 # Short form for error messages; DATASET_HELP is the full story for --help.
 _DATASET_NAMES = f"use {', '.join(DATASETS)} or {IDX_PREFIX}<folder>"
 PER_SEED_SPLIT_DATASETS = tuple(name for name, kind in DATASETS.items() if kind.per_seed_split)
@@ -182,7 +202,13 @@ def load_dataset(name: str) -> Dataset:
     every caller in the process.
     """
     check_dataset_name(name)
-    dataset = _load_idx_folder(name) if name.startswith(IDX_PREFIX) else globals()[DATASETS[name].loader]()
+    base, size = split_training_size(name)
+    if size is not None:
+        dataset = training_subset(load_dataset(base), size, name)
+    elif name.startswith(IDX_PREFIX):
+        dataset = _load_idx_folder(name)
+    else:
+        dataset = globals()[DATASETS[name].loader]()
     for array in (dataset.x_train, dataset.y_train, dataset.x_val,
                   dataset.y_val, dataset.x_test, dataset.y_test):
         array.flags.writeable = False
@@ -190,8 +216,88 @@ def load_dataset(name: str) -> Dataset:
 
 
 # --------------------------------------------------------------------------
-# Splits
+# Training-size subsets (name@N)
 
+# The dataset_split stream's draw for training-size subsets. The stream draws each dataset's own fixed
+# split under 0 (mnist5k's test split, digits' split) and is never drawn under a run's seed, so 1 is a pool
+# of its own, apart from every split, and the same for every seed and arm: the subset is part of the data,
+# not of a run.
+TRAINING_SUBSET_DRAW = 1
+_SIZE_SUFFIX = re.compile(r"[0-9]+")
+
+
+def split_training_size(name: str) -> tuple[str, int | None]:
+    """(base name, training size) of a dataset name: 'mnist@12000' -> ('mnist', 12000), 'mnist' ->
+    ('mnist', None). The suffix is what follows the last '@' when it is digits only; DatasetError (one line)
+    for a size of 0 or with leading zeros (one spelling per size, so that one subset has one cache key), for
+    a suffix on a suffixed name, and for a suffix that is not digits after a dataset known by name. After an
+    idx: folder such a suffix is part of the folder's name, which check_dataset_name looks for."""
+    base, separator, tail = name.rpartition(SIZE_SEPARATOR)
+    if not separator:
+        return name, None
+    if not _SIZE_SUFFIX.fullmatch(tail):
+        if base in DATASETS:
+            raise DatasetError(f"training-size suffix {SIZE_SEPARATOR}{tail} in {name!r} is not a positive "
+                               f"integer; write {base}{SIZE_SEPARATOR}<training images>, e.g. {base}"
+                               f"{SIZE_SEPARATOR}3200")
+        return name, None
+    if int(tail) == 0 or tail.startswith("0"):
+        raise DatasetError(f"training-size suffix {SIZE_SEPARATOR}{tail} in {name!r} is not a positive integer "
+                           f"without leading zeros; write e.g. {base}{SIZE_SEPARATOR}{int(tail) or 3200}")
+    inner, inner_separator, inner_tail = base.rpartition(SIZE_SEPARATOR)
+    if inner_separator and _SIZE_SUFFIX.fullmatch(inner_tail):
+        raise DatasetError(f"dataset name {name!r} has two training-size suffixes; give one, "
+                           f"{inner}{SIZE_SEPARATOR}<training images>")
+    return base, int(tail)
+
+
+def stratified_counts(class_counts, size: int) -> list[int]:
+    """How many of each class a stratified draw of `size` takes: each class's share of `size` rounded
+    down, the images left over going one each to the classes with the largest remainders (the lower
+    class first on a tie), so every count is within one of its share and the counts sum to `size`.
+    Exact integer arithmetic: the shares of 48,000 images do not round the same way twice in floats."""
+    counts = [int(count) for count in class_counts]
+    total = sum(counts)
+    if not 0 <= size <= total:
+        raise ValueError(f"a stratified draw of {size} from {total} images")
+    taken = [count * size // total for count in counts]
+    by_remainder = sorted(range(len(counts)), key=lambda label: (-(counts[label] * size % total), label))
+    for label in by_remainder[:size - sum(taken)]:
+        taken[label] += 1
+    return taken
+
+
+def training_subset(dataset: Dataset, size: int, name: str) -> Dataset:
+    """`dataset` with its training split cut to a class-stratified draw of `size` images (DatasetError
+    where it has fewer, or where `size` is below its number of classes); kept in file order, the rest
+    of the dataset unchanged. See the module's docstring for the draw."""
+    available = len(dataset.y_train)
+    if size > available:
+        raise DatasetError(f"training-size suffix {SIZE_SEPARATOR}{size} in {name!r} asks for more than the "
+                           f"{available} training images of {dataset.name}; use at most "
+                           f"{dataset.name}{SIZE_SEPARATOR}{available}")
+    if size < dataset.num_classes:
+        raise DatasetError(f"training-size suffix {SIZE_SEPARATOR}{size} in {name!r} is fewer images than the "
+                           f"{dataset.num_classes} classes of {dataset.name}; a class-stratified subset needs "
+                           f"at least {dataset.num_classes}")
+    counts = stratified_counts(np.bincount(dataset.y_train, minlength=dataset.num_classes), size)
+    rng = streams.generator("dataset_split", TRAINING_SUBSET_DRAW)
+    # Every class is permuted whatever the size, so each class's order, and with it the subset of every
+    # size, does not depend on the size asked for.
+    chosen = [rng.permutation(np.flatnonzero(dataset.y_train == label))[:count]
+              for label, count in enumerate(counts)]
+    keep = np.sort(np.concatenate(chosen))
+    return Dataset(
+        name=name, x_train=dataset.x_train[keep], y_train=dataset.y_train[keep],
+        x_val=dataset.x_val, y_val=dataset.y_val, x_test=dataset.x_test, y_test=dataset.y_test,
+        pixel_max=dataset.pixel_max, num_classes=dataset.num_classes,
+        split=_split_sentence(size, len(dataset.y_val), len(dataset.y_test),
+                              f"train a class-stratified draw, the same for every seed, from the {available} "
+                              f"training images of {dataset.name}, split {dataset.split.partition(', ')[2]}"))
+
+
+# --------------------------------------------------------------------------
+# Splits
 
 
 @functools.lru_cache(maxsize=64)
@@ -699,20 +805,34 @@ def _idx_folder(name: str) -> Path:
             f"folder holding {needed} (optionally .gz)")
     folder = Path(folder_text).expanduser()
     if not folder.is_dir():
+        # A suffix that is not digits stays part of the folder's name (split_training_size): say what it is.
+        suffix = (f"; a training-size suffix is {SIZE_SEPARATOR}<positive integer>" if SIZE_SEPARATOR in folder_text
+                  else "")
         raise DatasetError(
             f"IDX dataset folder not found: {folder} is not a directory; pass "
-            f"idx:<folder> with a folder holding {needed} (optionally .gz)")
+            f"idx:<folder> with a folder holding {needed} (optionally .gz){suffix}")
     return folder
 
 
 def check_dataset_name(name: str) -> None:
-    """Raise DatasetError (one line) for a name no loader takes: an unknown name, or idx: without an
-    existing folder. Cheap, so a session checks it before collecting anything; what a folder's files
-    hold is checked when the dataset loads."""
-    if isinstance(name, str) and name.startswith(IDX_PREFIX):
-        _idx_folder(name)
-    elif name not in DATASETS:
+    """Raise DatasetError (one line) for a name no loader takes: an unknown name, idx: without an
+    existing folder, a malformed training-size suffix, or a suffix on a dataset that draws its training
+    split per seed. Cheap, so a session checks it before collecting anything; what a folder's files
+    hold, and whether a suffix's size fits the training split, is checked when the dataset loads."""
+    if not isinstance(name, str):
         raise DatasetError(f"unknown dataset {name!r}; {_DATASET_NAMES}")
+    base, size = split_training_size(name)
+    if base.startswith(IDX_PREFIX):
+        _idx_folder(base)
+    elif base not in DATASETS:
+        raise DatasetError(f"unknown dataset {base!r}; {_DATASET_NAMES}")
+    elif size is not None and DATASETS[base].per_seed_split:
+        # Its runs draw train and validation again from their union per seed (split_for_run), which would
+        # undo a cut training split: a suffix there would not mean what it says.
+        fixed = ", ".join(kind.name for kind in DATASETS.values() if not kind.per_seed_split)
+        raise DatasetError(f"dataset {name!r}: {base} draws its training images per seed, so a training-size "
+                           f"suffix does not apply to it; use it on a dataset with a fixed split ({fixed} or "
+                           f"{IDX_PREFIX}<folder>)")
 
 
 def _load_idx_folder(name: str) -> Dataset:

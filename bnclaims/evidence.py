@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from . import power, stats
 from .catalogue import EXACT_TIER_OUTCOMES, Check
+from .spec import NORMALIZER_LABELS
 from .formatting import format_interval, format_message, number_text, unreachable_sentence
 from .formatting import format_p as _fmt_p
 
@@ -94,6 +96,14 @@ def arm_from_runs(name: str, runs, metric, *, talk_value: float | None = None) -
     return Arm(name=name, values=tuple(float(metric(run)) for run in runs),
                seeds=tuple(run.spec.seed for run in runs), run_keys=tuple(run.key for run in runs),
                outcomes=tuple(run.outcome for run in runs), talk_value=talk_value)
+
+
+def named_for_normalizer(arm: Arm, normalizer: str) -> Arm:
+    """The arm named for the normalizer its runs had in BN's place: a normalizer control's test is its BN
+    check's, whose arms say "BN" ("BN batch 16" -> "LN batch 16")."""
+    if normalizer == "batch":
+        return arm
+    return replace(arm, name=re.sub(r"\bBN\b", NORMALIZER_LABELS[normalizer], arm.name))
 
 
 def both_trained(arm_a: Arm, arm_b: Arm) -> list[int]:

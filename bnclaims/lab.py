@@ -19,7 +19,7 @@ from .cluster import ClusterExecutor
 from .data import PER_SEED_SPLIT_DATASETS, Dataset, load_dataset, split_for_run
 from .results import RunResult
 from .settings import Settings, passes_for
-from .spec import ENGINES, RunContext, RunSpec, run_key
+from .spec import BATCH_STATISTICS_RECORDS, ENGINES, RunContext, RunSpec, run_key
 
 # The base configurations, with and without BN, are asked for by most claims, and by some with probes
 # of their own (R1, A4, P1, P3). A run of either is always asked for with every probe any claim takes on
@@ -69,6 +69,9 @@ class Lab:
         # The seeds across_seeds and sweep train: the session's, or a later look's of the sequential design
         # (the plugin sets them while a check is undecided).
         self.seeds: tuple[int, ...] = settings.seeds
+        # The normalizer base_spec puts where the talk puts BN: "batch", or the one of the normalizer control
+        # the plugin is running (bnclaims.catalogue.normalizer_of; docs/normalizers.md).
+        self.normalizer: str = "batch"
         # Where runs the cache lacks are trained: this process (or its engine's subprocess), or a cluster.
         self.cluster = ClusterExecutor(settings.cluster) if settings.cluster else None
         if backend.loaded_name() is None:
@@ -107,12 +110,16 @@ class Lab:
         return "per_seed" if self.settings.dataset in PER_SEED_SPLIT_DATASETS else "fixed"
 
     def base_spec(self, **changes) -> RunSpec:
-        """The talk's base setting on this session's dataset and budget, with changes."""
-        return RunSpec(**{"dataset": self.settings.dataset, "epochs": self.passes, "split": self.split, **changes})
+        """The talk's base setting on this session's dataset and budget, with changes; its normalization
+        layer is the Lab's normalizer (a plain spec has none)."""
+        return RunSpec(**{"dataset": self.settings.dataset, "epochs": self.passes, "split": self.split,
+                          "normalizer": self.normalizer, **changes})
 
     def shared(self, spec: RunSpec) -> RunSpec:
         """The spec as the Lab trains it: a base configuration records SHARED_BASE_RECORDS as well."""
         extra = SHARED_BASE_RECORDS.get(spec.batch_norm, ())
+        if spec.normalizer != "batch":      # what BN's batch statistics record, another normalizer lacks
+            extra = tuple(record for record in extra if record not in BATCH_STATISTICS_RECORDS)
         if not extra or spec.replace(record=(), seed=0) != self.base_spec(batch_norm=spec.batch_norm, seed=0):
             return spec
         return spec.replace(record=(*spec.record, *extra))
@@ -129,6 +136,7 @@ class Lab:
     def runs(self, specs: list[RunSpec], *, context: str = "", contexts: list[str] | None = None) -> list[RunResult]:
         """Results for specs, in order: memo, then cache, then the engine trains the rest as one group."""
         started = time.perf_counter()
+        self._check_normalizer(specs)
         contexts = contexts or [context] * len(specs)
         specs = [self.shared(spec) for spec in specs]
         keys = [run_key(spec, self.run_context) for spec in specs]
@@ -174,6 +182,14 @@ class Lab:
             results.append(result)
         return results
 
+    def _check_normalizer(self, specs: list[RunSpec]) -> None:
+        """A normalizer control must not train BN where it means another normalizer: a spec built other than
+        from base_spec would quietly make the control a copy of its BN check."""
+        stray = next((spec for spec in specs if spec.batch_norm != "none" and spec.normalizer != self.normalizer), None)
+        if stray is not None:
+            raise ValueError(f"a check running with normalizer {self.normalizer!r} asked for {stray.label()} "
+                             f"(normalizer {stray.normalizer!r}): build its specs from Lab.base_spec")
+
     def _train_on_cluster(self, group: list[RunSpec], finished: Callable[[int, RunResult], None]) -> list[RunResult]:
         """The group trained on the cluster, each result stored as it arrives (kept even if a later task of
         the group fails). A program's runs train as one task (made once); with seed blocks, one task a block."""
@@ -213,14 +229,15 @@ class Lab:
 
     def per_look(self, build: Callable[[], object]) -> Callable[[], object]:
         """What a module-scoped fixture hands its tests when its value depends on the seeds: a function
-        that builds the value for the current look's seeds, once per look (a later look of the sequential
-        design sees more seeds than the look the fixture was first asked in)."""
-        built: dict[tuple[int, ...], object] = {}
+        that builds the value for the current look's seeds and normalizer, once per look (a later look of
+        the sequential design sees more seeds than the look the fixture was first asked in)."""
+        built: dict[tuple, object] = {}
 
         def value():
-            if self.seeds not in built:
-                built[self.seeds] = build()
-            return built[self.seeds]
+            look = (self.seeds, self.normalizer)    # a normalizer control builds its own
+            if look not in built:
+                built[look] = build()
+            return built[look]
 
         return value
 

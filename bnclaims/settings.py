@@ -4,6 +4,8 @@ Profiles (the training budget is in examples seen, the talk's 480,000 = 10 epoch
   default  mnist5k (bundled, offline), the talk's budget: 150 passes over its 3,200 training images,
            3,750 SGD steps at batch 128; seeds chosen by power (see DEFAULT_SEEDS).   The default.
   short    mnist5k, 32,000 examples (10 passes, 250 steps at batch 128), seeds 0-4: fast iteration.
+  controls the default profile, and the six advantages' checks and the talk's table again with LayerNorm
+           and with GroupNorm in BN's place (docs/normalizers.md).
   paper    full MNIST with the talk's split, the talk's budget (10 epochs), seeds 0-9.
 --claims-dataset and --claims-seeds override a profile's dataset and seeds; the budget stays the
 profile's, in examples, so on another dataset a run makes as many passes as that budget takes.
@@ -57,6 +59,9 @@ class Profile:
     examples: int                 # training examples each run sees: its budget
     description: str
     looks: int = DEFAULT_LOOKS    # blocks of seeds an undecided paired check may use
+    # A profile that runs another's checks at that profile's budget and seeds, and more checks besides:
+    # the other's declared findings speak for its checks here too.
+    findings_from: str = ""
 
 
 PROFILES = {
@@ -67,6 +72,11 @@ PROFILES = {
     "short": Profile("mnist5k", tuple(range(5)), 32_000,
                      "a fifteenth of the talk's budget (10 passes over the bundled MNIST digits), 5 seeds, up to 10 "
                      "where a check is undecided", looks=2),
+    # The default profile with the normalizer controls (bnclaims.catalogue.with_normalizer_controls;
+    # docs/normalizers.md): its BN and plain runs are the default's, served from the same cache.
+    "controls": Profile("mnist5k", tuple(range(DEFAULT_SEEDS)), TALK_EXAMPLES,
+                        "the default profile, and each advantage's checks and the talk's table again with "
+                        "LayerNorm and with GroupNorm in BN's place", findings_from="default"),
     "paper": Profile("mnist", tuple(range(10)), TALK_EXAMPLES,
                      "full MNIST with the talk's split and budget (10 epochs), 10 seeds, up to 30 where a check is "
                      "undecided"),
@@ -317,6 +327,12 @@ class Settings:
         profile, its budget included, and its reason explains the numbers of that budget (a mechanism of
         so many steps, say); under another --claims-budget every check is held to its claim."""
         return self.examples == PROFILES[self.profile].examples
+
+    @property
+    def finding_profiles(self) -> tuple[str, ...]:
+        """The profiles whose declared findings speak for this session's checks."""
+        base = PROFILES[self.profile].findings_from
+        return (self.profile, base) if base else (self.profile,)
 
     def budget(self) -> dict:
         """The session's budget on its dataset: examples seen, passes and steps at the talk's batch size

@@ -48,7 +48,7 @@ import math
 import numpy as np
 
 from bnclaims import figures, metrics
-from bnclaims.catalogue import Claim, Finding, declare
+from bnclaims.catalogue import Claim, Finding, bn_check, declare, with_normalizer_controls
 from bnclaims.designs import TARGET_FRACTION, steps_to_target
 from bnclaims.evidence import Arm, arm_from_runs
 
@@ -66,18 +66,18 @@ def _steps_claim(mode: str) -> Claim:
 
 
 CHECKS = declare({
-    "test_fewer_steps_to_target": {
+    "test_fewer_steps_to_target": with_normalizer_controls({
         "A2.steps_to_target": _steps_claim("training"),
         "A2-inference.steps_to_target": _steps_claim("inference"),
-    },
-    "test_lower_final_training_loss": {
+    }, "A2.steps_to_target"),
+    "test_lower_final_training_loss": with_normalizer_controls({
         "A2.final_train_loss": Claim(
             statement="model converges in less number of epochs (convergence: the error reaches its minimum)",
             source=SOURCE, metric="log2(plain final training loss / BN final training loss)",
             test="superiority", threshold=1.0,
             threshold_reason="BN ends its budget at less than half the plain model's training loss: the factor "
                              "two of the steps checks, on the log scale a loss is read on"),
-    },
+    }),
 })
 
 # Which step-level accuracy each steps check reads (results.STEP_KEYS).
@@ -123,7 +123,7 @@ def _step_curves(with_bn, plain, key: str) -> dict:
 
 def test_fewer_steps_to_target(check, lab, verify, figure):
     with_bn, plain = _runs(lab)
-    key = STEP_ACCURACY[check]
+    key = STEP_ACCURACY[bn_check(check)]
     mode = "training" if key.endswith("train_mode") else "inference"
     figure(figures.learning_curves("Learning curves at the talk's base setting (Comparison 1)",
                                    {"BN": with_bn, "plain": plain}, claim_id=CHECKS[check].claim_id))

@@ -50,7 +50,7 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 from bnclaims import figures, metrics
-from bnclaims.catalogue import Claim, Finding, clopper_pearson_min_seeds, declare
+from bnclaims.catalogue import Claim, Finding, clopper_pearson_min_seeds, declare, with_normalizer_controls
 from bnclaims.designs import LEARNING_RATES, censored_seeds, learning_rate_sweep, per_seed_largest_rates
 from bnclaims.evidence import Arm
 
@@ -59,12 +59,12 @@ TALK_POINT_ALPHA = 0.05
 MOST_SEEDS = 0.5
 
 CHECKS = declare({
-    "test_larger_learning_rates": {"A1.lr_sweep": Claim(
+    "test_larger_learning_rates": with_normalizer_controls({"A1.lr_sweep": Claim(
         statement="allows larger learning rates", source=SOURCE,
         metric="log10 largest usable learning rate", test="superiority", threshold=math.log10(2),
         threshold_reason="BN's largest usable rate more than twice the plain model's: the smallest change "
                          "of learning rate that matters in practice; one sqrt(10) grid step on every seed",
-        exact_test=True)},
+        exact_test=True)}),
     "test_talk_point_lr1_batch1024": {"A1-talk.lr1_batch1024": Claim(
         statement="at lr 1, batch 1024 the model without BN does not train (talk: 0.0892) while BN does (0.9505)",
         source=SOURCE, metric="plain failure rate", test="measured", threshold=MOST_SEEDS,

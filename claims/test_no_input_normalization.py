@@ -56,7 +56,7 @@ import numpy as np
 import pytest
 
 from bnclaims import figures, metrics
-from bnclaims.catalogue import Claim, Finding, declare
+from bnclaims.catalogue import Claim, Finding, bn_check, declare, with_normalizer_controls
 from bnclaims.evidence import arm_from_runs, every_seed_within
 from bnclaims.engines.recalibration import recalibrated_accuracy, training_mode_accuracy
 
@@ -80,7 +80,7 @@ def _global_identity(mode: str, reason: str) -> Claim:
 
 
 CHECKS = declare({
-    "test_unnormalized_features_with_and_without_bn": {
+    "test_unnormalized_features_with_and_without_bn": with_normalizer_controls({
         "A4.bn_features_vs_scaled": Claim(
             statement="no need for data normalization: with BN, features with scales and offsets of their own "
                       "(six orders of magnitude apart) are not worse than inputs scaled to 0..1",
@@ -96,7 +96,7 @@ CHECKS = declare({
             threshold_reason="the talk's plain model did not train on raw inputs: any credible difference in how "
                              "many seeds fail counts",
             family=FAMILY, exact_test=True, about="failure"),
-    },
+    }, "A4.bn_features_vs_scaled"),
     "test_a_global_input_scale_trains_the_same_network": {
         "A4-global.training_mode": _global_identity("in training mode (batches of 128)", ""),
         "A4-global.recalibrated": _global_identity(
@@ -160,7 +160,7 @@ ARM_NAMES = {"features": "features", "unit": "scaled"}
 
 def test_unnormalized_features_with_and_without_bn(check, features_runs, verify, figure):
     runs = features_runs()
-    model, a, b = FEATURE_ARMS[check]
+    model, a, b = FEATURE_ARMS[bn_check(check)]
     figure(figures.learning_curves(f"{model}: unnormalized features against inputs scaled to 0..1", runs[model],
                                    claim_id=check.split(".")[0]))
     verify(check, arm_from_runs(ARM_NAMES[a], runs[model][a], metrics.test_accuracy),

@@ -31,6 +31,7 @@ import json
 import math
 import os
 import re
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -41,7 +42,7 @@ from .data import DatasetError, load_dataset, split_training_size
 from .formatting import deciding_test, expected_outcome, format_interval, format_p, number_text
 from .ledger import LedgerError, read_ledger
 from .progress import duration_text
-from .settings import PROFILES, SettingsError, Settings, format_seeds, writable_folder
+from .settings import PROFILES, TALK_BATCH, SettingsError, Settings, format_seeds, writable_folder
 
 DEFAULT_SIZES = (3_200, 12_000, 48_000)
 DEFAULT_OUT = "reports/datasize"
@@ -212,9 +213,11 @@ def table_rows(ledgers: dict[int, dict]) -> list[dict]:
 
 
 def _check_order(check_id: str) -> tuple:
-    """TABLE-2 before TABLE-10."""
-    number = re.match(r"TABLE-(\d+)", check_id)
-    return (int(number.group(1)) if number else math.inf, check_id)
+    """By comparison (TABLE-2 before TABLE-10), BN's check before its normalizer controls (TABLE-1-LN)."""
+    claim = check_id.split(".")[0]
+    number = re.match(r"TABLE-(\d+)", claim)
+    return (int(number.group(1)) if number else math.inf, claim != f"TABLE-{number.group(1) if number else ''}",
+            check_id)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -240,7 +243,7 @@ def markdown_table(rows: list[dict], title: str = "") -> str:
     """The sweep's table in Markdown: a row per check and size; each interval's method as a numbered
     note below (the methods are long, and the same for many rows)."""
     methods = list(dict.fromkeys(row["effect_ci_method"] for row in rows if row["effect_ci_method"]))
-    lines = [f"{title}\n" if title else "",
+    lines = [*([title, ""] if title else []),
              "| check | training images | passes | outcome | effect | interval | n | p | level |",
              "|---|---:|---:|---|---:|---|---:|---|---:|"]
     for row in rows:
@@ -257,19 +260,22 @@ def markdown_table(rows: list[dict], title: str = "") -> str:
     effects = dict.fromkeys(f"{row['check_id']}: {effect_label(row)}" for row in rows if row["metric"])
     lines.append("Effects: " + "; ".join(effects) + ".")
     lines += ["", "Intervals:"] + [f"[{index}] {method}" for index, method in enumerate(methods, 1)]
-    return "\n".join(line for line in lines[1:] if True) if not title else "\n".join(lines)
+    return "\n".join(lines)
 
 
 def sweep_title(dataset: str, ledgers: dict[int, dict]) -> str:
     """One line: the dataset, profile, budget and seeds, as the ledgers state them."""
-    settings = next(iter(ledgers.values())).get("settings", {}) if ledgers else {}
-    budget = (settings.get("budget") or {}).get("examples_seen")
-    seeds = settings.get("seeds") or []
-    looks = settings.get("looks") or 1
+    settings = [ledger.get("settings") or {} for _, ledger in sorted(ledgers.items())]
+    first = settings[0] if settings else {}
+    # Passes are whole, so the examples seen differ a little between sizes that do not divide the budget.
+    seen = sorted({(entry.get("budget") or {}).get("examples_seen") for entry in settings} - {None})
+    budget = (f", {seen[0]:,} examples seen per run" if len(seen) == 1
+              else f", {seen[0]:,} to {seen[-1]:,} examples seen per run" if seen else "")
+    seeds, looks = first.get("seeds") or [], first.get("looks") or 1
     seeds_text = (f", seeds {format_seeds(tuple(seeds))} (up to {len(seeds) * looks} where undecided)"
                   if seeds else "")
-    return (f"The talk's table against training-set size: {dataset}, profile {settings.get('profile', '?')}"
-            + (f", {budget:,} examples seen per run at the largest size" if budget else "") + seeds_text)
+    return (f"The talk's table against training-set size: {dataset}, profile {first.get('profile', '?')}"
+            + budget + seeds_text)
 
 
 def sweep_document(dataset: str, rows: list[dict], sessions: list[dict], title: str) -> dict:
@@ -293,7 +299,8 @@ def draw_sweep(rows: list[dict], title: str = ""):
     from .report.plots import DPI, FONT_SIZE, OUTCOME_COLORS
 
     checks = list(dict.fromkeys(row["check_id"] for row in rows))
-    columns = min(2, max(1, len(checks)))
+    # Two columns for the talk's four comparisons; four (a comparison each) where normalizer controls join.
+    columns = min(2, max(1, len(checks))) if len(checks) <= 4 else 4
     lines = -(-max(1, len(checks)) // columns)
     figure = Figure(figsize=(5.0 * columns, 3.4 * lines + 0.6), dpi=DPI, layout="constrained")
     axes = figure.subplots(lines, columns, squeeze=False).ravel()
@@ -368,9 +375,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _size(text: str) -> int:
-    if not re.fullmatch(r"[0-9][0-9_,]*", text.strip()) or not int(text.replace(",", "").replace("_", "")):
+    if not re.fullmatch(r"[0-9]+", text) or not int(text):
         raise argparse.ArgumentTypeError(f"size {text!r} is not a positive whole number of training images")
-    return int(text.replace(",", "").replace("_", ""))
+    return int(text)
 
 
 def _workers(text: str) -> str:
@@ -416,6 +423,10 @@ def check_options(options: argparse.Namespace, root: Path) -> dict[int, str]:
                          check_folders=False)
     except SettingsError as error:
         raise OptionError(str(error)) from None
+    if options.sizes[0] < TALK_BATCH:
+        # Every BN run's trained-model probes fill batches of up to the talk's 128 from the training split.
+        raise OptionError(f"--sizes: {options.sizes[0]} is fewer than one batch of the talk's {TALK_BATCH} "
+                          f"(the runs' probes draw such batches from the training images); use {TALK_BATCH} or more")
     if not (root / TALK_TABLE).is_file():
         raise OptionError(f"{root / TALK_TABLE} not found: run the sweep from the repository's root folder")
     try:
@@ -446,7 +457,7 @@ def run_sweep(options: argparse.Namespace, names: dict[int, str], root: Path, ec
         command = session_command(name, folder, profile=options.profile, seeds=options.seeds,
                                   workers=options.workers, extra=options.extra)
         echo(f"datasize: {size:,} training images ({index} of {len(names)}): "
-             f"{' '.join(command[1:])}")
+             f"{shlex.join(['python', *command[1:]])}")
         before = ledger_session(folder / LEDGER_FILE)
         start = time.monotonic()
         status = run_session(command, folder, cwd=root, echo=echo)
@@ -494,6 +505,10 @@ def main(argv: list[str] | None = None, *, root: Path | None = None) -> int:
     except SessionError as error:
         print(f"datasize: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # The session got the same Ctrl-C and has stopped; its folder keeps what it wrote.
+        print("datasize: interrupted; the sessions finished so far keep their ledgers", file=sys.stderr)
+        return 130
     text, paths = write_outputs(root / options.out, options.dataset, ledgers, sessions)
     print(text)
     print(f"datasize: {len(sessions)} sessions in {duration_text(time.monotonic() - start)}; wrote "

@@ -36,6 +36,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from . import stats
+from .formatting import CONTROL_NORMALIZERS, control_id
+from .spec import NORMALIZER_NAMES
 
 TIERS = ("empirical", "control", "identity", "implementation")
 # Tiers whose checks are statistical (seeds, a paired test, three outcomes). A negative control compares
@@ -222,32 +224,11 @@ def declare(groups: Mapping[str, Mapping[str, Claim]]) -> dict[str, Check]:
 
 
 # The normalizer controls (docs/normalizers.md): a check of BN repeated with another normalizer in BN's place
-# (bnclaims.spec.NORMALIZERS). Its claim id is the BN check's with the normalizer's suffix (A1.lr_sweep ->
-# A1-LN.lr_sweep), so that it reads as a related check of the same advantage, and its test function is the
-# BN check's: the plugin sets the Lab's normalizer from the check id (Lab.normalizer). They cost as many
-# runs again as their BN checks, so they run in the controls profile only.
-NORMALIZER_SUFFIXES = {"layer": "LN", "group": "GN"}
-NORMALIZER_NAMES = {"batch": "BatchNorm", "layer": "LayerNorm", "group": "GroupNorm"}
+# (bnclaims.spec.NORMALIZERS), its claim id the BN check's with the normalizer's label (A1.lr_sweep ->
+# A1-LN.lr_sweep; bnclaims.formatting.control_id), so that it reads as a related check of the same
+# advantage. Its test function is the BN check's: the plugin sets the Lab's normalizer from the check id
+# (Lab.normalizer). They cost as many runs again as their BN checks, so they run in the controls profile.
 CONTROLS_PROFILE = "controls"
-
-
-def normalizer_of(check_or_claim_id: str) -> str:
-    """'A1-LN.lr_sweep' -> 'layer'; a check without a normalizer suffix is BN's: 'batch'."""
-    claim_id = check_or_claim_id.split(".", 1)[0]
-    return next((normalizer for normalizer, suffix in NORMALIZER_SUFFIXES.items()
-                 if claim_id.endswith(f"-{suffix}")), "batch")
-
-
-def control_id(check_id: str, normalizer: str) -> str:
-    claim_id, name = check_id.split(".", 1)
-    return f"{claim_id}-{NORMALIZER_SUFFIXES[normalizer]}.{name}"
-
-
-def bn_check(check_id: str) -> str:
-    """The BN check a normalizer control repeats ('A1-LN.lr_sweep' -> 'A1.lr_sweep'); a BN check itself."""
-    claim_id, name = check_id.split(".", 1)
-    suffix = NORMALIZER_SUFFIXES.get(normalizer_of(claim_id))
-    return f"{claim_id.removesuffix(f'-{suffix}')}.{name}" if suffix else check_id
 
 
 def with_normalizer_controls(group: Mapping[str, Claim], *only: str) -> dict[str, Claim]:
@@ -258,7 +239,7 @@ def with_normalizer_controls(group: Mapping[str, Claim], *only: str) -> dict[str
     if unknown:
         raise CatalogueError(f"with_normalizer_controls: {sorted(unknown)} are not checks of the group")
     controls = {}
-    for normalizer in NORMALIZER_SUFFIXES:
+    for normalizer in CONTROL_NORMALIZERS:
         name = NORMALIZER_NAMES[normalizer]
         for check_id, claim in group.items():
             if only and check_id not in only:

@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from .spec import NORMALIZER_LABELS, NORMALIZER_NAMES, NORMALIZERS
+
 TIER_ORDER = {"empirical": 0, "control": 1, "identity": 2, "implementation": 3}
 TIER_TITLES = {"empirical": "empirical claims", "control": "negative controls", "identity": "identities",
                "implementation": "implementation checks"}
@@ -42,6 +44,33 @@ def base_claim(claim_id: str) -> str:
     return claim_id.split("-", 1)[0]
 
 
+# The normalizer controls (bnclaims.catalogue.with_normalizer_controls): a BN check's id with the label of
+# the normalizer in BN's place (A1.lr_sweep -> A1-LN.lr_sweep, TABLE-2.big_learning_rate ->
+# TABLE-2-GN.big_learning_rate).
+CONTROL_NORMALIZERS = tuple(normalizer for normalizer in NORMALIZERS if normalizer != "batch")
+
+
+def normalizer_of(check_or_claim_id: str) -> str:
+    """'A1-LN.lr_sweep' -> 'layer'; a check without a normalizer's label is BN's: 'batch'."""
+    claim_id = check_or_claim_id.split(".", 1)[0]
+    return next((normalizer for normalizer in CONTROL_NORMALIZERS
+                 if claim_id.endswith(f"-{NORMALIZER_LABELS[normalizer]}")), "batch")
+
+
+def control_id(check_id: str, normalizer: str) -> str:
+    claim_id, name = check_id.split(".", 1)
+    return f"{claim_id}-{NORMALIZER_LABELS[normalizer]}.{name}"
+
+
+def bn_check(check_id: str) -> str:
+    """The BN check a normalizer control repeats ('A1-LN.lr_sweep' -> 'A1.lr_sweep'); a BN check itself."""
+    normalizer = normalizer_of(check_id)
+    if normalizer == "batch":
+        return check_id
+    claim_id, name = check_id.split(".", 1)
+    return f"{claim_id.removesuffix('-' + NORMALIZER_LABELS[normalizer])}.{name}"
+
+
 def advantage_groups(records: list[dict]) -> dict[str, tuple[list[dict], list[dict]]]:
     """{A1..A6: (the advantage's own checks, related checks)}, every advantage present, checks by id."""
     ordered = sorted(records, key=record_order)
@@ -58,6 +87,70 @@ def advantage_outcome(own: list[dict]) -> str:
     if all(outcome == "supported" for outcome in outcomes):
         return "supported"
     return "refuted" if "refuted" in outcomes else "inconclusive"
+
+
+# ----------------------------------------------------------------------------------------------------
+# The advantage x normalizer table (docs/normalizers.md): which advantages belong to BN, which to any
+# normalization. Rows are the six advantages, then the talk's table; a cell is the row's outcome with that
+# normalizer in BN's place, by advantage_outcome's rule over the normalizer's checks.
+
+TALK_TABLE_ROWS = ("TABLE-1", "TABLE-2", "TABLE-3", "TABLE-4")
+
+
+def normalizer_rows(records: list[dict]) -> list[dict]:
+    """[{row, words, cells: {normalizer: outcome}, sentence}] for each row with a normalizer control in
+    the records; [] where none ran. BN's cell is the row's own checks (the headline's verdict); the
+    sentence compares each control with BN's checks that it repeats, check for check."""
+    ordered = sorted(records, key=record_order)
+    rows = []
+    for row in (*ADVANTAGES, *TALK_TABLE_ROWS):
+        own = [r for r in ordered if r["claim_id"] == row]
+        controls = {normalizer: [r for r in ordered if r["claim_id"] == f"{row}-{NORMALIZER_LABELS[normalizer]}"]
+                    for normalizer in CONTROL_NORMALIZERS}
+        if not any(controls.values()):
+            continue
+        repeated = {bn_check(r["check_id"]) for checks in controls.values() for r in checks}
+        matched = advantage_outcome([r for r in own if r["check_id"] in repeated])
+        cells = {"batch": advantage_outcome(own), **{n: advantage_outcome(checks) for n, checks in controls.items()}}
+        words = ADVANTAGES.get(row) or (own[0]["statement"].split(":")[0] if own else row)
+        rows.append({"row": row, "words": words, "cells": cells,
+                     "sentence": specificity(matched, {n: cells[n] for n in CONTROL_NORMALIZERS})})
+    return rows
+
+
+def specificity(bn: str, controls: dict[str, str]) -> str:
+    """Whether an outcome belongs to BN, in one sentence: BN's outcome on the checks the controls repeat,
+    against each control's ({normalizer: outcome}; NOT_RUN where it did not run)."""
+    ran = {n: outcome for n, outcome in controls.items() if outcome != NOT_RUN}
+    names = lambda chosen: " and ".join(NORMALIZER_NAMES[n] for n in chosen)
+    if bn == NOT_RUN or not ran:
+        return "no comparison: BN's checks or their controls did not run"
+    supported = [n for n, outcome in ran.items() if outcome == "supported"]
+    refuted = [n for n, outcome in ran.items() if outcome == "refuted"]
+    undecided = [n for n, outcome in ran.items() if outcome == "inconclusive"]
+    if bn != "supported":
+        return (f"{bn} with BN; supported with {names(supported)}: here a normalizer without batch statistics "
+                f"does what BN does not" if supported else f"{bn} with BN, and not supported with {names(ran)} either")
+    if len(supported) == len(ran):
+        return f"not specific to BN: supported with {names(supported)} too"
+    parts = ([f"specific to BN against {names(refuted)} (refuted there)"] if refuted else []) + (
+        [f"shared with {names(supported)}"] if supported else []) + (
+        [f"undecided with {names(undecided)}"] if undecided else [])
+    return "; ".join(parts)
+
+
+def normalizer_lines(records: list[dict]) -> list[str]:
+    """The table for the terminal: a line per row, its cells and its sentence."""
+    rows = normalizer_rows(records)
+    if not rows:
+        return []
+    columns = ("batch", *CONTROL_NORMALIZERS)
+    lines = ["each advantage with another normalizer in BN's place (the normalizer controls; "
+             + ", ".join(NORMALIZER_NAMES[n] for n in columns) + "):"]
+    for row in rows:
+        cells = ", ".join(f"{NORMALIZER_LABELS[n]} {row['cells'][n].upper()}" for n in columns)
+        lines.append(f"  {row['row']} {row['words']}: {cells}: {row['sentence']}")
+    return lines
 
 
 # The two readings of each advantage (bnclaims.tuning): its own checks as the talk ran them, most of them at
@@ -470,6 +563,7 @@ def summary_lines(records: list[dict], *, every_check: bool = True) -> list[str]
     controls = [r for r in ordered if r["tier"] == "control"]
     exact = [r for r in ordered if r["tier"] not in STATISTICAL_TIERS]
     lines = advantage_lines(ordered) if any(base_claim(r["claim_id"]) in ADVANTAGES for r in ordered) else []
+    lines += normalizer_lines(ordered)
     lines += unexpected_lines(ordered)
     each = (lambda chosen: ["  " + summary_line(record) for record in chosen]) if every_check else (lambda _: [])
     if empirical:
@@ -487,6 +581,18 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def normalizer_markdown(records: list[dict]) -> list[str]:
+    """The advantage x normalizer table as Markdown lines (none where no control ran)."""
+    rows = normalizer_rows(records)
+    if not rows:
+        return []
+    columns = ("batch", *CONTROL_NORMALIZERS)
+    return ["", "| with another normalizer in BN's place | " + " | ".join(NORMALIZER_NAMES[n] for n in columns)
+            + " | BN-specific? |", "|---" * (len(columns) + 2) + "|",
+            *(f"| {row['row']} {_cell(row['words'])} | " + " | ".join(f"**{row['cells'][n]}**" for n in columns)
+              + f" | {_cell(row['sentence'])} |" for row in rows)]
+
+
 def markdown_summary(records: list[dict], *, title: str, runs_text: str = "") -> str:
     """The verdicts as Markdown, for a CI run's summary page: the six advantages in a table, the checks
     not as the catalogue expects, and the counts per tier."""
@@ -497,6 +603,7 @@ def markdown_summary(records: list[dict], *, title: str, runs_text: str = "") ->
                              for r in [*own, *tuned_records(related)]) or NOT_RUN
         talk, tuned = readings(own, related)
         lines.append(f"| {advantage} {_cell(ADVANTAGES[advantage])} | **{talk}** | **{tuned}** | {_cell(checks)} |")
+    lines += normalizer_markdown(records)
     if unexpected := unexpected_records(records):
         lines += ["", f"**Not as the catalogue expects ({len(unexpected)}):**", ""]
         lines += [f"- {r['check_id']}: expected {expected_outcome(r)}, observed {r['outcome']} "

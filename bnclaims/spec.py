@@ -250,6 +250,7 @@ class RunSpec:
 
 
 NORMALIZER_LABELS = {"batch": "BN", "layer": "LN", "group": "GN"}
+NORMALIZER_NAMES = {"batch": "BatchNorm", "layer": "LayerNorm", "group": "GroupNorm"}
 
 
 def _default_of(spec_field: dataclasses.Field):

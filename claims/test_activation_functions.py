@@ -23,7 +23,8 @@ import numpy as np
 import pytest
 
 from bnclaims import figures, metrics
-from bnclaims.catalogue import Claim, Finding, bn_check, declare, with_normalizer_controls
+from bnclaims.catalogue import Claim, Finding, declare, with_normalizer_controls
+from bnclaims.formatting import bn_check
 from bnclaims.evidence import Arm, arm_from_runs
 
 ACTIVATIONS = ("relu", "elu", "tanh", "sigmoid", "softsign")

@@ -36,7 +36,8 @@ from __future__ import annotations
 import numpy as np
 
 from bnclaims import figures, metrics
-from bnclaims.catalogue import Claim, Finding, bn_check, declare, with_normalizer_controls
+from bnclaims.catalogue import Claim, Finding, declare, with_normalizer_controls
+from bnclaims.formatting import bn_check
 from bnclaims.evidence import arm_from_runs
 
 SCALES = (0.05, 0.15, 0.5, 1.5, 5.0)

@@ -48,7 +48,8 @@ import math
 import numpy as np
 
 from bnclaims import figures, metrics
-from bnclaims.catalogue import Claim, Finding, bn_check, declare, with_normalizer_controls
+from bnclaims.catalogue import Claim, Finding, declare, with_normalizer_controls
+from bnclaims.formatting import bn_check
 from bnclaims.designs import TARGET_FRACTION, steps_to_target
 from bnclaims.evidence import Arm, arm_from_runs
 

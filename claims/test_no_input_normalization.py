@@ -56,7 +56,8 @@ import numpy as np
 import pytest
 
 from bnclaims import figures, metrics
-from bnclaims.catalogue import Claim, Finding, bn_check, declare, with_normalizer_controls
+from bnclaims.catalogue import Claim, Finding, declare, with_normalizer_controls
+from bnclaims.formatting import bn_check
 from bnclaims.evidence import arm_from_runs, every_seed_within
 from bnclaims.engines.recalibration import recalibrated_accuracy, training_mode_accuracy
 

@@ -35,7 +35,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bnclaims import figures, metrics
-from bnclaims.catalogue import Claim, Finding, bn_check, declare, with_normalizer_controls
+from bnclaims.catalogue import Claim, Finding, declare, with_normalizer_controls
+from bnclaims.formatting import bn_check
 from bnclaims.evidence import FAILURE_OUTCOMES, arm_from_runs
 
 SOURCE = "talk, results table (Comparisons 1-4)"

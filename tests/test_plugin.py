@@ -32,7 +32,7 @@ def test_talk_table_on_digits_writes_the_ledger_and_hits_the_cache_the_second_ti
     assert ("reproduce with: pytest claims/ --claims-profile short --claims-dataset digits --claims-seeds 0-2 "
             "--claims-looks 1") in cold.stdout
     assert "trained in" not in cold.stderr + cold.stdout   # run by run only with -v
-    assert re.search(r"claims progress: runs \d+ \(\d+ trained, \d+ from the cache\), checks \d/4, ", cold.stdout)
+    assert re.search(r"claims progress: runs \d+ \(\d+ trained, \d+ from the cache\), checks \d+/12, ", cold.stdout)
     # 24 runs; TABLE-2..4 also read BN's base runs (TABLE-1's), and each check reads its family's runs for
     # Holm's step-down (the first test computes its three siblings), all served again from the cache.
     assert "runs: 24 trained, 36 from the cache" in cold.stdout

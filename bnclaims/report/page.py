@@ -35,9 +35,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from .. import formatting as fmt
-from ..formatting import (ADVANTAGES, TALK_READING, TUNED_READING, advantage_groups, advantage_outcome, base_claim,
-                          deciding_test, expected_outcome, readings, readings_disagree, tuned_records,
-                          unexpected_records)
+from ..formatting import (ADVANTAGES, CONTROL_NORMALIZERS, TALK_READING, TUNED_READING, advantage_groups,
+                          advantage_outcome, base_claim, deciding_test, expected_outcome, normalizer_rows, readings,
+                          readings_disagree, tuned_records, unexpected_records)
+from ..spec import NORMALIZER_NAMES
 from . import plots
 from .figure_cache import FigureCache
 
@@ -220,6 +221,23 @@ def headline_table(ledger: dict) -> dict:
         groups.append(group)
         shown += [*own, *tuned]
     return check_table(groups, shown, ledger, table_id="headline-table", caption=HEADLINE_CAPTION)
+
+
+NORMALIZER_CAPTION = ("Each advantage's own checks, and the talk's table, run again with LayerNorm and with GroupNorm "
+                      "where the talk puts BN (the normalizer controls: --claims-profile controls). A cell is the "
+                      "outcome by the headline's rule over that normalizer's checks; the controls are listed with "
+                      "the related checks. Neither normalizer uses batch statistics: what they share with BN comes "
+                      "from normalizing, what they lack is BN's own (its batch noise, its train/inference gap).")
+
+
+def normalizer_table(records: list[dict]) -> dict | None:
+    """The advantage x normalizer table (bnclaims.formatting.normalizer_rows); None where no control ran."""
+    rows = normalizer_rows(records)
+    if not rows:
+        return None
+    columns = ("batch", *CONTROL_NORMALIZERS)
+    return {"columns": [NORMALIZER_NAMES[n] for n in columns], "cells": [(n, NORMALIZER_NAMES[n]) for n in columns],
+            "rows": rows, "caption": NORMALIZER_CAPTION}
 
 
 def related_table(ledger: dict) -> dict | None:
@@ -499,8 +517,10 @@ def render(ledger: dict, *, title: str = REPORT_TITLE, links: Sequence[tuple[str
     unexpected = [unexpected_item(r) for r in unexpected_records(records)]
     tables = {"related": related_table(ledger), "further": grouped_table(further_records(records), ledger),
               "controls": grouped_table(control_records(records), ledger)}
+    normalizers = normalizer_table(records)
     toc = [("#unexpected", f"not as expected ({len(unexpected)})") if unexpected else None,
-           ("#advantages", "the six advantages"), ("#forest", "every empirical check"),
+           ("#advantages", "the six advantages"),
+           ("#normalizers", "BN, or any normalization?") if normalizers else None, ("#forest", "every empirical check"),
            ("#related", "related checks"), ("#further", "further statements"),
            ("#controls", "negative controls") if tables["controls"] else None,
            ("#exact", "identities and implementation checks"), ("#talk-table", "the talk's table"),
@@ -509,6 +529,7 @@ def render(ledger: dict, *, title: str = REPORT_TITLE, links: Sequence[tuple[str
     return _environment().get_template("report.html.j2").render(
         title=title, css=Markup(CSS), lede=lede(ledger), counts=counts(records), links=links,
         unexpected=unexpected, toc=[entry for entry in toc if entry], headline=headline_table(ledger),
+        normalizers=normalizers,
         forest=forest_html(records, figure_cache), exact=[exact_row(r) for r in exact_records(records)],
         talk=talk_table(records, ledger), sections=check_sections(ledger, figure_cache),
         environment=environment_rows(ledger), reproduce=ledger.get("settings", {}).get("reproduce"),

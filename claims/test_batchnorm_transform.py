@@ -43,7 +43,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bnclaims import backend, figures
+from bnclaims import figures
 from bnclaims.catalogue import Claim, declare
 
 SOURCE = "talk, 'Batch Normalization' slides (z_norm, z_hat formulas); Ioffe & Szegedy 2015, Algorithm 1"
@@ -87,13 +87,6 @@ CHECKS = declare({
 
 BATCH, FEATURES = 64, 16
 DATA_SEED = 20150211   # the arXiv date of Ioffe & Szegedy's paper: any fixed seed would do
-
-
-@pytest.fixture(scope="module")
-def keras(lab):
-    """Keras, loaded after the lab fixture so TensorFlow's threads are capped before its first op."""
-    _, keras = backend.load(lab.settings.threads)
-    return keras
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bnclaims import backend, figures
+from bnclaims import figures
 from bnclaims.catalogue import Claim, declare
 from bnclaims.spec import GROUP_NORM_GROUPS, NORMALIZERS, RunSpec
 
@@ -73,13 +73,6 @@ CHECKS = declare({
 BATCH, FEATURES = 64, 128       # 128: the talk's second hidden width, 4 features a group at 32 groups
 ALONE = 8                       # the first rows, also normalized without the rest of their batch
 DATA_SEED = 20160721            # the arXiv date of Ba et al.'s paper: any fixed seed would do
-
-
-@pytest.fixture(scope="module")
-def keras(lab):
-    """Keras, loaded after the lab fixture so that the framework's threads are capped before its first op."""
-    _, keras = backend.load(lab.settings.threads)
-    return keras
 
 
 @pytest.fixture(scope="module")

@@ -30,9 +30,8 @@ float32 precision even though it cancels mathematically, one more reason to drop
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from bnclaims import backend, figures
+from bnclaims import figures
 from bnclaims.catalogue import Claim, declare
 from bnclaims.engines.model import build_model
 
@@ -67,13 +66,6 @@ CHECKS = declare({
                       "blocks ordered Dense(use_bias=False) -> BatchNormalization -> Activation"),
     },
 })
-
-
-@pytest.fixture(scope="module")
-def keras(lab):
-    """Keras, loaded after the lab fixture so TensorFlow's threads are capped before its first op."""
-    _, keras = backend.load(lab.settings.threads)
-    return keras
 
 
 def dense_bn(keras, kernel, bias, gamma, beta):

@@ -34,6 +34,29 @@ pixel scale (``uint8``; the caller divides by ``Dataset.pixel_max``) and
     most ``IDX_MAX_SIDE`` pixels a side and ``IDX_MAX_BYTES`` of data, and a
     file (or gzip stream) holding exactly what its header declares.
 
+``fashion_mnist``
+    Zalando's Fashion-MNIST (28x28 grayscale clothing images, 10 classes) in
+    its four gzipped IDX files, read from Debian's dataset-fashion-mnist
+    folder (``DEBIAN_FASHION_MNIST``) or, where that lacks them, from Keras's
+    download cache (``<keras datasets>/fashion-mnist``, see
+    :func:`keras_datasets_dir`), downloaded there by
+    ``keras.datasets.fashion_mnist.load_data()`` when missing.  Read with the
+    IDX reader below and split as ``mnist``: train 48000 / validation 12000 /
+    test 10000.
+
+``cifar10``
+    CIFAR-10 (32x32 colour images, 10 classes) from the python version's
+    pickled batches ``data_batch_1`` .. ``data_batch_5`` and ``test_batch``
+    in the ``cifar-10-batches-py`` folder that
+    ``keras.datasets.cifar10.load_data()`` extracts into Keras's cache (see
+    :func:`cifar10_folders`), downloaded there when missing.  Each batch is
+    read and checked here (a dict with ``b"data"``, uint8 ``(n, 3072)`` in
+    channel-height-width order, and ``b"labels"``), through an unpickler that
+    builds numpy arrays and nothing else; images are flattened in
+    height-width-channel order (see :func:`image_shape`).  Split as ``mnist``,
+    the five training batches in order as the training file: train 40000 /
+    validation 10000 / test 10000.
+
 ``digits``
     scikit-learn's 1,797 8x8 digits (pixels 0..16, ``pixel_max`` 16), for
     fast engine tests.  Permute all samples with the ``dataset_split`` stream; test is
@@ -86,6 +109,8 @@ __all__ = [
     "DATASET_HELP",
     "Dataset",
     "DatasetError",
+    "image_shape",
+    "keras_datasets_dir",
     "keras_mnist_path",
     "load_dataset",
     "read_idx",
@@ -179,6 +204,14 @@ DATASETS = {kind.name: kind for kind in (
                 "downloaded there if missing; train 48000 / validation 12000 (the last 20% of the "
                 "training images) / test 10000, as the talk splits it"),
     DatasetKind("digits", "_load_digits", False, "scikit-learn's 1,797 8x8 digits, for fast tests"),
+    DatasetKind("fashion_mnist", "_load_fashion_mnist", False,
+                "Fashion-MNIST (28x28 clothing images) from Debian's dataset-fashion-mnist at "
+                "/usr/share/datasets/fashion-mnist or Keras's cache ~/.keras/datasets/fashion-mnist, downloaded "
+                "there if missing; split like 'mnist': train 48000 / validation 12000 / test 10000"),
+    DatasetKind("cifar10", "_load_cifar10", False,
+                "CIFAR-10 (32x32 colour images) from Keras's cache ~/.keras/datasets (the cifar-10-batches-py "
+                "folder), downloaded there by keras.datasets.cifar10 if missing; train 40000 / validation 10000 "
+                "(the last 20% of the five training batches) / test 10000"),
 )}
 IDX_PREFIX = "idx:"
 IDX_HELP = (f"'{IDX_PREFIX}<folder>': a folder with the four MNIST-format IDX files train-images-idx3-ubyte, "
@@ -460,7 +493,13 @@ def _load_digits() -> Dataset:
 
 
 def keras_mnist_path() -> Path:
-    """Where ``keras.datasets.mnist.load_data()`` caches ``mnist.npz``.
+    """Where ``keras.datasets.mnist.load_data()`` caches ``mnist.npz``."""
+    return keras_datasets_dir() / "mnist.npz"
+
+
+def keras_datasets_dir() -> Path:
+    """The folder where ``keras.datasets`` caches what it downloads (``mnist.npz``, ``fashion-mnist/``,
+    CIFAR-10's batches).
 
     Mirrors Keras 3: ``$KERAS_HOME`` if set, else ``~/.keras`` (``/tmp/.keras``
     when the home directory is not writable); ``keras.utils.get_file`` then
@@ -477,7 +516,7 @@ def keras_mnist_path() -> Path:
     if not home or not _can_write(home):
         home = os.path.join(
             "/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir(), ".keras")
-    return Path(home) / "datasets" / "mnist.npz"
+    return Path(home) / "datasets"
 
 
 def _can_write(directory: str) -> bool:
@@ -602,6 +641,180 @@ def _check_labels(y: np.ndarray, where: str, fix: str) -> None:
 def _short(text: str, limit: int = 160) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+# --------------------------------------------------------------------------
+# Image shapes (the conv net's first layer)
+
+
+def image_shape(num_features: int) -> tuple[int, int, int]:
+    """(height, width, channels) of the images a dataset's flattened pixel vectors hold, for the conv net
+    (bnclaims.engines.model), which reshapes them back: a square grayscale image (784 -> (28, 28, 1), MNIST
+    and Fashion-MNIST; 64 -> (8, 8, 1), digits; any idx: folder of square images) or a square colour
+    image flattened in height-width-channel order (3072 -> (32, 32, 3), CIFAR-10). The two readings never
+    collide (s*s = 3*t*t has no whole solution). DatasetError (one line) for any other size."""
+    for channels in (1, 3):
+        side = math.isqrt(num_features // channels) if num_features > 0 else 0
+        if side > 0 and side * side * channels == num_features:
+            return side, side, channels
+    raise DatasetError(f"{num_features} pixels per example are not a square image (side x side grayscale, or "
+                       f"side x side x 3 colour): a conv net cannot reshape them; use a dataset of square "
+                       f"images or architecture 'mlp'")
+
+
+# --------------------------------------------------------------------------
+# Fashion-MNIST: Debian's folder, or Keras's cache
+
+# Where Debian's dataset-fashion-mnist package installs the four gzipped IDX files.
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+def fashion_mnist_folders() -> tuple[Path, Path]:
+    """Where 'fashion_mnist' looks for its four IDX files, in order: Debian's folder, then the folder
+    keras.datasets.fashion_mnist.load_data() downloads them into (the same file names)."""
+    return DEBIAN_FASHION_MNIST, keras_datasets_dir() / "fashion-mnist"
+
+
+def _load_fashion_mnist() -> Dataset:
+    folders = fashion_mnist_folders()
+    found = next((folder for folder in folders if _idx_files_in(folder)), None)
+    if found is None:
+        keras_folder = folders[-1]
+        _download_once(keras_folder, lambda: _idx_files_in(keras_folder), _download_keras_fashion_mnist,
+                       f"Fashion-MNIST not found in {' or '.join(map(str, folders))}",
+                       "keras.datasets.fashion_mnist.load_data()",
+                       f"install Debian's dataset-fashion-mnist, put the four IDX files in {keras_folder}, or "
+                       f"{_OFFLINE_HINT}")
+        found = keras_folder
+    return _load_idx_files("fashion_mnist", found)
+
+
+def _download_keras_fashion_mnist() -> None:
+    from . import backend
+
+    _, keras = backend.load()  # lazy and through backend: Keras fixes its backend when imported
+    keras.datasets.fashion_mnist.load_data()
+
+
+def _download_once(target: Path, present, download, missing: str, how: str, fix: str) -> None:
+    """Have Keras download a dataset into its cache unless present() already finds it there: one process
+    downloads, the others (xdist workers that start together) wait on a lock and find it. DatasetError
+    (one line) where the download fails or leaves nothing at `target`."""
+    from filelock import FileLock
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{target}.lock"):
+        if present():
+            return
+        try:
+            download()
+        except Exception as error:  # any failure (offline, no Keras, a bad archive) means: no dataset
+            raise DatasetError(f"{missing}, and downloading it with {how} failed "
+                               f"({_short(f'{type(error).__name__}: {error}')}); {fix}") from error
+        if not present():
+            raise DatasetError(f"{missing}: {how} ran but left nothing at {target} (is KERAS_HOME set to "
+                               f"another folder than when Keras was imported?); {fix}")
+
+
+# --------------------------------------------------------------------------
+# CIFAR-10: the python version's pickled batches, in Keras's cache
+
+CIFAR10_FOLDER = "cifar-10-batches-py"
+CIFAR10_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR10_TEST_BATCH = "test_batch"
+CIFAR10_IMAGE = (3, 32, 32)     # as the batches store each row: channels, height, width
+# A real batch is 31 MB; anything much larger is not one, and is refused before it is read.
+CIFAR10_MAX_BYTES = 2**27
+
+
+def cifar10_folders() -> tuple[Path, Path]:
+    """Where keras.datasets.cifar10.load_data() leaves the batches: Keras 3 extracts its archive under
+    cifar-10-batches-py-target/, earlier versions into the datasets folder itself."""
+    base = keras_datasets_dir()
+    return base / f"{CIFAR10_FOLDER}-target" / CIFAR10_FOLDER, base / CIFAR10_FOLDER
+
+
+def _load_cifar10() -> Dataset:
+    folders = cifar10_folders()
+    fix = (f"put the python version's {CIFAR10_FOLDER} folder (from cifar-10-python.tar.gz) at {folders[-1]}, "
+           f"or {_OFFLINE_HINT}")
+    if not any(folder.is_dir() for folder in folders):
+        _download_once(folders[0], lambda: any(folder.is_dir() for folder in folders), _download_keras_cifar10,
+                       f"CIFAR-10 not found at {' or '.join(map(str, folders))}",
+                       "keras.datasets.cifar10.load_data()", fix)
+    folder = next(folder for folder in folders if folder.is_dir())
+    train = [_read_cifar10_batch(folder / name, folder) for name in CIFAR10_TRAIN_BATCHES]
+    x_test, y_test = _read_cifar10_batch(folder / CIFAR10_TEST_BATCH, folder)
+    x_train = np.concatenate([images for images, _ in train])
+    y_train = np.concatenate([labels for _, labels in train])
+    return _tail_validation_split("cifar10", x_train, y_train, x_test, y_test, str(folder))
+
+
+def _download_keras_cifar10() -> None:
+    from . import backend
+
+    _, keras = backend.load()  # lazy and through backend: Keras fixes its backend when imported
+    keras.datasets.cifar10.load_data()
+
+
+class _ArrayUnpickler:
+    """An unpickler that builds numpy arrays and nothing else: a batch file is data, and a pickle that
+    names any other callable (os.system, say) is refused instead of run."""
+
+    ALLOWED = frozenset({("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+                         ("numpy._core.multiarray", "_reconstruct")})
+
+    @classmethod
+    def load(cls, handle):
+        import pickle
+
+        class Restricted(pickle.Unpickler):
+            def find_class(self, module, name):
+                if (module, name) in cls.ALLOWED:
+                    return super().find_class(module, name)
+                raise pickle.UnpicklingError(f"refused to build {module}.{name}")
+
+        # The batches were pickled by Python 2: their keys are byte strings.
+        return Restricted(handle, encoding="bytes").load()
+
+
+def _read_cifar10_batch(path: Path, folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(images (n, 32, 32, 3) uint8 in height-width-channel order, int64 labels) of one batch file."""
+    fix = (f"replace it with the file of that name from CIFAR-10's python version (cifar-10-python.tar.gz), "
+           f"or delete {folder} so that keras.datasets.cifar10.load_data() downloads it again")
+    if not path.is_file():
+        raise DatasetError(f"CIFAR-10 batch {path} is missing or not a file; {fix}")
+    if path.stat().st_size > CIFAR10_MAX_BYTES:
+        raise DatasetError(f"bad CIFAR-10 batch {path}: {path.stat().st_size} bytes, more than the "
+                           f"{CIFAR10_MAX_BYTES} a batch can hold; {fix}")
+    try:
+        with path.open("rb") as handle:
+            batch = _ArrayUnpickler.load(handle)
+    except Exception as error:  # pickle raises many types for a damaged file
+        raise DatasetError(f"cannot read CIFAR-10 batch {path}: not a readable batch pickle "
+                           f"({_short(f'{type(error).__name__}: {error}')}); {fix}") from error
+    if not isinstance(batch, dict) or not {b"data", b"labels"} <= set(batch):
+        keys = sorted(map(repr, batch)) if isinstance(batch, dict) else [type(batch).__name__]
+        raise DatasetError(f"bad CIFAR-10 batch {path}: expected a dict with b'data' and b'labels', found "
+                           f"{', '.join(keys) or 'an empty dict'}; {fix}")
+    images, labels = batch[b"data"], batch[b"labels"]
+    pixels = math.prod(CIFAR10_IMAGE)
+    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 2 or images.shape[1] != pixels:
+        shown = f"{images.dtype} with shape {images.shape}" if isinstance(images, np.ndarray) else type(images).__name__
+        raise DatasetError(f"bad CIFAR-10 batch {path}: b'data' is {shown}, expected uint8 rows of {pixels} "
+                           f"pixels (n, {pixels}); {fix}")
+    try:
+        labels = np.asarray(labels) if isinstance(labels, (list, tuple, np.ndarray)) else np.asarray([None])
+    except (ValueError, OverflowError):   # ragged lists, integers beyond int64
+        labels = np.asarray([None])
+    if labels.ndim != 1 or len(labels) != len(images) or not np.issubdtype(labels.dtype, np.integer):
+        raise DatasetError(f"bad CIFAR-10 batch {path}: b'labels' holds {labels.dtype} with shape {labels.shape}, "
+                           f"expected {len(images)} integer labels, one per image; {fix}")
+    _check_labels(labels, f"b'labels' in {path}", fix)
+    # Stored channel by channel (all red, then green, then blue); flattened here pixel by pixel, each
+    # pixel's channels together, the order image_shape reads back.
+    images = images.reshape((len(images), *CIFAR10_IMAGE)).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(images), labels.astype(np.int64)
 
 
 # --------------------------------------------------------------------------
@@ -836,7 +1049,16 @@ def check_dataset_name(name: str) -> None:
 
 
 def _load_idx_folder(name: str) -> Dataset:
-    folder = _idx_folder(name)
+    return _load_idx_files(name, _idx_folder(name))
+
+
+def _idx_files_in(folder: Path) -> bool:
+    """Whether the folder holds all four MNIST-format IDX files (under any accepted spelling)."""
+    return all(_find_idx_file(folder, stem) is not None for stem in _IDX_FILES.values())
+
+
+def _load_idx_files(name: str, folder: Path) -> Dataset:
+    """The dataset of an existing folder of the four IDX files, split like 'mnist'."""
     found = {role: _find_idx_file(folder, stem) for role, stem in _IDX_FILES.items()}
     missing = [_idx_candidates(_IDX_FILES[role]) for role, path in found.items()
                if path is None]

@@ -16,7 +16,7 @@ from . import backend, runner
 from .compilation_cache import use_compilation_cache
 from .cache import RunCache
 from .cluster import ClusterExecutor
-from .data import PER_SEED_SPLIT_DATASETS, Dataset, load_dataset, split_for_run
+from .data import PER_SEED_SPLIT_DATASETS, Dataset, image_shape, load_dataset, split_for_run
 from .results import RunResult
 from .settings import Settings, passes_for
 from .spec import BATCH_STATISTICS_RECORDS, ENGINES, RunContext, RunSpec, run_key
@@ -80,7 +80,10 @@ class Lab:
 
     @property
     def dataset(self) -> Dataset:
-        return load_dataset(self.settings.dataset)
+        dataset = load_dataset(self.settings.dataset)
+        if self.settings.architecture == "conv":
+            image_shape(dataset.num_features)   # one DatasetError line before anything trains, not one per run
+        return dataset
 
     @property
     def run_context(self) -> RunContext:
@@ -110,13 +113,21 @@ class Lab:
         return "per_seed" if self.settings.dataset in PER_SEED_SPLIT_DATASETS else "fixed"
 
     def base_spec(self, **changes) -> RunSpec:
-        """The talk's base setting on this session's dataset and budget, with changes; its normalization
-        layer is the Lab's normalizer (a plain spec has none)."""
+        """The talk's base setting on this session's dataset, budget and network (the profile's
+        architecture and hidden widths), with changes; its normalization layer is the Lab's normalizer (a
+        plain spec has none)."""
+        network = {"architecture": self.settings.architecture,
+                   **({"hidden": self.settings.hidden} if self.settings.hidden else {})}
         return RunSpec(**{"dataset": self.settings.dataset, "epochs": self.passes, "split": self.split,
-                          "normalizer": self.normalizer, **changes})
+                          "normalizer": self.normalizer, **network, **changes})
 
     def shared(self, spec: RunSpec) -> RunSpec:
         """The spec as the Lab trains it: a base configuration records SHARED_BASE_RECORDS as well."""
+        if spec.architecture != "mlp":
+            # The checks that read these records off the base runs (R1, P1, P3, A4-global) are about the
+            # talk's MLP and do not run on another network (Settings' profile.claims): its runs record what
+            # their own check asks for.
+            return spec
         extra = SHARED_BASE_RECORDS.get(spec.batch_norm, ())
         if spec.normalizer != "batch":      # what BN's batch statistics record, another normalizer lacks
             extra = tuple(record for record in extra if record not in BATCH_STATISTICS_RECORDS)

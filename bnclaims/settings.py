@@ -7,6 +7,8 @@ Profiles (the training budget is in examples seen, the talk's 480,000 = 10 epoch
   controls the default profile, and the six advantages' checks and the talk's table again with LayerNorm
            and with GroupNorm in BN's place (docs/normalizers.md).
   paper    full MNIST with the talk's split, the talk's budget (10 epochs), seeds 0-9.
+  conv     a conv net (two 3x3 conv blocks of 32 and 64 channels) on Fashion-MNIST, the talk's budget,
+           the default's seeds: the six advantages' own checks and the talk's table (docs/conv.md).
 --claims-dataset and --claims-seeds override a profile's dataset and seeds; the budget stays the
 profile's, in examples, so on another dataset a run makes as many passes as that budget takes.
 
@@ -62,6 +64,14 @@ class Profile:
     # A profile that runs another's checks at that profile's budget and seeds, and more checks besides:
     # the other's declared findings speak for its checks here too.
     findings_from: str = ""
+    # The network its runs train (bnclaims.spec.ARCHITECTURES) and its hidden widths or channels (empty:
+    # RunSpec's own, the talk's 256, 128, 64).
+    architecture: str = "mlp"
+    hidden: tuple[int, ...] = ()
+    # The claim ids whose checks it runs (empty: every check); the plugin skips the others with
+    # claims_reason.
+    claims: tuple[str, ...] = ()
+    claims_reason: str = ""
 
 
 PROFILES = {
@@ -80,6 +90,21 @@ PROFILES = {
     "paper": Profile("mnist", tuple(range(10)), TALK_EXAMPLES,
                      "full MNIST with the talk's split and budget (10 epochs), 10 seeds, up to 30 where a check is "
                      "undecided"),
+    # Does the talk hold where BN is used? A conv net on 28x28 images (docs/conv.md). Only the checks that
+    # carry over run: each advantage's own (the claim ids A1..A6 that decide its verdict) and the talk's
+    # table, and the implementation checks of the layers (T1, T3: Keras against the formulas, no training);
+    # the others probe the MLP's Dense units (R1, P1, P3), count its Dense layout (T2), or are its
+    # further readings (tuned twins, controls).
+    "conv": Profile("fashion_mnist", tuple(range(DEFAULT_SEEDS)), TALK_EXAMPLES,
+                    f"a conv net (3x3 conv blocks of 32 and 64 channels) on Fashion-MNIST at the talk's budget (10 "
+                    f"passes over 48,000 images), {DEFAULT_SEEDS} seeds, up to {DEFAULT_SEEDS * DEFAULT_LOOKS} where a "
+                    f"check is undecided: the six advantages' own checks and the talk's table",
+                    architecture="conv", hidden=(32, 64),
+                    claims=("A1", "A2", "A3", "A4", "A5", "A6", "TABLE-1", "TABLE-2", "TABLE-3", "TABLE-4", "T1",
+                            "T3"),
+                    claims_reason="only the checks that carry over to a conv net run in it: the six advantages' "
+                                  "own checks (A1..A6), the talk's table (TABLE-1..4) and the layers' "
+                                  "implementation checks (T1, T3)"),
 }
 DEFAULT_PROFILE = "default"
 
@@ -235,6 +260,8 @@ class Settings:
     strict: bool = False          # a declared finding not observed fails the run (for maintainers)
     cluster: str | None = None    # a Dask scheduler's address: runs the cache lacks train on its workers
     seed_block: int | None = None  # seeds per vectorized program (bnclaims.engines.compiled); None: the device's
+    architecture: str = "mlp"     # the profile's network (bnclaims.spec.ARCHITECTURES), its runs' base
+    hidden: tuple[int, ...] = ()  # the profile's hidden widths or channels; empty: RunSpec's
 
     @classmethod
     def resolve(cls, *, profile: str = DEFAULT_PROFILE, dataset: str | None = None, seeds: str | None = None,
@@ -295,6 +322,8 @@ class Settings:
             strict=bool(strict),
             cluster=cluster,
             seed_block=seed_block,
+            architecture=chosen.architecture,
+            hidden=chosen.hidden,
         )
 
     def seeds_at_look(self, look: int) -> tuple[int, ...]:
@@ -353,6 +382,8 @@ class Settings:
             f"claims: profile {self.profile}, dataset {self.dataset}, seeds {format_seeds(self.seeds)} "
             f"(n={len(self.seeds)}, up to {len(self.seeds) * self.looks} for an undecided paired check), "
             f"budget {self.examples:,} examples per run",
+            *([f"claims: network {self.architecture}, hidden {','.join(map(str, self.hidden))}"]
+              if self.architecture != "mlp" else []),
             f"claims: engine {self.engine} (Keras on {ENGINES[self.engine]}), cache {self.cache_dir} "
             f"(mode {self.cache_mode}), threads per run {self.threads or RUN_THREADS}",
             f"claims: reproduce with: {self.rerun_command()}",

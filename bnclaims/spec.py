@@ -37,6 +37,15 @@ GROUP_NORM_GROUPS = 32
 # What each RECORDABLE measures that only BatchNormalization has (batch statistics, moving statistics).
 BATCH_STATISTICS_RECORDS = ("bn_input_noise", "fixed_example_noise", "recalibrated", "training_mode_test")
 
+# The network. "mlp" is the talk's Dense stack (hidden: the widths of its layers); "conv" a small
+# convolutional net as BN is used in practice (hidden: the channels of its 3x3 conv blocks, each followed by
+# the normalizer as batch_norm places it, the activation and 2x2 max pooling; bnclaims.engines.model).
+ARCHITECTURES = ("mlp", "conv")
+# What the probes of RECORDABLE measure per unit of a Dense layer, or on a first Dense layer, and has no
+# reading on a conv net's feature maps (a unit there is a channel over positions): refused for "conv"
+# rather than crashing, or measuring something else, after the run has trained.
+DENSE_ONLY_RECORDS = ("bn_input_noise", "fixed_example_noise", "gradient_ics", "preactivation_percentiles")
+
 ACTIVATIONS = ("relu", "elu", "tanh", "sigmoid", "softsign", "selu", "gelu", "swish", "linear")
 
 # Extra things a run can record besides its per-epoch history and test metrics.
@@ -139,6 +148,7 @@ class RunSpec:
 
     dataset: str = _field("mnist5k", "data")
     input_scaling: str = _field("unit", "input", "inputs")
+    architecture: str = _field("mlp", "shape", "arch")  # ARCHITECTURES; hidden gives a conv net's channels
     hidden: tuple[int, ...] = _field((256, 128, 64), "shape", "hidden")
     activation: str = _field("relu", "shape")
     batch_norm: str = _field("before", "shape")
@@ -180,6 +190,14 @@ class RunSpec:
         require(0.0 <= self.momentum < 1.0, "momentum must be in [0, 1)")
         require(self.batch_size >= 1, "batch_size must be >= 1")
         require(self.normalizer in NORMALIZERS, f"normalizer must be one of {NORMALIZERS}")
+        require(self.architecture in ARCHITECTURES, f"architecture must be one of {ARCHITECTURES}")
+        if self.architecture == "conv":
+            dense_only = sorted(set(self.record) & set(DENSE_ONLY_RECORDS))
+            require(not dense_only, f"cannot record {dense_only} on a conv net: those probes measure the units of "
+                                    f"Dense layers; drop them or use architecture 'mlp'")
+            # GhostBatchNormalization normalizes over the batch axis alone, not over a feature map's positions.
+            require(self.bn_group == 0, "bn_group (ghost batches) is written for Dense layers, not conv feature "
+                                        "maps; use bn_group=0 or architecture 'mlp'")
         if self.normalizer != "batch":
             without = f"{self.normalizer} normalization has no batch statistics"
             require(self.bn_group == 0, f"bn_group needs batch normalization: {without}")

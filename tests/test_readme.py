@@ -41,5 +41,5 @@ def test_the_datasets_the_readme_and_the_profiles_name_are_the_registrys():
     from bnclaims.settings import PROFILES
 
     row = next(line for line in README.splitlines() if line.startswith("| `--claims-dataset`"))
-    assert set(re.findall(r"`([a-z0-9]+)`", row)) == set(DATASETS) and f"`{IDX_PREFIX}<folder>`" in row
+    assert set(re.findall(r"`([a-z0-9_]+)`", row)) == set(DATASETS) and f"`{IDX_PREFIX}<folder>`" in row
     assert {profile.dataset for profile in PROFILES.values()} <= set(DATASETS)

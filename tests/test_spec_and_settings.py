@@ -219,7 +219,8 @@ def test_the_signature_holds_every_shape_field_so_a_new_one_gets_its_own_program
     dataset = load_dataset("digits")
     base = RunSpec(dataset="digits")
     changed = {"hidden": (32,), "activation": "tanh", "batch_norm": "none", "bn_group": 16, "bn_noise": 0.1,
-               "bn_noise_mode": "per_example", "momentum": 0.9, "batch_size": 64, "epochs": 3, "normalizer": "layer"}
+               "bn_noise_mode": "per_example", "momentum": 0.9, "batch_size": 64, "epochs": 3, "normalizer": "layer",
+               "architecture": "conv"}
     assert set(changed) == set(fields_with_role("shape"))
     for name, value in changed.items():
         variant = base.replace(**{name: value, **({"batch_norm": "before"} if name.startswith("bn_") else {})})

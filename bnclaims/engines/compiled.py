@@ -69,7 +69,9 @@ class Signature:
     (bnclaims.spec.FIELD_ROLES), the records computed inside the program, and the dataset's sizes.
     Everything else about a run is an input."""
 
-    architecture: tuple[tuple[str, object], ...]   # (field, value): a rate is RATE_INPUT where it is an input
+    # (field, value) of every shape and rate field: a rate is RATE_INPUT where it is an input. Not named
+    # "architecture": RunSpec has a field of that name, which reads as an attribute like the others.
+    fields: tuple[tuple[str, object], ...]
     program_records: tuple[str, ...]               # PROGRAM_RECORDS the run asks for
     num_features: int
     num_classes: int
@@ -95,8 +97,8 @@ class Signature:
                    len(dataset.y_test))
 
     def __getattr__(self, name: str):
-        # The architecture's fields read as attributes (signature.momentum, signature.epochs).
-        for field_name, value in object.__getattribute__(self, "architecture"):
+        # The spec's fields read as attributes (signature.momentum, signature.epochs, signature.architecture).
+        for field_name, value in object.__getattribute__(self, "fields"):
             if field_name == name:
                 return value
         raise AttributeError(name)
@@ -114,7 +116,7 @@ class Signature:
         """A spec with this architecture, for building the program's template model. Where a rate is an
         input, the template holds a placeholder (RATE_PLACEHOLDERS) that the program overrides."""
         return RunSpec(**{name: RATE_PLACEHOLDERS[name] if value == RATE_INPUT else value
-                          for name, value in self.architecture})
+                          for name, value in self.fields})
 
     @property
     def steps_per_epoch(self) -> int:

@@ -73,9 +73,10 @@ def _batches(n: int, batch_size: int, rng: np.random.Generator | None):
 
 def population_statistics(model, x: np.ndarray, batch_size: int,
                           rng: np.random.Generator | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """[(mean, variance)] of each BN layer's inputs over all of x, the network in training mode on
-    consecutive batches of batch_size (in rng's permutation of x, or in x's order without one), the
-    batch moments aggregated exactly. The model is not changed."""
+    """[(mean, variance)] of each BN layer's inputs over all of x (a conv net's per channel, over the
+    positions too), the network in training mode on consecutive batches of batch_size (in rng's
+    permutation of x, or in x's order without one), the batch moments aggregated exactly. The model is
+    not changed."""
     _, keras = backend.load()
     layers = normalization_layers(model)
     if not layers:
@@ -87,16 +88,20 @@ def population_statistics(model, x: np.ndarray, batch_size: int,
     non_trainable = [model.non_trainable_variables[i] for i in _positions(probe.non_trainable_variables,
                                                                            model.non_trainable_variables)]
     weights, state = variable_values(trainable), variable_values(non_trainable)
-    count = 0
+    # Per layer: a conv net's BN normalizes each channel over the batch and the positions, so each position
+    # of each example is one of its inputs (rows below), and its layers see different numbers of them.
+    counts = [0] * len(layers)
     means = [None] * len(layers)
     squares = [None] * len(layers)   # sums of squared deviations from the running mean (M2)
     x = np.asarray(x, np.float32)
     for indices in _batches(len(x), batch_size, rng):
         outputs, state = call(weights, state, x[indices])
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        size = len(indices)
         for position, values in enumerate(outputs):
             values = np.asarray(keras.ops.convert_to_numpy(values), np.float64)
+            values = values.reshape(-1, values.shape[-1])   # a Dense layer's inputs: already rows
+            size, count = len(values), counts[position]
+            counts[position] += size
             batch_mean = values.mean(axis=0)
             batch_squares = ((values - batch_mean) ** 2).sum(axis=0)
             if count == 0:
@@ -106,8 +111,8 @@ def population_statistics(model, x: np.ndarray, batch_size: int,
             total = count + size
             means[position] = means[position] + delta * (size / total)
             squares[position] = squares[position] + batch_squares + delta ** 2 * (count * size / total)
-        count += size
-    return [(mean.astype(np.float32), (m2 / count).astype(np.float32)) for mean, m2 in zip(means, squares)]
+    return [(mean.astype(np.float32), (m2 / count).astype(np.float32))
+            for mean, m2, count in zip(means, squares, counts)]
 
 
 def set_moving_statistics(model, statistics) -> None:

@@ -72,8 +72,8 @@ pixel scale (``uint8``; the caller divides by ``Dataset.pixel_max``) and
     ``TRAINING_SUBSET_DRAW`` and takes each class's first images, so a smaller
     subset lies inside a larger one wherever its class counts are no larger, and
     ``N`` equal to the training split is the split itself.  For datasets with a
-    fixed split (``mnist``, ``idx:``, ``digits``); ``mnist5k`` draws its training
-    images per seed and refuses it.  The suffix is the text after the last
+    fixed split (all but ``mnist5k``, which draws its training images per seed
+    and refuses it).  The suffix is the text after the last
     ``@`` when it is digits only: a folder whose own name ends so is written
     with a trailing slash (``idx:/data/set@2/``).
 

@@ -38,7 +38,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from .data import DatasetError, load_dataset, split_training_size
+from .data import DATASETS, IDX_PREFIX, DatasetError, load_dataset, split_training_size
 from .formatting import deciding_test, expected_outcome, format_interval, format_p, number_text
 from .ledger import LedgerError, read_ledger
 from .progress import duration_text
@@ -258,8 +258,8 @@ def markdown_table(rows: list[dict], title: str = "") -> str:
                      f"{row['n']} | {p_cell(row)} | {row['level']:.4g} |")
     lines.append("")
     effects = dict.fromkeys(f"{row['check_id']}: {effect_label(row)}" for row in rows if row["metric"])
-    lines.append("Effects: " + "; ".join(effects) + ".")
-    lines += ["", "Intervals:"] + [f"[{index}] {method}" for index, method in enumerate(methods, 1)]
+    lines += ["Effects:", ""] + [f"- {effect}" for effect in effects]
+    lines += ["", "Intervals:", ""] + [f"- [{index}] {method}" for index, method in enumerate(methods, 1)]
     return "\n".join(lines)
 
 
@@ -390,9 +390,13 @@ def parse_options(argv: list[str]) -> argparse.Namespace:
     extra = []
     if "--" in argv:
         argv, extra = argv[:argv.index("--")], argv[argv.index("--") + 1:]
-    parser = _Parser(prog="python -m bnclaims.datasize", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", required=True, help="mnist, or idx:<folder> with at least as many training "
-                                                         "images as the largest size (no @ suffix: --sizes sets it)")
+    parser = _Parser(prog="python -m bnclaims.datasize", description=__doc__.split("\n\n")[0],
+                     epilog="Anything after -- goes to every session's pytest (--claims-looks 1, --claims-cache DIR). "
+                            "docs/datasize.md says what the sweep answers and how to read its plot.")
+    fixed = ", ".join(name for name, kind in DATASETS.items() if not kind.per_seed_split)
+    parser.add_argument("--dataset", required=True,
+                        help=f"a dataset with a fixed split ({fixed} or {IDX_PREFIX}<folder>) and at least as many "
+                             f"training images as the largest size; no @ suffix: --sizes sets it")
     parser.add_argument("--sizes", nargs="+", type=_size, default=list(DEFAULT_SIZES), metavar="N",
                         help="training-set sizes (default: 3200 12000 48000)")
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"where the ledgers, table and plot go (default: "

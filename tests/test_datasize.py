@@ -268,9 +268,9 @@ def test_the_markdown_table_prints_the_rows():
     assert "| TABLE-3.too_big_weights | 3,200 | 150 | inconclusive (expected supported) | +0.1000 | [-inf, +0.6000] [2]" \
         in text
     assert "| TABLE-3.too_big_weights | 12,000 | 40 | not in the ledger | | | | | |" in lines
-    assert "[1] sign-test inversion" in lines and "[2] exact, Clopper-Pearson" in lines
-    assert "TABLE-1.convergence_speed: test accuracy, BN − plain" in text
-    assert "TABLE-2.big_learning_rate: failed runs (diverged or collapsed), plain - BN" in text
+    assert "- [1] sign-test inversion" in lines and "- [2] exact, Clopper-Pearson" in lines
+    assert "- TABLE-1.convergence_speed: test accuracy, BN − plain" in lines
+    assert "- TABLE-2.big_learning_rate: failed runs (diverged or collapsed), plain - BN" in lines
     assert "A5" not in text
 
 

@@ -229,6 +229,14 @@ def declare(groups: Mapping[str, Mapping[str, Claim]]) -> dict[str, Check]:
 # advantage. Its test function is the BN check's: the plugin sets the Lab's normalizer from the check id
 # (Lab.normalizer). They cost as many runs again as their BN checks, so they run in the controls profile.
 CONTROLS_PROFILE = "controls"
+# Where the normalizer controls' findings were decided (the controls profile's runs on the compiled engine).
+CONTROL_FINDINGS = {"datasets": ("mnist5k",), "profiles": (CONTROLS_PROFILE,), "engines": ("compiled",)}
+# Why GroupNorm, as Wu & He configure it, fails on the talk's MLP: a mechanism several GroupNorm findings share.
+GROUPS_OF_TWO = ("GroupNorm's 32 groups (Wu & He's default) split the talk's last hidden layer, 64 units, into "
+                 "pairs and its second, 128 units, into fours. A pair normalized by its own mean and variance is "
+                 "+1 and -1 (up to epsilon), so the last hidden layer passes on only the sign of each pair's "
+                 "difference. On a conv net, where Wu & He use it, a group holds its channels at every position of "
+                 "the feature map, many values; on Dense units a group is its few units alone")
 
 
 def with_normalizer_controls(group: Mapping[str, Claim], *only: str) -> dict[str, Claim]:

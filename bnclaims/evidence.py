@@ -98,12 +98,10 @@ def arm_from_runs(name: str, runs, metric, *, talk_value: float | None = None) -
                outcomes=tuple(run.outcome for run in runs), talk_value=talk_value)
 
 
-def named_for_normalizer(arm: Arm, normalizer: str) -> Arm:
-    """The arm named for the normalizer its runs had in BN's place: a normalizer control's test is its BN
-    check's, whose arms say "BN" ("BN batch 16" -> "LN batch 16")."""
-    if normalizer == "batch":
-        return arm
-    return replace(arm, name=re.sub(r"\bBN\b", NORMALIZER_LABELS[normalizer], arm.name))
+def named_for_normalizer(text: str, normalizer: str) -> str:
+    """Words of a normalizer control in its normalizer's name: its test is its BN check's, whose arms and
+    notes say "BN" ("BN batch 16" -> "LN batch 16")."""
+    return text if normalizer == "batch" else re.sub(r"\bBN\b", NORMALIZER_LABELS[normalizer], text)
 
 
 def both_trained(arm_a: Arm, arm_b: Arm) -> list[int]:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from bnclaims import figures, metrics
-from bnclaims.catalogue import Claim, Finding, declare, with_normalizer_controls
+from bnclaims.catalogue import CONTROL_FINDINGS, Claim, Finding, declare, with_normalizer_controls
 from bnclaims.formatting import bn_check
 from bnclaims.evidence import arm_from_runs
 
@@ -66,22 +66,26 @@ CHECKS = declare({"test_worst_initialization_costs_little_with_bn": with_normali
         family="A3", exact_test=True, about="failure"),
 }, "A3.bn_worst_init")})   # the plain model's check has no normalizer to swap
 
-BN_WORST_INIT_REASON = ("{a} scores {effect} against glorot_uniform ({ci}, {ci_method}; means {a_mean} against "
-                        "{b_mean}), credibly beyond the 2-point margin (mirror p={mirror_p} at {alpha}). BN's scale "
-                        "invariance makes the gradient of a layer's weights shrink as the weights grow, so large initial "
-                        "weights train with an effective learning rate of about lr / a^2 and are still far from trained "
-                        "at the end of the budget; the output layer, which has no BN, also starts with saturated logits. "
-                        "The talk's single run on full MNIST, with as many steps, scored far higher: these runs do not "
-                        "reproduce it")
+WORST_INIT_REASON = ("{a} scores {effect} against glorot_uniform ({ci}, {ci_method}; means {a_mean} against "
+                     "{b_mean}), credibly beyond the 2-point margin (mirror p={mirror_p} at {alpha}). The normalizer's "
+                     "scale invariance (BN's, and LayerNorm's and GroupNorm's in the controls) makes the gradient of a "
+                     "layer's weights shrink as the weights grow, so large initial weights train with an effective "
+                     "learning rate of about lr / a^2 and are still far from trained at the end of the budget; the "
+                     "output layer, which has no normalizer, also starts with saturated logits. The talk's single run "
+                     "on full MNIST, with as many steps, scored far higher: these runs do not reproduce it")
 
 FINDINGS = {
     "A3.bn_worst_init": (
         # Seen with both engines in the short profile; at the talk's budget only the compiled engine has run.
         Finding(outcome="refuted", datasets=("mnist5k",), profiles=("short",), engines=("compiled", "fit"),
-                reason=BN_WORST_INIT_REASON),
+                reason=WORST_INIT_REASON),
         Finding(outcome="refuted", datasets=("mnist5k",), profiles=("default",), engines=("compiled",),
-                reason=BN_WORST_INIT_REASON),
+                reason=WORST_INIT_REASON),
     ),
+    # The normalizer controls (docs/normalizers.md), decided from the controls profile's first run: both
+    # normalizers share BN's scale invariance, and with it the finding's mechanism.
+    "A3-LN.bn_worst_init": Finding(outcome="refuted", **CONTROL_FINDINGS, reason=WORST_INIT_REASON),
+    "A3-GN.bn_worst_init": Finding(outcome="refuted", **CONTROL_FINDINGS, reason=WORST_INIT_REASON),
 }
 
 ARMS = {"A3.bn_worst_init": ("BN", "before"), "A3.plain_worst_init": ("plain", "none")}

@@ -48,7 +48,7 @@ import math
 import numpy as np
 
 from bnclaims import figures, metrics
-from bnclaims.catalogue import Claim, Finding, declare, with_normalizer_controls
+from bnclaims.catalogue import CONTROL_FINDINGS, GROUPS_OF_TWO, Claim, Finding, declare, with_normalizer_controls
 from bnclaims.formatting import bn_check
 from bnclaims.designs import TARGET_FRACTION, steps_to_target
 from bnclaims.evidence import Arm, arm_from_runs
@@ -106,6 +106,17 @@ FINDINGS = {
                "one halving: claim p={p}, mirror p={mirror_p} at {alpha}. In the short profile's 32,000 examples "
                "neither arm is near a minimum (both losses still fall from pass to pass at the end, see the "
                "figure), so the ratio measures a point on the way, not where training converges"),
+    # The normalizer controls (docs/normalizers.md), decided from the controls profile's first run.
+    "A2-GN.steps_to_target": Finding(
+        outcome="refuted", **CONTROL_FINDINGS,
+        reason="GroupNorm reaches 90% of the plain model's final accuracy in {effect} halvings of the plain model's "
+               "steps ({ci}, {ci_method}; log2 steps: plain {a_values}, GroupNorm {b_values}): credibly less than "
+               "the one halving the claim asks (mirror p={mirror_p} at {alpha}). " + GROUPS_OF_TWO),
+    "A2-GN.final_train_loss": Finding(
+        outcome="refuted", **CONTROL_FINDINGS,
+        reason="GroupNorm ends its budget {effect} halvings of the training loss below the plain model ({ci}, "
+               "{ci_method}): lower, but credibly less than the factor two the claim asks (mirror p={mirror_p} at "
+               "{alpha}). " + GROUPS_OF_TWO),
 }
 
 

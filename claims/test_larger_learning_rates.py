@@ -50,7 +50,8 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 from bnclaims import figures, metrics
-from bnclaims.catalogue import Claim, Finding, clopper_pearson_min_seeds, declare, with_normalizer_controls
+from bnclaims.catalogue import (CONTROL_FINDINGS, GROUPS_OF_TWO, Claim, Finding, clopper_pearson_min_seeds, declare,
+                                with_normalizer_controls)
 from bnclaims.designs import LEARNING_RATES, censored_seeds, learning_rate_sweep, per_seed_largest_rates
 from bnclaims.evidence import Arm
 
@@ -92,6 +93,19 @@ FINDINGS = {
                    "the talk's single run fell on the failing side, and these seeds cannot say which side is "
                    "the more likely"),
     ),
+    # The normalizer controls (docs/normalizers.md), decided from the controls profile's first run.
+    "A1-LN.lr_sweep": Finding(
+        outcome="inconclusive", **CONTROL_FINDINGS,
+        reason="LayerNorm's largest usable rate, log10 per seed {a_values}, against the plain model's {b_values}: "
+               "one grid step ahead where the plain model stops at 0.3, level where it reaches 1, so the median "
+               "difference is {effect} ({ci}, {ci_method}) and neither 'more than twice' (p={p}) nor less "
+               "(mirror p={mirror_p}) is shown at {alpha}. LayerNorm stops at lr 1 on every seed, where BN goes on "
+               "to 3: both make the normalized layers' weights scale-invariant, but LayerNorm normalizes each "
+               "example by its own units, and which difference sets its ceiling these runs do not show"),
+    "A1-GN.lr_sweep": Finding(
+        outcome="refuted", **CONTROL_FINDINGS,
+        reason="GroupNorm's largest usable rate, log10 per seed {a_values}, is below the plain model's {b_values}: "
+               "{effect} ({ci}, {ci_method}), credibly not twice (mirror p={mirror_p} at {alpha}). " + GROUPS_OF_TWO),
 }
 
 

@@ -56,7 +56,7 @@ import numpy as np
 import pytest
 
 from bnclaims import figures, metrics
-from bnclaims.catalogue import Claim, Finding, declare, with_normalizer_controls
+from bnclaims.catalogue import CONTROL_FINDINGS, Claim, Finding, declare, with_normalizer_controls
 from bnclaims.formatting import bn_check
 from bnclaims.evidence import arm_from_runs, every_seed_within
 from bnclaims.engines.recalibration import recalibrated_accuracy, training_mode_accuracy
@@ -105,15 +105,21 @@ CHECKS = declare({
     },
 })
 
+FEATURES_REASON = ("with the normalizer, features given scales and offsets of their own score {effect} against inputs "
+                   "scaled to 0..1 ({ci}, {ci_method}; means {a_mean} vs {b_mean}; features failed on {a_failures} "
+                   "seeds), credibly worse than the one-point margin (mirror p={mirror_p} at {alpha}). A normalizer "
+                   "after the first layer (BN, or LayerNorm and GroupNorm in the controls) removes a global scale and "
+                   "any offsets of that layer's sums, not the relative scales of the features a unit sums: the largest "
+                   "features still dominate the first layer's learning. It makes such inputs trainable (the plain "
+                   "model fails on them, A4-plain), not free: normalizing them is still worth its points")
+
 FINDINGS = {
     "A4.bn_features_vs_scaled": Finding(
-        outcome="refuted", datasets=("mnist5k",), profiles=("short", "default"),
-        reason="with BN, features given scales and offsets of their own score {effect} against inputs scaled to "
-               "0..1 ({ci}, {ci_method}; means {a_mean} vs {b_mean}; features failed on {a_failures} seeds), "
-               "credibly worse than the one-point margin (mirror p={mirror_p} at {alpha}). BN removes a global "
-               "scale and any offsets of its inputs, not the relative scales of the features a unit sums: the "
-               "largest features still dominate the first layer's learning. BN makes such inputs trainable (the "
-               "plain model fails on them, A4-plain), not free: normalizing them is still worth its points"),
+        outcome="refuted", datasets=("mnist5k",), profiles=("short", "default"), reason=FEATURES_REASON),
+    # The normalizer controls (docs/normalizers.md), decided from the controls profile's first run: the
+    # BN finding's mechanism is about the first layer, before any normalizer, and holds for each.
+    "A4-LN.bn_features_vs_scaled": Finding(outcome="refuted", **CONTROL_FINDINGS, reason=FEATURES_REASON),
+    "A4-GN.bn_features_vs_scaled": Finding(outcome="refuted", **CONTROL_FINDINGS, reason=FEATURES_REASON),
 }
 
 

@@ -68,7 +68,7 @@ import numpy as np
 import pytest
 
 from bnclaims import figures, metrics
-from bnclaims.catalogue import Claim, Finding, declare, with_normalizer_controls
+from bnclaims.catalogue import CONTROL_FINDINGS, Claim, Finding, declare, with_normalizer_controls
 from bnclaims.evidence import Arm, arm_from_runs
 
 SOURCE = "talk, Summary slide and 'Regularization Effect Summary' slide"
@@ -153,6 +153,13 @@ GHOST32_TOO_ALIKE = ("BN statistics over ghost batches of 32 score {effect} agai
                      "{a_mean} vs {b_mean}), neither credibly above 0 (p={p}) nor below (p={mirror_p}) at {alpha}: "
                      "groups of 32 and 128 give statistics too alike to separate in test accuracy with these seeds")
 
+# What the small batch leaves a normalizer without batch statistics (the normalizer controls).
+NO_BATCH_NOISE = ("{a} scores {effect} against {b} ({ci}, {ci_method}; means {a_mean} vs {b_mean}), neither credibly "
+                  "above 0 (p={p}) nor below (mirror p={mirror_p}) at {alpha} after {n} seeds. LayerNorm and GroupNorm "
+                  "normalize each example by its own statistics: a smaller batch changes none of their outputs, and "
+                  "leaves only SGD's own noise, at the rate the linear scaling rule gives. BN's gain at small batch "
+                  "(A6's BN checks) is the part its batch statistics add")
+
 FINDINGS = {
     "A6.batch16_accuracy": Finding(
         outcome="inconclusive", datasets=("mnist5k",), profiles=("short",),
@@ -191,6 +198,11 @@ FINDINGS = {
                "moving statistics average over many steps, so in this MLP four examples per statistic are noisy "
                "but not broken; the breakdown is at groups of 2 (A6-boundary.group2_vs_128), where every "
                "normalized value is about +1 or -1"),
+    # The normalizer controls (docs/normalizers.md), decided from the controls profile's first run.
+    "A6-LN.batch16_accuracy": Finding(outcome="inconclusive", **CONTROL_FINDINGS, reason=NO_BATCH_NOISE),
+    "A6-LN.batch32_accuracy": Finding(outcome="inconclusive", **CONTROL_FINDINGS, reason=NO_BATCH_NOISE),
+    "A6-GN.batch16_accuracy": Finding(outcome="inconclusive", **CONTROL_FINDINGS, reason=NO_BATCH_NOISE),
+    "A6-GN.batch32_accuracy": Finding(outcome="inconclusive", **CONTROL_FINDINGS, reason=NO_BATCH_NOISE),
 }
 
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bnclaims import figures, metrics
-from bnclaims.catalogue import Claim, Finding, declare, with_normalizer_controls
+from bnclaims.catalogue import CONTROL_FINDINGS, GROUPS_OF_TWO, Claim, Finding, declare, with_normalizer_controls
 from bnclaims.formatting import bn_check
 from bnclaims.evidence import FAILURE_OUTCOMES, arm_from_runs
 
@@ -120,6 +120,27 @@ FINDINGS = {
                "{a_failures}: the plain model either trains to about BN's accuracy or fails, seed by seed, and "
                "these seeds do not show credibly more failures at {alpha} (p={p}). The talk's single run "
                "(0.0892) was one of the failing kind")),
+    # The normalizer controls (docs/normalizers.md), decided from the controls profile's first run.
+    "TABLE-1-LN.convergence_speed": Finding(
+        outcome="inconclusive", **CONTROL_FINDINGS,
+        reason="at the talk's rate LayerNorm scores {effect} above the plain model ({ci}, {ci_method}; means {a_mean} "
+               "vs {b_mean}; higher on {wins} seeds), not credibly more than the half-point threshold at {alpha} "
+               "(p={p}) nor less (mirror p={mirror_p}) after {n} seeds: at one small rate for both arms the gap is "
+               "the size of the threshold, as BN's is (TABLE-1)"),
+    "TABLE-1-GN.convergence_speed": Finding(
+        outcome="refuted", **CONTROL_FINDINGS,
+        reason="at the talk's rate GroupNorm scores {effect} against the plain model ({ci}, {ci_method}; means "
+               "{a_mean} vs {b_mean}), credibly below the half-point threshold (mirror p={mirror_p} at {alpha}). "
+               + GROUPS_OF_TWO),
+    "TABLE-2-LN.big_learning_rate": Finding(
+        outcome="inconclusive", **CONTROL_FINDINGS, near_level=True,
+        reason="at lr 1, batch 1024 the plain model fails on {b_failures} seeds and LayerNorm on {a_failures}: the "
+               "plain model either trains or fails, seed by seed, and these seeds do not show credibly more failures "
+               "at {alpha} (p={p}), as with BN (TABLE-2)"),
+    "TABLE-2-GN.big_learning_rate": Finding(
+        outcome="refuted", **CONTROL_FINDINGS,
+        reason="at lr 1, batch 1024 GroupNorm fails on {a_failures} seeds and the plain model on {b_failures}: "
+               "GroupNorm fails credibly more often (mirror p={mirror_p} at {alpha}). " + GROUPS_OF_TWO),
 }
 
 def accuracies(runs) -> list:

@@ -7,7 +7,7 @@ import pytest
 
 from bnclaims import formatting
 from bnclaims.catalogue import CONTROLS_PROFILE, CatalogueError, Claim, declare, with_normalizer_controls
-from bnclaims.evidence import Arm, named_for_normalizer
+from bnclaims.evidence import named_for_normalizer
 from bnclaims.formatting import bn_check, control_id, normalizer_of, normalizer_rows, specificity
 from bnclaims.lab import SHARED_BASE_RECORDS, Lab
 from bnclaims.settings import PROFILES, Settings
@@ -101,12 +101,12 @@ def test_control_ids_round_trip(check_id):
         assert formatting.base_claim(control.split(".")[0]) == formatting.base_claim(check_id.split(".")[0])
 
 
-def test_a_control_names_its_arms_by_its_normalizer():
-    arm = Arm("BN batch 16", (0.9, 0.91), (0, 1))
-    assert named_for_normalizer(arm, "layer").name == "LN batch 16"
-    assert named_for_normalizer(Arm("log2 BN steps", (1.0,), (0,)), "group").name == "log2 GN steps"
-    assert named_for_normalizer(arm, "batch") is arm
-    assert named_for_normalizer(Arm("BNX", (1.0,), (0,)), "layer").name == "BNX"   # a word, not a substring
+def test_a_control_names_its_arms_and_notes_by_its_normalizer():
+    assert named_for_normalizer("BN batch 16", "layer") == "LN batch 16"
+    assert named_for_normalizer("largest rate per seed: BN [1.0], plain [0.3]", "group") == (
+        "largest rate per seed: GN [1.0], plain [0.3]")
+    assert named_for_normalizer("BN batch 16", "batch") == "BN batch 16"
+    assert named_for_normalizer("BNX", "layer") == "BNX"   # a word, not a substring
 
 
 def test_the_controls_profile_is_the_default_with_the_defaults_findings():

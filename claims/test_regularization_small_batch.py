@@ -207,8 +207,10 @@ FINDINGS = {
 
 
 def bn_at_batch(lab, batch: int):
-    # bn_group=batch names BN's statistics group; another normalizer (a control) has no batch statistics.
-    group = batch if lab.normalizer == "batch" else 0
+    # bn_group=batch computes BN with the ghost layer, one group a mini-batch, as every BN arm of the module
+    # (see the docstring). A normalizer without batch statistics (a control) has no group, and on a conv net
+    # (the conv profile) the ghost layer, written for Dense units, gives way to Keras's BN, which equals it.
+    group = batch if lab.normalizer == "batch" and lab.settings.architecture == "mlp" else 0
     return lab.base_spec(batch_size=batch, bn_group=group, learning_rate=scaled_learning_rate(batch), record=RECORD)
 
 

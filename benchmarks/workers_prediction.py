@@ -3,6 +3,7 @@
     python benchmarks/workers_prediction.py --cache .claims-cache                  # the default profile's runs
     python benchmarks/workers_prediction.py --cache DIR --dataset mnist --engine compiled
     python benchmarks/workers_prediction.py --cache DIR --measure                  # and time cold -n 1 and -n 2
+    python benchmarks/workers_prediction.py --ledger reports/controls/claims.json  # the runs one session used
 
 Each run in the cache carries the wall time it took when it was trained. The prediction schedules those
 runs, longest first, onto W identical workers (list scheduling, longest processing time first: within 4/3
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import heapq
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -29,9 +31,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from bnclaims.spec import DEFAULT_ENGINE  # noqa: E402
-from suite_timing import cached_run_seconds, timed_suite  # noqa: E402
+from suite_timing import cached_results, cached_run_seconds, timed_suite  # noqa: E402
 
 WORKERS = (1, 2, 4, 8, 16, 64)
+
+
+def ledger_run_seconds(cache_dir: Path, ledger: Path, engine: str) -> tuple[list[float], int]:
+    """The cached wall times of the runs a session's ledger names (its runs' "each": every distinct run it
+    used, trained or from the cache), and how many of them the cache lacks: a profile's runs, where the
+    cache holds several profiles' runs of one dataset."""
+    keys = {run["key"] for run in json.loads(ledger.read_text())["runs"]["each"]}
+    seconds = [result["wall_seconds"] for result in cached_results(cache_dir, engine) if result["key"] in keys]
+    return seconds, len(keys) - len(seconds)
 
 
 def predicted_seconds(run_seconds: list[float], workers: int) -> float:
@@ -63,11 +74,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=ROOT / ".claims-cache", help="the run cache to read")
     parser.add_argument("--dataset", default="mnist5k", help="the runs of this dataset (mnist5k: default profile)")
+    parser.add_argument("--ledger", type=Path, help="only the runs this session's ledger names (instead of --dataset)")
     parser.add_argument("--profile", default="default", help="the profile --measure runs")
     parser.add_argument("--engine", default=DEFAULT_ENGINE)
     parser.add_argument("--measure", action="store_true", help="also time the suite cold with -n 1 and -n 2")
     options = parser.parse_args()
-    run_seconds = cached_run_seconds(options.cache, options.dataset, options.engine)
+    if options.ledger:
+        run_seconds, missing = ledger_run_seconds(options.cache, options.ledger, options.engine)
+        if missing:
+            print(f"workers_prediction: {missing} runs of {options.ledger} are not in {options.cache}; predicting the rest")
+    else:
+        run_seconds = cached_run_seconds(options.cache, options.dataset, options.engine)
     if not run_seconds:
         sys.exit(f"workers_prediction: no {options.engine} runs of {options.dataset} in {options.cache}")
     measured = {}

@@ -190,3 +190,18 @@ def test_the_prediction_table_puts_measured_times_beside_the_predicted():
     assert lines[2].split() == ["1", "4.0", "min", "4.0", "min", "4.2", "min"]
     assert lines[3].split() == ["2", "2.0", "min", "2.0", "min", "2.2", "min"]
     assert lines[4].split() == ["4", "1.0", "min", "1.0", "min"]
+
+
+def test_a_ledger_chooses_the_runs_of_one_session_from_a_shared_cache(tmp_path):
+    import json
+
+    cache = tmp_path / "cache"
+    for key, seconds, engine in (("aa1", 2.0, "compiled"), ("bb2", 3.0, "compiled"), ("cc3", 5.0, "compiled"),
+                                 ("dd4", 7.0, "fit")):
+        (cache / key[:2]).mkdir(parents=True)
+        result = {"key": key, "wall_seconds": seconds, "spec": {"dataset": "mnist5k"}, "environment": {"engine": engine}}
+        (cache / key[:2] / f"{key}.json").write_text(json.dumps({"result": result}))
+    ledger = tmp_path / "claims.json"
+    ledger.write_text(json.dumps({"runs": {"each": [{"key": "aa1"}, {"key": "cc3"}, {"key": "dd4"}, {"key": "ee5"}]}}))
+    seconds, missing = workers_prediction.ledger_run_seconds(cache, ledger, "compiled")
+    assert sorted(seconds) == [2.0, 5.0] and missing == 2      # dd4 is another engine's, ee5 is not cached

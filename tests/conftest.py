@@ -85,3 +85,13 @@ def engine():
     from bnclaims.engines import compiled as engine
 
     return engine
+
+
+@pytest.fixture
+def fresh_cache():
+    """Clear load_dataset's memo before and after, so stand-in data never leaks."""
+    from bnclaims.data import load_dataset
+
+    load_dataset.cache_clear()
+    yield
+    load_dataset.cache_clear()

@@ -112,14 +112,6 @@ def assert_one_line(excinfo) -> None:
 
 
 @pytest.fixture
-def fresh_cache():
-    """Clear load_dataset's memo before and after, so stand-in data never leaks."""
-    load_dataset.cache_clear()
-    yield
-    load_dataset.cache_clear()
-
-
-@pytest.fixture
 def keras_home(tmp_path, monkeypatch, fresh_cache) -> Path:
     home = tmp_path / "keras-home"
     monkeypatch.setenv("KERAS_HOME", str(home))

@@ -52,13 +52,6 @@ def image_ids(x: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture
-def fresh_cache():
-    load_dataset.cache_clear()
-    yield
-    load_dataset.cache_clear()
-
-
-@pytest.fixture
 def uneven(tmp_path, fresh_cache) -> str:
     write_uneven_idx_folder(tmp_path / "uneven")
     return f"idx:{tmp_path / 'uneven'}"

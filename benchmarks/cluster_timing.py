@@ -2,6 +2,7 @@
 
     python benchmarks/cluster_timing.py                                   # the short profile, every arm
     python benchmarks/cluster_timing.py --profile default --arms local processes
+    python benchmarks/cluster_timing.py --rounds 3                        # every arm three times, interleaved
 
 Arms, each into a fresh run cache and a fresh compilation cache (so each compiles what it trains):
   local         pytest claims/ -n 2: two xdist workers train on this machine (the baseline)
@@ -21,6 +22,7 @@ import argparse
 import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -137,32 +139,59 @@ def main() -> None:
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
     parser.add_argument("--session-workers", type=int, default=2,
                         help="xdist workers of a cluster arm's session: tests whose runs are in flight at once")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="times to run every arm, interleaved (local first in each round): the machine's "
+                             "drift between sittings then falls on every arm alike")
     arguments = parser.parse_args()
+    if arguments.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {arguments.rounds}")
     base = Path(tempfile.mkdtemp(prefix="bnclaims-cluster-timing-"))
-    rows, caches = [], {}
-    for arm in ["local", *[a for a in arguments.arms if a != "local"]]:
-        folder = base / arm
-        folder.mkdir()
-        if arm == "local":
-            up, (seconds, last) = 0.0, timed_session(folder, arguments.profile, 2, None)
-        else:
-            up, seconds, last = cluster_arm(arm, folder, arguments.profile, arguments.session_workers)
-        caches[arm] = folder
-        rows.append((arm, up, seconds, last))
-        print(f"{arm}: {seconds:.1f} s ({last})", flush=True)
-    local_runs, local_outcomes = cache_contents(caches["local"] / "cache"), ledger_outcomes(caches["local"] / "reports")
-    print(f"\nprofile {arguments.profile}, {len(local_runs)} runs; cluster sessions with -n {arguments.session_workers}")
-    print(f"{'arm':>13} {'start-up':>9} {'session':>9} {'/ local -n 2':>13} {'runs identical':>15} {'same records':>14}")
-    local_seconds = rows[0][2]
-    for arm, up, seconds, _ in rows:
-        runs = cache_contents(caches[arm] / "cache")
-        identical = sum(runs.get(key) == value for key, value in local_runs.items())
-        outcomes = ledger_outcomes(caches[arm] / "reports")
-        same = sum(outcomes.get(check) == outcome for check, outcome in local_outcomes.items())
-        print(f"{arm:>13} {up:>8.1f}s {seconds:>8.1f}s {seconds / local_seconds:>13.2f} "
-              f"{identical:>7}/{len(local_runs):<7} {same:>6}/{len(local_outcomes):<7}")
+    arms = ["local", *[a for a in arguments.arms if a != "local"]]
+    seconds_of: dict[str, list[float]] = {arm: [] for arm in arms}
+    ups: dict[str, list[float]] = {arm: [] for arm in arms}
+    for round_number in range(1, arguments.rounds + 1):
+        for arm in arms:
+            folder = base / f"{arm}-{round_number}"
+            folder.mkdir()
+            if arm == "local":
+                up, (seconds, last) = 0.0, timed_session(folder, arguments.profile, 2, None)
+            else:
+                up, seconds, last = cluster_arm(arm, folder, arguments.profile, arguments.session_workers)
+            seconds_of[arm].append(seconds)
+            ups[arm].append(up)
+            print(f"round {round_number}, {arm}: {seconds:.1f} s ({last})", flush=True)
+    print("\n".join(summary(base, arms, seconds_of, ups, arguments)))
     print(f"\n(caches kept under {base})")
 
+
+def round_ratios(seconds_of: dict[str, list[float]], arm: str) -> list[float]:
+    """The arm's session time over the local arm's in the same round."""
+    return [mine / local for mine, local in zip(seconds_of[arm], seconds_of["local"])]
+
+
+def summary(base: Path, arms: list[str], seconds_of: dict[str, list[float]], ups: dict[str, list[float]],
+            arguments) -> list[str]:
+    """The table: per arm its median session time, its ratio to local -n 2 in each round and their median,
+    and every round's runs and records against the first round's local arm."""
+    local_runs = cache_contents(base / "local-1" / "cache")
+    local_outcomes = ledger_outcomes(base / "local-1" / "reports")
+    lines = [f"\nprofile {arguments.profile}, {len(local_runs)} runs; cluster sessions with -n "
+             f"{arguments.session_workers}; {arguments.rounds} round(s), arms interleaved",
+             f"{'arm':>13} {'start-up':>9} {'session (median)':>17} {'/ local -n 2, each round':>26} "
+             f"{'median':>7} {'runs identical':>15} {'same records':>14}"]
+    for arm in arms:
+        identical, same = [], []
+        for round_number in range(1, arguments.rounds + 1):
+            runs = cache_contents(base / f"{arm}-{round_number}" / "cache")
+            identical.append(sum(runs.get(key) == value for key, value in local_runs.items()))
+            outcomes = ledger_outcomes(base / f"{arm}-{round_number}" / "reports")
+            same.append(sum(outcomes.get(check) == outcome for check, outcome in local_outcomes.items()))
+        ratios = round_ratios(seconds_of, arm)
+        lines.append(f"{arm:>13} {statistics.median(ups[arm]):>8.1f}s {statistics.median(seconds_of[arm]):>16.1f}s "
+                     f"{' '.join(f'{r:.2f}' for r in ratios):>26} {statistics.median(ratios):>7.2f} "
+                     f"{min(identical):>7}/{len(local_runs):<7} {min(same):>6}/{len(local_outcomes):<7}")
+    lines.append("(runs identical and same records: the fewest over the rounds, against round 1's local arm)")
+    return lines
 
 if __name__ == "__main__":
     main()

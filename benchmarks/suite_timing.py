@@ -187,12 +187,15 @@ def target_text(profile: str, temperature: str) -> str:
 
 
 def timed_suite(workers: str, profile: str, dataset: str, cache_dir: Path, report_dir: Path,
-                engine: str) -> tuple[float, str]:
+                engine: str, xla_cache_home: Path | None = None) -> tuple[float, str]:
+    """(seconds, its runs line and pytest's last line) of one claims session. xla_cache_home: a fresh
+    $XDG_CACHE_HOME for it, so that it also compiles every program it trains (as a clean machine does)."""
     command = [sys.executable, "-m", "pytest", "claims/", "-n", workers, "-q", "-p", "no:cacheprovider",
                "--claims-profile", profile, "--claims-dataset", dataset, "--claims-cache", str(cache_dir), "--claims-report-dir", str(report_dir),
                "--claims-engine", engine]
+    environment = {**os.environ, **({"XDG_CACHE_HOME": str(xla_cache_home)} if xla_cache_home else {})}
     started = time.perf_counter()
-    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=environment)
     elapsed = time.perf_counter() - started
     runs_line = next((line for line in completed.stdout.splitlines() if line.startswith("runs: ")), "runs: ?")
     return elapsed, f"{runs_line}; {completed.stdout.strip().splitlines()[-1]}"

@@ -1,8 +1,9 @@
 """Benchmark: the claims suite's wall time predicted on 1, 2, 4, 8, 16 and 64 workers, from a run cache.
 
-    python benchmarks/workers_prediction.py --cache .claims-cache                  # the default profile's runs
+    python benchmarks/workers_prediction.py --cache .claims-cache                  # every mnist5k run cached
     python benchmarks/workers_prediction.py --cache DIR --dataset mnist --engine compiled
-    python benchmarks/workers_prediction.py --cache DIR --measure                  # and time cold -n 1 and -n 2
+    python benchmarks/workers_prediction.py --measure                              # time cold -n 1 and -n 2, predict
+    python benchmarks/workers_prediction.py --measure --profile paper --dataset fashion_mnist   # MNIST's stand-in
     python benchmarks/workers_prediction.py --ledger reports/controls/claims.json  # the runs one session used
 
 Each run in the cache carries the wall time it took when it was trained. The prediction schedules those
@@ -13,9 +14,12 @@ training only: starting workers, the statistics and the report add the warm sess
 (benchmarks/suite_timing.py measures it), and a check undecided at a look asks for its next block of seeds
 only after the look, which the prediction ignores.
 
-With --measure it also times the suite cold with `-n 1` and `-n 2` (each into a fresh cache: an hour or
-more on a 2-core CPU for the default profile), to print beside the predictions for 1 and 2. Prints
-figures; asserts nothing (timing targets are not tests).
+With --measure it times the suite cold with `-n 1` and `-n 2` (each into a fresh run cache, kept afterwards,
+and a fresh compilation cache:
+an hour or more on a 2-core CPU for the default profile) and prints those times beside the predictions
+for 1 and 2 (`--measure 1`: only -n 1); unless --cache names another, the prediction then reads the
+cache of the session with fewest workers: the very runs the measured sessions trained, timed as they
+trained. Prints figures; asserts nothing (timing targets are not tests).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
+from bnclaims.settings import PROFILES  # noqa: E402
 from bnclaims.spec import DEFAULT_ENGINE  # noqa: E402
 from suite_timing import cached_results, cached_run_seconds, timed_suite  # noqa: E402
 
@@ -72,29 +77,38 @@ def table(run_seconds: list[float], measured: dict[int, float]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache", type=Path, default=ROOT / ".claims-cache", help="the run cache to read")
-    parser.add_argument("--dataset", default="mnist5k", help="the runs of this dataset (mnist5k: default profile)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="the run cache to read (default: .claims-cache, or with --measure the -n 1 session's)")
+    parser.add_argument("--profile", default="default", choices=sorted(PROFILES), help="the profile --measure runs")
+    parser.add_argument("--dataset", default=None,
+                        help="the runs of this dataset (default: the profile's; mnist5k for the default profile)")
     parser.add_argument("--ledger", type=Path, help="only the runs this session's ledger names (instead of --dataset)")
-    parser.add_argument("--profile", default="default", help="the profile --measure runs")
     parser.add_argument("--engine", default=DEFAULT_ENGINE)
-    parser.add_argument("--measure", action="store_true", help="also time the suite cold with -n 1 and -n 2")
+    parser.add_argument("--measure", nargs="*", type=int, choices=(1, 2), default=None, metavar="N",
+                        help="also time the suite cold with -n N (1 and 2 when none is named)")
     options = parser.parse_args()
-    if options.ledger:
-        run_seconds, missing = ledger_run_seconds(options.cache, options.ledger, options.engine)
-        if missing:
-            print(f"workers_prediction: {missing} runs of {options.ledger} are not in {options.cache}; predicting the rest")
-    else:
-        run_seconds = cached_run_seconds(options.cache, options.dataset, options.engine)
-    if not run_seconds:
-        sys.exit(f"workers_prediction: no {options.engine} runs of {options.dataset} in {options.cache}")
+    dataset = options.dataset or PROFILES[options.profile].dataset
     measured = {}
-    if options.measure:
-        for workers in (1, 2):
-            with tempfile.TemporaryDirectory() as folder:
-                measured[workers], _ = timed_suite(str(workers), options.profile, options.dataset,
-                                                   Path(folder) / "cache", Path(folder) / "reports", options.engine)
+    if options.measure is not None:
+        folder = Path(tempfile.mkdtemp(prefix="bnclaims-workers-"))
+        for workers in sorted(set(options.measure or (1, 2))):
+            measured[workers], said = timed_suite(str(workers), options.profile, dataset, folder / f"cache-n{workers}",
+                                                  folder / f"reports-n{workers}", options.engine,
+                                                  xla_cache_home=folder / f"xdg-n{workers}")
+            print(f"-n {workers}, cold: {measured[workers] / 60:.1f} min ({said})", flush=True)
+        print(f"(caches and reports kept under {folder})")
+        cache = options.cache or folder / f"cache-n{min(measured)}"
+    else:
+        cache = options.cache or ROOT / ".claims-cache"
+    if options.ledger:
+        run_seconds, missing = ledger_run_seconds(cache, options.ledger, options.engine)
+        if missing:
+            print(f"workers_prediction: {missing} runs of {options.ledger} are not in {cache}; predicting the rest")
+    else:
+        run_seconds = cached_run_seconds(cache, dataset, options.engine)
+    if not run_seconds:
+        sys.exit(f"workers_prediction: no {options.engine} runs of {dataset} in {cache}")
     print("\n".join(table(run_seconds, measured)))
-
 
 if __name__ == "__main__":
     main()

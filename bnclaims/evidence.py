@@ -104,6 +104,21 @@ def named_for_normalizer(text: str, normalizer: str) -> str:
     return text if normalizer == "batch" else re.sub(r"\bBN\b", NORMALIZER_LABELS[normalizer], text)
 
 
+def payload_for_normalizer(payload, normalizer: str):
+    """A figure's payload (bnclaims.figures) with every word of it in a normalizer control's names: its title,
+    labels, arm and series names and table cells, as named_for_normalizer gives them."""
+    if normalizer == "batch":
+        return payload
+    if isinstance(payload, str):
+        return named_for_normalizer(payload, normalizer)
+    if isinstance(payload, dict):
+        return {payload_for_normalizer(key, normalizer): payload_for_normalizer(value, normalizer)
+                for key, value in payload.items()}
+    if isinstance(payload, (list, tuple)):
+        return type(payload)(payload_for_normalizer(value, normalizer) for value in payload)
+    return payload
+
+
 def both_trained(arm_a: Arm, arm_b: Arm) -> list[int]:
     """Positions of the seeds where neither arm's run failed: the value part of a comparison."""
     return [i for i, (fa, fb) in enumerate(zip(arm_a.failed(), arm_b.failed())) if not (fa or fb)]

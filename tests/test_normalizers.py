@@ -7,7 +7,8 @@ import pytest
 
 from bnclaims import formatting
 from bnclaims.catalogue import CONTROLS_PROFILE, CatalogueError, Claim, declare, with_normalizer_controls
-from bnclaims.evidence import named_for_normalizer
+from bnclaims import figures
+from bnclaims.evidence import named_for_normalizer, payload_for_normalizer
 from bnclaims.formatting import bn_check, control_id, normalizer_of, normalizer_rows, specificity
 from bnclaims.lab import SHARED_BASE_RECORDS, Lab
 from bnclaims.settings import PROFILES, Settings
@@ -107,6 +108,19 @@ def test_a_control_names_its_arms_and_notes_by_its_normalizer():
         "largest rate per seed: GN [1.0], plain [0.3]")
     assert named_for_normalizer("BN batch 16", "batch") == "BN batch 16"
     assert named_for_normalizer("BNX", "layer") == "BNX"   # a word, not a substring
+
+
+def test_a_controls_figure_names_its_normalizer_in_its_title_labels_arms_and_cells():
+    payload = {**figures.sweep("BN vs plain across learning rates", "learning rate", "BN accuracy",
+                               {"BN": {0.1: [0.9, 0.91]}, "plain": {0.1: [0.8]}}, claim_id="A1"),
+               "table": figures.table("BN's batches", ["arm", "n"], [["BN batch 16", 7], ["plain", 7]])}
+    renamed = payload_for_normalizer(payload, "group")
+    assert renamed["title"] == "GN vs plain across learning rates" and renamed["y_label"] == "GN accuracy"
+    assert set(renamed["arms"]) == {"GN", "plain"} and renamed["arms"]["GN"] == {"x": [0.1], "y": [[0.9, 0.91]]}
+    assert renamed["table"]["title"] == "GN's batches" and renamed["table"]["rows"] == [["GN batch 16", 7], ["plain", 7]]
+    assert renamed["claim_id"] == "A1" and renamed["x_label"] == "learning rate"
+    assert payload_for_normalizer(payload, "batch") is payload      # BN's own checks: untouched
+    assert "BN" in str(payload)                                     # the original is not changed
 
 
 def test_the_controls_profile_is_the_default_with_the_defaults_findings():

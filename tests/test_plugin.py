@@ -549,3 +549,33 @@ def test_a_check_kept_to_a_profile_that_does_not_exist_stops_collection(tmp_path
                         "--claims-cache", str(tmp_path / "cache"), cwd=project)
     assert "Z8.paper_only is kept to profiles ['papr'] that do not exist" in result.stdout + result.stderr
     assert result.returncode != 0
+
+
+CONTROL_FIGURE_MODULE = '''
+from bnclaims import figures
+from bnclaims.catalogue import Claim, declare
+from bnclaims.evidence import Arm
+
+BEATS = Claim(statement="BN beats plain", source="test", metric="accuracy", test="superiority", threshold=0.0,
+              threshold_reason="test", paired_test="t")
+CHECKS = declare({"test_claim": {"Z9.beats": BEATS, "Z9-LN.beats": BEATS}})
+SEEDS = (0, 1, 2)
+
+
+def test_claim(check, verify, figure):
+    figure(figures.paired("BN against plain", "BN accuracy", {"BN": [0.7, 0.72, 0.71], "plain": [0.5, 0.51, 0.5]},
+                          SEEDS))
+    verify(check, Arm("BN", (0.7, 0.72, 0.71), SEEDS), Arm("plain", (0.5, 0.51, 0.5), SEEDS))
+'''
+
+
+def test_a_normalizer_controls_figure_names_its_normalizer_in_the_ledger(tmp_path):
+    project = make_claims_project(tmp_path, CONTROL_FIGURE_MODULE)
+    result = run_pytest("claims/", "--claims-profile", "controls", "--claims-dataset", "digits", "--claims-seeds", "3",
+                        "--claims-looks", "1", "--claims-cache", str(tmp_path / "cache"), cwd=project)
+    ledger = json.loads((project / "reports" / "claims.json").read_text())
+    figures = {record["check_id"]: record["figures"] for record in ledger["records"]}
+    assert set(figures) == {"Z9.beats", "Z9-LN.beats"}, result.stdout
+    [bn], [ln] = figures["Z9.beats"], figures["Z9-LN.beats"]
+    assert (bn["title"], bn["y_label"], sorted(bn["arms"])) == ("BN against plain", "BN accuracy", ["BN", "plain"])
+    assert (ln["title"], ln["y_label"], sorted(ln["arms"])) == ("LN against plain", "LN accuracy", ["LN", "plain"])

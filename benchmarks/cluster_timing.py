@@ -32,6 +32,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))   # a LocalCluster's worker processes start with this process's path
 ARMS = ("local", "localcluster", "processes")
+# The environment every session and worker starts from. A LocalCluster's nannies run in this process and
+# put Dask's pre-spawn variables (MALLOC_TRIM_THRESHOLD_ among them) into its environment before they
+# spawn: without this copy, every arm after the first LocalCluster would inherit them.
+START_ENVIRONMENT = dict(os.environ)
 TIMING_FIELDS = ("wall_seconds", "compile_seconds")
 
 
@@ -52,8 +56,8 @@ def ledger_outcomes(report_dir: Path) -> dict[str, str]:
 
 def environment(folder: Path) -> dict:
     """A fresh compilation cache for the session and every worker it starts; the project importable."""
-    return {**os.environ, "XDG_CACHE_HOME": str(folder / "xdg"),
-            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    return {**START_ENVIRONMENT, "XDG_CACHE_HOME": str(folder / "xdg"),
+            "PYTHONPATH": os.pathsep.join([str(ROOT), START_ENVIRONMENT.get("PYTHONPATH", "")])}
 
 
 def timed_session(folder: Path, profile: str, workers: int, address: str | None) -> tuple[float, str]:
@@ -80,15 +84,20 @@ def _wait_for(condition, seconds: float) -> None:
 def cluster_arm(arm: str, folder: Path, profile: str, session_workers: int) -> tuple[float, float, str]:
     """(cluster start-up seconds, session seconds, pytest's last line) for a cluster arm."""
     started = time.perf_counter()
-    os.environ.update({k: v for k, v in environment(folder).items() if k in ("XDG_CACHE_HOME", "PYTHONPATH")})
     if arm == "localcluster":
         from distributed import Client, LocalCluster
 
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                          dashboard_address=None) as cluster, Client(cluster) as client:
-            client.wait_for_workers(2)
-            up = time.perf_counter() - started
-            seconds, last = timed_session(folder, profile, session_workers, cluster.scheduler_address)
+        os.environ.clear()
+        os.environ.update(environment(folder))     # what its worker processes inherit
+        try:
+            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                              dashboard_address=None) as cluster, Client(cluster) as client:
+                client.wait_for_workers(2)
+                up = time.perf_counter() - started
+                seconds, last = timed_session(folder, profile, session_workers, cluster.scheduler_address)
+        finally:
+            os.environ.clear()
+            os.environ.update(START_ENVIRONMENT)
         return up, seconds, last
     with scheduler_and_workers(folder, 2, environment(folder)) as (address, _):
         up = time.perf_counter() - started

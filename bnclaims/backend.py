@@ -11,6 +11,7 @@ and their thread pools must be sized before they run their first op, which only 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import platform as host
@@ -75,6 +76,31 @@ def _wanted(name: str | None) -> str:
     return from_environment if from_environment in KERAS_BACKENDS else DEFAULT_BACKEND
 
 
+# Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536 (distributed.nanny.pre-spawn-environ), and
+# so does any process started from one that ran a nanny in-process (a LocalCluster puts the variable in its
+# own process's environment before it spawns). Once any of its thresholds is set, glibc stops raising its
+# mmap threshold as large blocks are freed: every array above 128 KiB (a run's data split, its device
+# copies) is then mapped and unmapped afresh. Measured on the short profile's runs (250 steps), 0.48-0.54 s
+# a run in such a process against 0.26-0.30 s in a plain one. A process that trains sets the two
+# thresholds to glibc's own upper bounds for 64-bit (32 MiB for mmap, and twice that for trimming), which
+# measured 0.27-0.34 s. Memory allocation never changes a run's numbers.
+MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
+TRIM_THRESHOLD_BYTES = 2 * MMAP_THRESHOLD_BYTES
+
+
+def malloc_thresholds_for_training() -> None:
+    """glibc's upper thresholds where the environment fixed them low (see above); nothing otherwise."""
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ or not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:     # not glibc
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3     # glibc's malloc.h
+    libc.mallopt(m_mmap_threshold, MMAP_THRESHOLD_BYTES)
+    libc.mallopt(m_trim_threshold, TRIM_THRESHOLD_BYTES)
+
+
 def load(threads: int | None = None, name: str | None = None):
     """Return (tensorflow or None, keras), configuring them on the first call of this process.
 
@@ -92,6 +118,7 @@ def load(threads: int | None = None, name: str | None = None):
         raise BackendConflict(f"this process runs Keras on {current}; {wanted} needs a process of its own")
     if _loaded is not None:
         return _loaded[:2]
+    malloc_thresholds_for_training()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ["KERAS_BACKEND"] = wanted
     if threads:

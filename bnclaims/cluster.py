@@ -21,10 +21,7 @@ others trains under another key, which the session refuses). docs/cluster.md say
 
 from __future__ import annotations
 
-import ctypes
-import os
 import statistics
-import sys
 import threading
 from typing import Callable
 
@@ -58,33 +55,10 @@ _one_at_a_time = threading.Lock()
 _checked_data: set[str] = set()
 
 
-# Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536 (distributed.nanny.pre-spawn-environ), and
-# glibc, once any of its thresholds is set, stops raising its mmap threshold as large blocks are freed: every
-# array above 128 KiB (a run's data split, its device copies) is then mapped and unmapped afresh. Measured on
-# the short profile's runs (250 steps), 0.48-0.54 s a run in a worker against 0.26-0.30 s in a plain process.
-# A worker that trains sets the two thresholds to glibc's own upper bounds for 64-bit (32 MiB for mmap, and
-# twice that for trimming), which measured 0.27-0.34 s. Memory allocation never changes a run's numbers.
-MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
-TRIM_THRESHOLD_BYTES = 2 * MMAP_THRESHOLD_BYTES
-
-
-def _thresholds_for_training() -> None:
-    if "MALLOC_TRIM_THRESHOLD_" not in os.environ or not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:     # not glibc
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3     # glibc's malloc.h
-    libc.mallopt(m_mmap_threshold, MMAP_THRESHOLD_BYTES)
-    libc.mallopt(m_trim_threshold, TRIM_THRESHOLD_BYTES)
-
-
 def _start_framework(engine: str) -> None:
     """Load the engine's backend in this worker, its threads pinned as every training process pins them,
     and keep compiled programs in the worker's own compilation cache."""
     if backend.loaded_name() is None:
-        _thresholds_for_training()
         backend.load(RUN_THREADS, name=ENGINES[engine])
         if engine == "compiled":
             use_compilation_cache(None)

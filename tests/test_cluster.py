@@ -252,7 +252,9 @@ def test_a_session_whose_scheduler_cannot_be_reached_stops_before_any_test_with_
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in line
 
 
-def test_a_worker_started_with_dasks_malloc_setting_gets_glibcs_own_thresholds_back(monkeypatch):
+def test_a_process_started_with_dasks_malloc_setting_gets_glibcs_own_thresholds_back(monkeypatch):
+    from bnclaims import backend
+
     calls = []
 
     class FakeLibc:
@@ -260,13 +262,13 @@ def test_a_worker_started_with_dasks_malloc_setting_gets_glibcs_own_thresholds_b
             calls.append((parameter, value))
             return 1
 
-    monkeypatch.setattr(cluster_module.ctypes, "CDLL", lambda name: FakeLibc())
-    monkeypatch.setattr(cluster_module.sys, "platform", "linux")
+    monkeypatch.setattr(backend.ctypes, "CDLL", lambda name: FakeLibc())
+    monkeypatch.setattr(backend.sys, "platform", "linux")
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
-    cluster_module._thresholds_for_training()
+    backend.malloc_thresholds_for_training()
     assert calls == [], "a process started without Dask's setting keeps glibc's dynamic thresholds"
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
-    cluster_module._thresholds_for_training()
+    backend.malloc_thresholds_for_training()
     assert calls == [(-3, 32 * 2**20), (-1, 64 * 2**20)]   # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD (malloc.h)
 
 

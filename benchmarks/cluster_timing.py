@@ -202,5 +202,6 @@ def summary(base: Path, arms: list[str], seconds_of: dict[str, list[float]], ups
     lines.append("(runs identical and same records: the fewest over the rounds, against round 1's local arm)")
     return lines
 
+
 if __name__ == "__main__":
     main()

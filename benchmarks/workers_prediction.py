@@ -15,9 +15,8 @@ training only: starting workers, the statistics and the report add the warm sess
 only after the look, which the prediction ignores.
 
 With --measure it times the suite cold with `-n 1` and `-n 2` (each into a fresh run cache, kept afterwards,
-and a fresh compilation cache:
-an hour or more on a 2-core CPU for the default profile) and prints those times beside the predictions
-for 1 and 2 (`--measure 1`: only -n 1); unless --cache names another, the prediction then reads the
+and a fresh compilation cache: an hour or more on a 2-core CPU for the default profile) and prints those
+times beside the predictions for 1 and 2 (`--measure 1`: only -n 1); unless --cache names another, the prediction then reads the
 cache of the session with fewest workers: the very runs the measured sessions trained, timed as they
 trained. Prints figures; asserts nothing (timing targets are not tests).
 """
@@ -109,6 +108,7 @@ def main() -> None:
     if not run_seconds:
         sys.exit(f"workers_prediction: no {options.engine} runs of {dataset} in {cache}")
     print("\n".join(table(run_seconds, measured)))
+
 
 if __name__ == "__main__":
     main()

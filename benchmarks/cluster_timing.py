@@ -10,7 +10,9 @@ Arms, each into a fresh run cache and a fresh compilation cache (so each compile
   processes     `dask scheduler` and two `dask worker --nthreads 1 --no-nanny` processes on 127.0.0.1
 The cluster arms' sessions run `pytest claims/ -n S --claims-cluster ADDRESS` (S: --session-workers),
 so that S tests' runs are in flight at once. The time is the pytest command's own, the cluster already
-started (its start-up is printed apart). Afterwards every arm's cache is compared with the local arm's,
+started (its start-up is printed apart). Beside it, the CPU time every process of the arm spent during the
+session (the session's pytest processes, the workers, the scheduler) and the share of the machine's cores
+that sat idle: an arm that does the same work in more wall time left cores idle. Afterwards every arm's cache is compared with the local arm's,
 run by run, all but the two timing fields: the cluster must train the same numbers, bit for bit, and the
 ledgers must hold the same records (outcome, effect and p of every check; a check that times the
 engine itself, P2, differs as timings do). Prints figures; asserts nothing (timing targets are not tests).
@@ -22,11 +24,13 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +41,7 @@ ARMS = ("local", "localcluster", "processes")
 # spawn: without this copy, every arm after the first LocalCluster would inherit them.
 START_ENVIRONMENT = dict(os.environ)
 TIMING_FIELDS = ("wall_seconds", "compile_seconds")
+CORES = len(os.sched_getaffinity(0))
 
 
 def cache_contents(cache_dir: Path) -> dict[str, dict]:
@@ -60,17 +65,66 @@ def environment(folder: Path) -> dict:
             "PYTHONPATH": os.pathsep.join([str(ROOT), START_ENVIRONMENT.get("PYTHONPATH", "")])}
 
 
-def timed_session(folder: Path, profile: str, workers: int, address: str | None) -> tuple[float, str]:
+def children_cpu_seconds() -> float:
+    """CPU seconds of this process's children that have ended (a pytest session with its xdist workers)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_seconds(pids) -> float:
+    """CPU seconds the running processes `pids` have spent so far (user and system, their own)."""
+    import psutil
+
+    return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
+
+
+def idle_share(wall_seconds: float, cpu_seconds_spent: float, cores: int) -> float:
+    """The share of `cores` over `wall_seconds` that no process of the arm used."""
+    return 1.0 - cpu_seconds_spent / (cores * wall_seconds)
+
+
+@dataclass
+class Sitting:
+    """One arm's session in one round: its wall time and where its CPU time went."""
+
+    seconds: float
+    last_line: str
+    start_up: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)    # session / workers / scheduler -> CPU seconds
+
+    def line(self) -> str:
+        spent = sum(self.cpu.values())
+        parts = ", ".join(f"{name} {value:.0f} s" for name, value in self.cpu.items())
+        return (f"{self.seconds:.1f} s; CPU {spent:.0f} s ({parts}), {idle_share(self.seconds, spent, CORES):.0%} "
+                f"of {CORES} cores idle ({self.last_line})")
+
+
+def timed_session(folder: Path, profile: str, workers: int, address: str | None) -> Sitting:
     command = [sys.executable, "-m", "pytest", "claims/", "-n", str(workers), "-q", "-p", "no:cacheprovider",
                "--claims-profile", profile, "--claims-cache", str(folder / "cache"),
                "--claims-report-dir", str(folder / "reports"), *(["--claims-cluster", address] if address else [])]
-    started = time.perf_counter()
+    cpu_before, started = children_cpu_seconds(), time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, env=environment(folder), capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, children_cpu_seconds() - cpu_before
     last = (done.stdout.strip().splitlines() or ["(no output)"])[-1]
     if "claims:" in done.stderr:
         last += " | " + " ".join(line for line in done.stderr.splitlines() if "claims:" in line)
-    return elapsed, last
+    return Sitting(elapsed, last, cpu={"session": cpu})
+
+
+def timed_cluster_session(folder: Path, profile: str, workers: int, address: str) -> Sitting:
+    """The session against a started cluster, with the CPU its workers and scheduler spent meanwhile (a
+    LocalCluster's scheduler runs in this process: its share counts this process's idle waiting too)."""
+    from distributed import Client
+
+    with Client(address, set_as_default=False) as client:
+        worker_pids = list(client.run(os.getpid).values())
+        scheduler_pid = client.run_on_scheduler(os.getpid)
+    before = {"workers": cpu_seconds(worker_pids), "scheduler": cpu_seconds([scheduler_pid])}
+    sitting = timed_session(folder, profile, workers, address)
+    after = {"workers": cpu_seconds(worker_pids), "scheduler": cpu_seconds([scheduler_pid])}
+    sitting.cpu.update({name: after[name] - before[name] for name in before})
+    return sitting
 
 
 def _wait_for(condition, seconds: float) -> None:
@@ -81,8 +135,8 @@ def _wait_for(condition, seconds: float) -> None:
         time.sleep(0.2)
 
 
-def cluster_arm(arm: str, folder: Path, profile: str, session_workers: int) -> tuple[float, float, str]:
-    """(cluster start-up seconds, session seconds, pytest's last line) for a cluster arm."""
+def cluster_arm(arm: str, folder: Path, profile: str, session_workers: int) -> Sitting:
+    """A cluster arm's session, with the cluster's start-up seconds."""
     started = time.perf_counter()
     if arm == "localcluster":
         from distributed import Client, LocalCluster
@@ -94,15 +148,16 @@ def cluster_arm(arm: str, folder: Path, profile: str, session_workers: int) -> t
                               dashboard_address=None) as cluster, Client(cluster) as client:
                 client.wait_for_workers(2)
                 up = time.perf_counter() - started
-                seconds, last = timed_session(folder, profile, session_workers, cluster.scheduler_address)
+                sitting = timed_cluster_session(folder, profile, session_workers, cluster.scheduler_address)
         finally:
             os.environ.clear()
             os.environ.update(START_ENVIRONMENT)
-        return up, seconds, last
-    with scheduler_and_workers(folder, 2, environment(folder)) as (address, _):
-        up = time.perf_counter() - started
-        seconds, last = timed_session(folder, profile, session_workers, address)
-    return up, seconds, last
+    else:
+        with scheduler_and_workers(folder, 2, environment(folder)) as (address, _):
+            up = time.perf_counter() - started
+            sitting = timed_cluster_session(folder, profile, session_workers, address)
+    sitting.start_up = up
+    return sitting
 
 
 @contextlib.contextmanager
@@ -156,38 +211,36 @@ def main() -> None:
         parser.error(f"--rounds must be at least 1, got {arguments.rounds}")
     base = Path(tempfile.mkdtemp(prefix="bnclaims-cluster-timing-"))
     arms = ["local", *[a for a in arguments.arms if a != "local"]]
-    seconds_of: dict[str, list[float]] = {arm: [] for arm in arms}
-    ups: dict[str, list[float]] = {arm: [] for arm in arms}
+    sittings: dict[str, list[Sitting]] = {arm: [] for arm in arms}
     for round_number in range(1, arguments.rounds + 1):
         for arm in arms:
             folder = base / f"{arm}-{round_number}"
             folder.mkdir()
             if arm == "local":
-                up, (seconds, last) = 0.0, timed_session(folder, arguments.profile, 2, None)
+                sitting = timed_session(folder, arguments.profile, 2, None)
             else:
-                up, seconds, last = cluster_arm(arm, folder, arguments.profile, arguments.session_workers)
-            seconds_of[arm].append(seconds)
-            ups[arm].append(up)
-            print(f"round {round_number}, {arm}: {seconds:.1f} s ({last})", flush=True)
-    print("\n".join(summary(base, arms, seconds_of, ups, arguments)))
+                sitting = cluster_arm(arm, folder, arguments.profile, arguments.session_workers)
+            sittings[arm].append(sitting)
+            print(f"round {round_number}, {arm}: {sitting.line()}", flush=True)
+    print("\n".join(summary(base, arms, sittings, arguments)))
     print(f"\n(caches kept under {base})")
 
 
-def round_ratios(seconds_of: dict[str, list[float]], arm: str) -> list[float]:
+def round_ratios(sittings: dict[str, list[Sitting]], arm: str) -> list[float]:
     """The arm's session time over the local arm's in the same round."""
-    return [mine / local for mine, local in zip(seconds_of[arm], seconds_of["local"])]
+    return [mine.seconds / local.seconds for mine, local in zip(sittings[arm], sittings["local"])]
 
 
-def summary(base: Path, arms: list[str], seconds_of: dict[str, list[float]], ups: dict[str, list[float]],
-            arguments) -> list[str]:
+def summary(base: Path, arms: list[str], sittings: dict[str, list[Sitting]], arguments) -> list[str]:
     """The table: per arm its median session time, its ratio to local -n 2 in each round and their median,
-    and every round's runs and records against the first round's local arm."""
+    its median CPU time and idle share, and every round's runs and records against the first round's local
+    arm."""
     local_runs = cache_contents(base / "local-1" / "cache")
     local_outcomes = ledger_outcomes(base / "local-1" / "reports")
     lines = [f"\nprofile {arguments.profile}, {len(local_runs)} runs; cluster sessions with -n "
              f"{arguments.session_workers}; {arguments.rounds} round(s), arms interleaved",
              f"{'arm':>13} {'start-up':>9} {'session (median)':>17} {'/ local -n 2, each round':>26} "
-             f"{'median':>7} {'runs identical':>15} {'same records':>14}"]
+             f"{'median':>7} {'CPU (median)':>13} {'idle':>5} {'runs identical':>15} {'same records':>14}"]
     for arm in arms:
         identical, same = [], []
         for round_number in range(1, arguments.rounds + 1):
@@ -195,9 +248,13 @@ def summary(base: Path, arms: list[str], seconds_of: dict[str, list[float]], ups
             identical.append(sum(runs.get(key) == value for key, value in local_runs.items()))
             outcomes = ledger_outcomes(base / f"{arm}-{round_number}" / "reports")
             same.append(sum(outcomes.get(check) == outcome for check, outcome in local_outcomes.items()))
-        ratios = round_ratios(seconds_of, arm)
-        lines.append(f"{arm:>13} {statistics.median(ups[arm]):>8.1f}s {statistics.median(seconds_of[arm]):>16.1f}s "
+        ratios = round_ratios(sittings, arm)
+        spent = [sum(sitting.cpu.values()) for sitting in sittings[arm]]
+        idle = [idle_share(sitting.seconds, cpu, CORES) for sitting, cpu in zip(sittings[arm], spent)]
+        lines.append(f"{arm:>13} {statistics.median(s.start_up for s in sittings[arm]):>8.1f}s "
+                     f"{statistics.median(s.seconds for s in sittings[arm]):>16.1f}s "
                      f"{' '.join(f'{r:.2f}' for r in ratios):>26} {statistics.median(ratios):>7.2f} "
+                     f"{statistics.median(spent):>12.0f}s {statistics.median(idle):>5.0%} "
                      f"{min(identical):>7}/{len(local_runs):<7} {min(same):>6}/{len(local_outcomes):<7}")
     lines.append("(runs identical and same records: the fewest over the rounds, against round 1's local arm)")
     return lines

@@ -71,6 +71,16 @@ def load_claim_module(name: str, alias: str):
     return module
 
 
+def load_benchmark(name: str):
+    """A script from benchmarks/ (not a package), imported once per process by file under its own name."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module       # dataclasses look their module up while it runs
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
 @pytest.fixture
 def result_factory():
     return make_result

@@ -3,18 +3,17 @@ timing anything, and the lean engine's arm run on a few tiny runs (slow)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
+import sys
+import time
 import types
 
 import pytest
 
-from conftest import ROOT
+from conftest import load_benchmark
 
-_spec = importlib.util.spec_from_file_location("engine_speed", ROOT / "benchmarks" / "engine_speed.py")
-engine_speed = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(engine_speed)
+engine_speed = load_benchmark("engine_speed")
 
 
 def test_speed_up_target_is_met_only_at_eight_times_default_fit():
@@ -39,9 +38,7 @@ def test_no_target_line_without_a_target_or_without_fit():
     assert engine_speed.target_text(250, None, 0.5, 0.4) == ""   # no TensorFlow: no default fit to compare
 
 
-_spec = importlib.util.spec_from_file_location("suite_timing", ROOT / "benchmarks" / "suite_timing.py")
-suite_timing = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(suite_timing)
+suite_timing = load_benchmark("suite_timing")
 
 
 def write_entry(folder, name: str, engine: str, wall: float, made: float | None) -> None:
@@ -165,10 +162,7 @@ def test_the_lean_arm_compiles_a_program_per_signature_and_trains_every_run():
     assert 0 < answer["compiling"] < answer["seconds"]
 
 
-_prediction_spec = importlib.util.spec_from_file_location("workers_prediction",
-                                                          ROOT / "benchmarks" / "workers_prediction.py")
-workers_prediction = importlib.util.module_from_spec(_prediction_spec)
-_prediction_spec.loader.exec_module(workers_prediction)
+workers_prediction = load_benchmark("workers_prediction")
 
 
 def test_the_prediction_schedules_the_longest_runs_first_and_never_beats_its_bounds():
@@ -205,3 +199,33 @@ def test_a_ledger_chooses_the_runs_of_one_session_from_a_shared_cache(tmp_path):
     ledger.write_text(json.dumps({"runs": {"each": [{"key": "aa1"}, {"key": "cc3"}, {"key": "dd4"}, {"key": "ee5"}]}}))
     seconds, missing = workers_prediction.ledger_run_seconds(cache, ledger, "compiled")
     assert sorted(seconds) == [2.0, 5.0] and missing == 2      # dd4 is another engine's, ee5 is not cached
+
+
+cluster_timing = load_benchmark("cluster_timing")
+
+
+def test_the_cluster_benchmark_counts_the_cpu_of_ended_children_and_of_running_processes():
+    import subprocess
+
+    burn = [sys.executable, "-c", "import time\nend = time.process_time() + 0.4\nwhile time.process_time() < end: pass"]
+    before = cluster_timing.children_cpu_seconds()
+    subprocess.run(burn, check=True)
+    assert cluster_timing.children_cpu_seconds() - before >= 0.35        # an ended child's CPU is counted
+    running = subprocess.Popen([*burn[:2], burn[2] + "\nimport sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while cluster_timing.cpu_seconds([running.pid]) < 0.35:       # a live process's CPU, read by its PID
+            assert time.monotonic() < deadline, "the running child's CPU was never counted"
+            time.sleep(0.05)
+    finally:
+        running.communicate(b"")
+
+
+def test_the_cluster_benchmark_tells_idle_cores_and_each_rounds_ratio():
+    assert cluster_timing.idle_share(100.0, 150.0, 2) == pytest.approx(0.25)
+    assert cluster_timing.idle_share(100.0, 200.0, 2) == pytest.approx(0.0)
+    sittings = {"local": [cluster_timing.Sitting(100.0, ""), cluster_timing.Sitting(120.0, "")],
+                "processes": [cluster_timing.Sitting(110.0, ""), cluster_timing.Sitting(114.0, "")]}
+    assert cluster_timing.round_ratios(sittings, "processes") == pytest.approx([1.10, 0.95])
+    line = cluster_timing.Sitting(100.0, "1 passed", cpu={"session": 20.0, "workers": 130.0}).line()
+    assert line.startswith("100.0 s; CPU 150 s (session 20 s, workers 130 s)") and "1 passed" in line

@@ -5,7 +5,6 @@ every way the cluster can fail is one line. Every scheduler and worker here list
 from __future__ import annotations
 
 import copy
-import importlib.util
 import os
 import signal
 import threading
@@ -21,8 +20,8 @@ from bnclaims.cluster import ClusterError, ClusterExecutor, check_shipped_data  
 from bnclaims.data import load_dataset  # noqa: E402
 from bnclaims.lab import Lab  # noqa: E402
 from bnclaims.settings import CLUSTER_ENV_VAR, Settings, SettingsError  # noqa: E402
+from conftest import ROOT, load_benchmark  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 # A pass over mnist5k's 3,200 training images: a run of a few seconds, most of it compiling.
 TINY_BUDGET = 3_200
 
@@ -87,10 +86,7 @@ def _wait_for(condition, seconds: float, what: str) -> None:
 
 
 def _benchmark_module():
-    spec = importlib.util.spec_from_file_location("cluster_timing", ROOT / "benchmarks" / "cluster_timing.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("cluster_timing")
 
 
 def test_a_worker_killed_mid_task_has_its_runs_trained_elsewhere_and_each_stored_once(tmp_path):

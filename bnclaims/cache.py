@@ -247,12 +247,13 @@ class RunCache:
         [(result, hit)] = self.get_or_train_many([key], lambda missing: [train()])
         return result, hit
 
-    def _lock(self, key: str) -> FileLock:
+    def lock(self, key: str) -> FileLock:
+        """The lock a process holds on `key` while it trains that run (others wait for it, then read it)."""
         path = self.entry_path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         return FileLock(str(path.with_suffix(".lock")))
 
-    def _usable(self, key: str) -> RunResult | None:
+    def usable(self, key: str) -> RunResult | None:
         """The stored result this session may serve: any in mode 'use', its own in 'rebuild'."""
         stored = self.load(key)
         if stored is not None and (self.mode == "use" or stored[1] == self.session_id):
@@ -294,14 +295,14 @@ class RunCache:
                 if postponing and group_of[key] in busy:
                     postponed.append(key)
                     continue
-                lock = self._lock(key)
+                lock = self.lock(key)
                 try:
                     lock.acquire(timeout=0)
                 except Timeout:
                     held_elsewhere.append(key)
                     busy.add(group_of.get(key))
                     continue
-                stored = self._usable(key)
+                stored = self.usable(key)
                 if stored is not None:
                     results[key] = (stored, True)
                     lock.release()
@@ -317,8 +318,8 @@ class RunCache:
             if not queue and postponing:   # the postponed keys, once every other key has been tried
                 queue, postponing = postponed, False
         for key in held_elsewhere:
-            with self._lock(key):
-                stored = self._usable(key)
+            with self.lock(key):
+                stored = self.usable(key)
                 if stored is not None:
                     results[key] = (stored, True)
                 else:       # the other process stopped without storing it

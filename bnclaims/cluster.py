@@ -32,6 +32,10 @@ from .results import RunResult
 from .settings import RUN_THREADS, parse_cluster
 from .spec import ENGINES, RunContext, RunSpec, run_key
 
+# A test's own runs go before the runs planned ahead of the tests (bnclaims.plan): they are what a test
+# waits for now.
+TESTS_PRIORITY, PLANNED_PRIORITY = 1, 0
+
 
 def connect_timeout() -> float:
     """Seconds to reach the scheduler, and to wait for its first worker, before the session gives up:
@@ -107,6 +111,7 @@ class ClusterExecutor:
         self._shipped: dict[str, object] = {}   # data fingerprint -> the scattered dataset's future
         self._platforms: dict[str, str] = {}    # engine -> the workers' device
         self._timings: list[tuple[float, float]] = []   # (training, compiling) seconds of each run back
+        self._submitted = 0                              # tasks so far: each task's key is its own
 
     @property
     def client(self):
@@ -162,7 +167,6 @@ class ClusterExecutor:
         sends a run as a task of its own. One line (ClusterError) for a task the cluster could not train."""
         from distributed import as_completed
 
-        data = self._shipped_dataset(dataset)
         by_program: dict[object, list[int]] = {}
         for position, label in enumerate(programs or [None] * len(specs)):
             by_program.setdefault(("one run", position) if label is None else label, []).append(position)
@@ -174,39 +178,51 @@ class ClusterExecutor:
             for number, size in enumerate(sizes):
                 start = sum(sizes[:number])
                 tasks[(label, number)] = positions[start:start + size]
-        futures = {}
-        for number, positions in enumerate(tasks.values()):
-            first = specs[positions[0]]
-            future = self.client.submit(train_on_worker, [specs[p].to_dict() for p in positions], engine, data,
-                                        ctx.__dict__, pure=False,
-                                        key=f"bnclaims-{first.label()}-{_seeds(specs, positions)}-"
-                                            f"{run_key(first, ctx)[:12]}-{id(self):x}-{number}")
-            futures[future] = positions
+        futures = {self.submit([specs[p] for p in positions], dataset, engine, ctx, priority=TESTS_PRIORITY):
+                   positions for positions in tasks.values()}
         results: list[RunResult | None] = [None] * len(specs)
         try:
             for future in as_completed(list(futures), loop=self.client.loop):
                 positions = futures[future]
-                what = f"{specs[positions[0]].label()} {_seeds(specs, positions)}"
-                try:
-                    answers = future.result()
-                except Exception as error:   # the worker's exception, or the scheduler's KilledWorker
-                    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-                    raise ClusterError(f"the cluster at {self.address} could not train {what}: "
-                                       f"{type(error).__name__}{': ' + first if first else ''}") from None
-                for position, answer in zip(positions, answers):
-                    result = RunResult.from_json_dict(answer)
-                    if result.key != run_key(specs[position], ctx):
-                        raise ClusterError(f"a worker at {self.address} trained {what} under another key: its "
-                                           f"libraries differ from this session's")
+                for position, result in zip(positions, self.results_of(future, [specs[p] for p in positions], ctx)):
                     results[position] = result
-                    making = result.compile_seconds or 0.0
-                    # A task's first run makes its program (unless the worker had it): the cost of spreading.
-                    self._timings.append((result.wall_seconds - making, making if position == positions[0] else 0.0))
                     finished(position, result)
         finally:
             for future in futures:
                 if not future.done():
                     future.cancel()
+        return results
+
+    def submit(self, specs: list[RunSpec], dataset: Dataset, engine: str, ctx: RunContext, *, priority: int):
+        """One task that trains `specs` in turn on one worker (runs that share a program: it is made once);
+        its future. Among tasks waiting for a worker, the higher priority goes first."""
+        first = specs[0]
+        self._submitted += 1
+        return self.client.submit(train_on_worker, [spec.to_dict() for spec in specs], engine,
+                                  self._shipped_dataset(dataset), ctx.__dict__, pure=False, priority=priority,
+                                  key=f"bnclaims-{first.label()}-{_seeds(specs)}-{run_key(first, ctx)[:12]}-"
+                                      f"{id(self):x}-{self._submitted}")
+
+    def results_of(self, future, specs: list[RunSpec], ctx: RunContext) -> list[RunResult]:
+        """A finished task's RunResults, each checked against its spec's key; one line (ClusterError) for a
+        task the cluster could not train."""
+        what = f"{specs[0].label()} {_seeds(specs)}"
+        try:
+            answers = future.result()
+        except Exception as error:   # the worker's exception, or the scheduler's KilledWorker
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise ClusterError(f"the cluster at {self.address} could not train {what}: "
+                               f"{type(error).__name__}{': ' + first if first else ''}") from None
+        results = []
+        for number, (spec, answer) in enumerate(zip(specs, answers)):
+            result = RunResult.from_json_dict(answer)
+            if result.key != run_key(spec, ctx):
+                raise ClusterError(f"a worker at {self.address} trained {what} under another key: its "
+                                   f"libraries differ from this session's")
+            making = result.compile_seconds or 0.0
+            # A task's first run makes its program (unless the worker had it): the cost of spreading.
+            self._timings.append((result.wall_seconds - making, making if number == 0 else 0.0))
+            results.append(result)
         return results
 
     def _estimates(self) -> tuple[float | None, float | None]:
@@ -235,6 +251,6 @@ def task_sizes(runs: int, spare_workers: int, run_seconds: float | None, compile
     return [base + 1] * extra + [base] * (tasks - extra)
 
 
-def _seeds(specs: list[RunSpec], positions: list[int]) -> str:
-    seeds = [specs[p].seed for p in positions]
+def _seeds(specs: list[RunSpec]) -> str:
+    seeds = [spec.seed for spec in specs]
     return f"seed={seeds[0]}" if len(seeds) == 1 else "seeds=" + ",".join(map(str, seeds))

@@ -9,7 +9,7 @@ on the group it was trained in.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from . import backend, runner
@@ -49,6 +49,7 @@ class RunRecord:
     examples_seen: int = 0     # training examples the run saw: its budget
     steps: int = 0             # SGD steps it took (or planned, for a run that diverged)
     split: str = ""            # the train/validation/test split it trained on, in words
+    spec: dict = field(default_factory=dict)   # the spec it trained (the next session's plan: bnclaims.plan)
 
     def line(self) -> str:
         how = "from the cache" if self.from_cache else f"trained in {self.seconds:.1f} s"
@@ -217,7 +218,7 @@ class Lab:
 
     def _record(self, spec: RunSpec, result: RunResult, context: str, from_cache: bool, seconds: float) -> RunRecord:
         return RunRecord(context, spec.label(), spec.seed, result.key, from_cache, seconds, result.outcome,
-                         result.test_accuracy, *self.budget_of(spec))
+                         result.test_accuracy, *self.budget_of(spec), spec=spec.to_dict())
 
     def cluster_device(self) -> str | None:
         """'<the workers' device> on the Dask cluster at <address>', once this Lab has asked a cluster for

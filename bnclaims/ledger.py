@@ -15,7 +15,9 @@ Schema (version 3; version 2 ledgers, without figures, are still read):
    "merged": {kept, sessions, ran, session} (only where records of checks this session did not run
              were kept from the previous ledger of the same settings: how many, from which sessions),
    "interrupted": true (only in claims.interrupted.json, what an interrupted session finished),
-   "runs": {"trained": int, "from_cache": int, "each": [one entry per run the checks used: {key, label,
+   "runs": {"trained": int, "from_cache": int, "trained_ahead" (only on a cluster with a plan: how many of the
+            runs from the cache this session trained ahead of the tests; bnclaims.plan),
+            "each": [one entry per run the checks used: {key, label,
             seed, outcome, test_accuracy, examples_seen, steps, split (the train/validation/test split it
             trained on, in words: per seed on mnist5k)}]},
    "records": [Evidence.to_dict() + {"finding", "nodeid", "test_outcome", "figures"}, ...]}

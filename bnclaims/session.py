@@ -98,6 +98,7 @@ class ClaimsSession:
     runs: dict = field(default_factory=lambda: {"trained": 0, "from_cache": 0})
     run_details: dict = field(default_factory=dict)     # run key -> what the ledger states of that run
     runs_by_test: dict = field(default_factory=dict)    # test node id -> runs it used (the progress line's total)
+    specs_by_test: dict = field(default_factory=dict)   # test node id -> {run key: spec}: the next session's plan
     devices: set[str] = field(default_factory=set)
     ledger_path: Path | None = None
     written_report: Path | None = None
@@ -134,6 +135,8 @@ class ClaimsSession:
                 self.runs["trained"] += sum(not run["from_cache"] for run in runs)
                 self.runs["from_cache"] += sum(bool(run["from_cache"]) for run in runs)
                 for run in (run for run in runs if "key" in run):
+                    if isinstance(run.get("spec"), dict):
+                        self.specs_by_test.setdefault(nodeid, {}).setdefault(run["key"], run["spec"])
                     self.run_details.setdefault(run["key"], {
                         name: run.get(name) for name in ("key", "label", "seed", "outcome", "test_accuracy",
                                                          "examples_seen", "steps", "split")})

@@ -3,11 +3,15 @@
     python benchmarks/cluster_timing.py                                   # the short profile, every arm
     python benchmarks/cluster_timing.py --profile default --arms local processes
     python benchmarks/cluster_timing.py --rounds 3                        # every arm three times, interleaved
+    python benchmarks/cluster_timing.py --arms localcluster+plan processes+plan   # with the local session's plan
 
 Arms, each into a fresh run cache and a fresh compilation cache (so each compiles what it trains):
   local         pytest claims/ -n 2: two xdist workers train on this machine (the baseline)
   localcluster  a distributed.LocalCluster of two single-thread worker processes, its scheduler on 127.0.0.1
   processes     `dask scheduler` and two `dask worker --nthreads 1 --no-nanny` processes on 127.0.0.1
+  localcluster+plan, processes+plan
+                the same, the session's run cache empty but for the plan the round's local session left in
+                its own (bnclaims.plan): the cluster trains the planned runs ahead of the tests
 The cluster arms' sessions run `pytest claims/ -n S --claims-cluster ADDRESS` (S: --session-workers),
 so that S tests' runs are in flight at once. The time is the pytest command's own, the cluster already
 started (its start-up is printed apart). Beside it, the CPU time every process of the arm spent during the
@@ -25,6 +29,7 @@ import contextlib
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -35,7 +40,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))   # a LocalCluster's worker processes start with this process's path
-ARMS = ("local", "localcluster", "processes")
+
+from bnclaims.plan import PLAN_NAME  # noqa: E402
+ARMS = ("local", "localcluster", "processes", "localcluster+plan", "processes+plan")
 # The environment every session and worker starts from. A LocalCluster's nannies run in this process and
 # put Dask's pre-spawn variables (MALLOC_TRIM_THRESHOLD_ among them) into its environment before they
 # spawn: without this copy, every arm after the first LocalCluster would inherit them.
@@ -47,7 +54,7 @@ CORES = len(os.sched_getaffinity(0))
 def cache_contents(cache_dir: Path) -> dict[str, dict]:
     """{run key: the stored result without its timing fields}."""
     contents = {}
-    for entry in cache_dir.glob("*/*.json"):
+    for entry in cache_dir.glob("*/*.json"):        # the entries, not the plan or the progress history
         result = json.loads(entry.read_text())["result"]
         contents[result["key"]] = {k: v for k, v in result.items() if k not in TIMING_FIELDS}
     return contents
@@ -107,6 +114,7 @@ def timed_session(folder: Path, profile: str, workers: int, address: str | None)
     done = subprocess.run(command, cwd=ROOT, env=environment(folder), capture_output=True, text=True)
     elapsed, cpu = time.perf_counter() - started, children_cpu_seconds() - cpu_before
     last = (done.stdout.strip().splitlines() or ["(no output)"])[-1]
+    last += "".join(f" | {line.strip()}" for line in done.stdout.splitlines() if line.strip().startswith("runs: "))
     if "claims:" in done.stderr:
         last += " | " + " ".join(line for line in done.stderr.splitlines() if "claims:" in line)
     return Sitting(elapsed, last, cpu={"session": cpu})
@@ -219,7 +227,10 @@ def main() -> None:
             if arm == "local":
                 sitting = timed_session(folder, arguments.profile, 2, None)
             else:
-                sitting = cluster_arm(arm, folder, arguments.profile, arguments.session_workers)
+                if arm.endswith("+plan"):
+                    (folder / "cache").mkdir()
+                    shutil.copy(base / f"local-{round_number}" / "cache" / PLAN_NAME, folder / "cache" / PLAN_NAME)
+                sitting = cluster_arm(arm.removesuffix("+plan"), folder, arguments.profile, arguments.session_workers)
             sittings[arm].append(sitting)
             print(f"round {round_number}, {arm}: {sitting.line()}", flush=True)
     print("\n".join(summary(base, arms, sittings, arguments)))

@@ -41,9 +41,8 @@ def read_plan(cache_dir: Path, settings_key: str) -> dict[str, list[dict]]:
     there is none or the file cannot be read."""
     try:
         plans = json.loads((Path(cache_dir) / PLAN_NAME).read_text(encoding="utf-8"))
-        plan = plans.get(settings_key, {})
-        return {str(nodeid): [dict(spec) for spec in specs] for nodeid, specs in plan.items()}
-    except (OSError, ValueError, TypeError, AttributeError, RecursionError):
+        return _decoded(plans.get(settings_key, {}))
+    except (OSError, ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError):
         return {}
 
 
@@ -59,12 +58,39 @@ def write_plan(cache_dir: Path, settings_key: str, specs_by_test: dict[str, list
             plans = {}
     except (OSError, ValueError, RecursionError):
         plans = {}
-    known = plans.get(settings_key) if isinstance(plans.get(settings_key), dict) else {}
-    plans[settings_key] = {**known, **specs_by_test}
+    try:
+        known = _decoded(plans.get(settings_key, {}))
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError):
+        known = {}
+    plans[settings_key] = _encoded({**known, **specs_by_test})
     try:
         atomic_write_text(path, json.dumps(plans, separators=(",", ":"), sort_keys=True))
     except OSError:
         pass    # a plan is a courtesy: a read-only cache folder must not stop a session
+
+
+def _encoded(specs_by_test: dict[str, list[dict]]) -> dict:
+    """Each spec once (tests share most of their runs), each test as the positions of its specs."""
+    positions: dict[str, int] = {}
+    specs: list[dict] = []
+    tests = {}
+    for nodeid, test_specs in specs_by_test.items():
+        tests[nodeid] = []
+        for spec in test_specs:
+            text = json.dumps(spec, sort_keys=True)
+            if text not in positions:
+                positions[text] = len(specs)
+                specs.append(spec)
+            tests[nodeid].append(positions[text])
+    return {"specs": specs, "tests": tests}
+
+
+def _decoded(plan: dict) -> dict[str, list[dict]]:
+    if not plan:
+        return {}
+    specs = plan["specs"]
+    return {str(nodeid): [dict(specs[position]) for position in positions]
+            for nodeid, positions in plan["tests"].items()}
 
 
 def planned_specs(plan: dict[str, list[dict]], nodeids: list[str]) -> list[RunSpec]:
@@ -145,11 +171,11 @@ class Prefetcher:
 
         # The specs as the tests' Lab trained them (Lab.shared applied): the plan records those.
         tasks = deque(planned_tasks(self.specs, program_of))
-        window = max(1, sum(cluster.client.nthreads().values()))
         in_flight = self._in_flight
         finished = as_completed(loop=cluster.client.loop)
         try:
             while (tasks or in_flight) and not self._stopping.is_set():
+                window = max(1, sum(cluster.client.nthreads().values()))    # workers may come and go
                 while tasks and len(in_flight) < window and not self._stopping.is_set():
                     specs, locks = self._claim(tasks.popleft(), ctx)
                     if specs:

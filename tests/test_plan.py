@@ -32,7 +32,12 @@ def test_a_plan_is_kept_per_settings_and_a_damaged_one_is_no_plan(tmp_path):
     (tmp_path / PLAN_NAME).write_text("[not, json")
     assert read_plan(tmp_path, "settings A") == {}
     write_plan(tmp_path, "settings A", {"t1": [one]})            # a damaged file is replaced, not kept
-    assert json.loads((tmp_path / PLAN_NAME).read_text()) == {"settings A": {"t1": [one]}}
+    assert json.loads((tmp_path / PLAN_NAME).read_text()) == {"settings A": {"specs": [one], "tests": {"t1": [0]}}}
+    write_plan(tmp_path, "settings A", {"t1": [one, two], "t2": [two, one]})
+    assert json.loads((tmp_path / PLAN_NAME).read_text())["settings A"]["specs"] == [one, two], "each spec once"
+    assert read_plan(tmp_path, "settings A") == {"t1": [one, two], "t2": [two, one]}
+    (tmp_path / PLAN_NAME).write_text(json.dumps({"settings A": {"specs": [one], "tests": {"t1": [0, 5]}}}))
+    assert read_plan(tmp_path, "settings A") == {}
 
 
 def test_the_planned_specs_are_the_collected_tests_in_order_each_once_and_readable():
@@ -164,7 +169,8 @@ def test_a_session_keeps_its_plan_and_a_later_session_on_a_cluster_trains_it_ahe
     assert "runs: 24 trained" in local.stdout, local.stdout[-3000:]
     [(settings_key, plan)] = json.loads((tmp_path / "local" / PLAN_NAME).read_text()).items()
     assert settings_key.startswith("pytest claims/ --claims-profile short --claims-dataset digits")
-    assert sum(map(len, plan.values())) >= 24 and all(nodeid.startswith("claims/test_talk_table.py") for nodeid in plan)
+    assert len(plan["specs"]) == 24, "each run the tests used, once"
+    assert all(nodeid.startswith("claims/test_talk_table.py") for nodeid in plan["tests"])
     (tmp_path / "cluster").mkdir()
     (tmp_path / "cluster" / PLAN_NAME).write_text((tmp_path / "local" / PLAN_NAME).read_text())
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",

@@ -172,6 +172,16 @@ def keep_aside(path: Path) -> Path | None:
     return kept
 
 
+def read_json_object(path: Path) -> dict:
+    """The JSON object in the file at `path` (a file kept beside the run cache, per settings); {} when it is
+    absent, unreadable or not an object, so that the next write replaces it."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temporary file in the same folder and rename: readers see all of it or nothing."""
     _atomic_write(path, text, "w")

@@ -49,15 +49,10 @@ def read_plan(cache_dir: Path, settings_key: str) -> dict[str, list[dict]]:
 def write_plan(cache_dir: Path, settings_key: str, specs_by_test: dict[str, list[dict]]) -> None:
     """Keep each test's specs for the next session with these settings (the plans of tests this session did
     not run stay)."""
-    from .cache import atomic_write_text
+    from .cache import atomic_write_text, read_json_object
 
     path = Path(cache_dir) / PLAN_NAME
-    try:
-        plans = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(plans, dict):
-            plans = {}
-    except (OSError, ValueError, RecursionError):
-        plans = {}
+    plans = read_json_object(path)
     try:
         known = _decoded(plans.get(settings_key, {}))
     except (ValueError, TypeError, AttributeError, KeyError, IndexError):

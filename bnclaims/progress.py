@@ -81,15 +81,10 @@ def read_history(cache_dir: Path, settings_key: str) -> dict[str, int]:
 def write_history(cache_dir: Path, settings_key: str, runs_by_test: dict[str, int]) -> None:
     """Keep each test's run count for the next session with these settings (earlier counts of tests this
     session did not run stay)."""
-    from .cache import atomic_write_text
+    from .cache import atomic_write_text, read_json_object
 
     path = Path(cache_dir) / HISTORY_NAME
-    try:
-        history = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(history, dict):
-            history = {}
-    except (OSError, ValueError, RecursionError):
-        history = {}
+    history = read_json_object(path)
     known = history.get(settings_key) if isinstance(history.get(settings_key), dict) else {}
     history[settings_key] = {**known, **runs_by_test}
     try:

@@ -85,6 +85,14 @@ def _specs(lab: Lab) -> list[RunSpec]:
     return [base.replace(batch_size=size, seed=seed) for size in (128, 64, 32) for seed in range(4)]
 
 
+def _planner_started(tmp_path, fake_cluster):
+    """(settings, a test's Lab, the specs, a Prefetcher training them) on the fake cluster."""
+    settings = cluster_settings(tmp_path, fake_cluster[0], seeds="0-3")
+    lab = Lab(settings, lambda record: None)
+    specs = _specs(lab)
+    return settings, lab, specs, Prefetcher(Lab(settings, lambda record: None), specs).start()
+
+
 def test_planned_runs_are_trained_ahead_and_served_to_the_tests_from_the_cache(tmp_path, fake_cluster):
     address, trained, _ = fake_cluster
     settings = cluster_settings(tmp_path, address, seeds="0-3")
@@ -104,12 +112,9 @@ def test_planned_runs_are_trained_ahead_and_served_to_the_tests_from_the_cache(t
 
 
 def test_a_test_asking_for_runs_the_plan_is_training_waits_for_them_and_none_is_trained_twice(tmp_path, fake_cluster):
-    address, trained, state = fake_cluster
+    _, trained, state = fake_cluster
     state["seconds_per_run"] = 0.2
-    settings = cluster_settings(tmp_path, address, seeds="0-3")
-    lab = Lab(settings, lambda record: None)
-    specs = _specs(lab)
-    planner = Prefetcher(Lab(settings, lambda record: None), specs).start()
+    settings, lab, specs, planner = _planner_started(tmp_path, fake_cluster)
     try:
         _wait_for(lambda: planner.trained or any(trained.values()), "the plan's first task")
         # The test asks for every run, the plan's last first: some are the plan's, some its own.
@@ -125,12 +130,9 @@ def test_a_test_asking_for_runs_the_plan_is_training_waits_for_them_and_none_is_
 
 
 def test_stopping_the_plan_cancels_its_tasks_and_lets_go_of_their_runs(tmp_path, fake_cluster):
-    address, trained, state = fake_cluster
+    _, trained, state = fake_cluster
     state["seconds_per_run"] = 0.5
-    settings = cluster_settings(tmp_path, address, seeds="0-3")
-    lab = Lab(settings, lambda record: None)
-    specs = _specs(lab)
-    planner = Prefetcher(Lab(settings, lambda record: None), specs).start()
+    settings, lab, specs, planner = _planner_started(tmp_path, fake_cluster)
     _wait_for(lambda: any(trained.values()), "the plan's first run")
     stopped = threading.Thread(target=planner.stop)
     stopped.start()

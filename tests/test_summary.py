@@ -68,3 +68,10 @@ def test_an_advantage_with_a_tuned_twin_shows_both_readings_and_says_when_they_d
         fmt.markdown_summary(records, title="claims")
     agreeing = dict(A1_TUNED, outcome="supported")
     assert fmt.readings_text([A1], [agreeing]) == ("SUPPORTED as the talk ran it; SUPPORTED each arm at its best rate")
+
+
+def test_the_runs_line_says_apart_the_runs_a_cluster_trained_ahead_of_the_tests():
+    assert fmt.runs_line({"trained": 3, "from_cache": 9}) == "runs: 3 trained, 9 from the cache"
+    assert fmt.runs_line({"trained": 0, "from_cache": 9}) == "runs: 0 trained, 9 from the cache (every run a cache hit)"
+    assert fmt.runs_line({"trained": 0, "from_cache": 9, "trained_ahead": 7}) == (
+        "runs: 0 trained, 9 from the cache (7 of them trained ahead of the tests, from the last session's plan)")

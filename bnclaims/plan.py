@@ -6,8 +6,9 @@ while the session's processes compute, or while a group's last task trains. A se
 the same runs as the last session with the same settings (a run's result depends only on its spec), so
 each session keeps, beside the run cache, the specs every test used (`run-plan.json`, keyed like the
 progress line's history by the command that reproduces the settings). A session on a cluster that finds a
-plan for its settings sends the planned runs the cache lacks to the workers from the start, in the order
-the tests asked for them last time, while the tests run (Prefetcher); a test's own tasks go first.
+plan for its settings sends the planned runs the cache lacks to the workers from the start, a program's runs
+together, the programs in the order the tests first asked for them last time, while the tests run
+(Prefetcher); a test's own tasks go first.
 
 Nothing about a result depends on the plan: a planned run is trained by the same worker code under the
 same key as a test's, and stored once. While a planned task is in flight its runs are locked in the run

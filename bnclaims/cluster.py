@@ -167,9 +167,7 @@ class ClusterExecutor:
         sends a run as a task of its own. One line (ClusterError) for a task the cluster could not train."""
         from distributed import as_completed
 
-        by_program: dict[object, list[int]] = {}
-        for position, label in enumerate(programs or [None] * len(specs)):
-            by_program.setdefault(("one run", position) if label is None else label, []).append(position)
+        by_program = positions_by_program(programs or [None] * len(specs))
         idle = sum(not keys for keys in self.client.processing().values()) if splittable else 0
         spare = max(0, idle - len(by_program)) // len(by_program)
         tasks = {}
@@ -236,6 +234,15 @@ class ClusterExecutor:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def positions_by_program(labels: list) -> dict[object, list[int]]:
+    """{program label: the positions that have it}, in the order of each label's first position; a None
+    label is a program of its own."""
+    by_program: dict[object, list[int]] = {}
+    for position, label in enumerate(labels):
+        by_program.setdefault(("one run", position) if label is None else label, []).append(position)
+    return by_program
 
 
 def task_sizes(runs: int, spare_workers: int, run_seconds: float | None, compile_seconds: float | None) -> list[int]:

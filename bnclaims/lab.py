@@ -210,11 +210,16 @@ class Lab:
                 self.cache.store(result)
             finished(index, result)
 
-        block = self.run_context.seed_block
-        programs = [None if (program := runner.program_group(self.engine, spec, self.dataset)) is None
-                    else (program, spec.seed // block if block > 1 else 0) for spec in group]
+        programs = [self.cluster_program(spec) for spec in group]
         return self.cluster.train(group, self.dataset, self.engine, self.run_context, arrived, programs,
-                                  splittable=block == 1)
+                                  splittable=self.run_context.seed_block == 1)
+
+    def cluster_program(self, spec: RunSpec):
+        """What the runs that one cluster task may train together share: the compiled program and, with seed
+        blocks, the seed's block; None for an engine that sets up each run anew."""
+        program = runner.program_group(self.engine, spec, self.dataset)
+        block = self.run_context.seed_block
+        return None if program is None else (program, spec.seed // block if block > 1 else 0)
 
     def _record(self, spec: RunSpec, result: RunResult, context: str, from_cache: bool, seconds: float) -> RunRecord:
         return RunRecord(context, spec.label(), spec.seed, result.key, from_cache, seconds, result.outcome,

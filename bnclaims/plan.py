@@ -27,8 +27,7 @@ from pathlib import Path
 
 from filelock import Timeout
 
-from . import runner
-from .cluster import PLANNED_PRIORITY, ClusterError
+from .cluster import PLANNED_PRIORITY, ClusterError, positions_by_program
 from .spec import RunSpec, SpecError, run_key
 
 PLAN_NAME = "run-plan.json"
@@ -106,12 +105,9 @@ def planned_specs(plan: dict[str, list[dict]], nodeids: list[str]) -> list[RunSp
 def planned_tasks(specs: list[RunSpec], program_of) -> list[list[RunSpec]]:
     """The specs as tasks: runs that share a program (program_of(spec), None for none) together, in the
     order of each program's first run, at most PLANNED_RUNS_PER_TASK a task."""
-    by_program: dict[object, list[RunSpec]] = {}
-    for position, spec in enumerate(specs):
-        program = program_of(spec)
-        by_program.setdefault(("one run", position) if program is None else program, []).append(spec)
-    return [runs[start:start + PLANNED_RUNS_PER_TASK] for runs in by_program.values()
-            for start in range(0, len(runs), PLANNED_RUNS_PER_TASK)]
+    by_program = positions_by_program([program_of(spec) for spec in specs])
+    return [[specs[p] for p in positions[start:start + PLANNED_RUNS_PER_TASK]] for positions in by_program.values()
+            for start in range(0, len(positions), PLANNED_RUNS_PER_TASK)]
 
 
 class Prefetcher:
@@ -159,14 +155,7 @@ class Prefetcher:
 
         lab, cluster = self.lab, self.lab.cluster
         dataset, ctx = lab.dataset, lab.run_context
-        block = ctx.seed_block
-
-        def program_of(spec: RunSpec):
-            program = runner.program_group(lab.engine, spec, dataset)
-            return None if program is None else (program, spec.seed // block if block > 1 else 0)
-
-        # The specs as the tests' Lab trained them (Lab.shared applied): the plan records those.
-        tasks = deque(planned_tasks(self.specs, program_of))
+        tasks = deque(planned_tasks(self.specs, lab.cluster_program))
         in_flight = self._in_flight
         finished = as_completed(loop=cluster.client.loop)
         try:
